@@ -1,0 +1,168 @@
+package config
+
+import "time"
+
+// Config is the whole switchboard configuration, as read from YAML.
+type Config struct {
+	// Log configures the process logger.
+	Log Log `mapstructure:"log"`
+	// Listeners are the sockets the router serves. At least one is required.
+	Listeners []Listener `mapstructure:"listeners"`
+	// Realms are the WAMP realms clients may join. At least one is required.
+	Realms []Realm `mapstructure:"realms"`
+	// ShutdownTimeout bounds a graceful shutdown: sessions get GOODBYE and
+	// connections still open after it are closed. Default "10s".
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is one of debug, info, warn, error. Default "info".
+	Level string `mapstructure:"level"`
+	// Format is text or json. Default "text".
+	Format string `mapstructure:"format"`
+}
+
+// Listener is one socket: a TCP "host:port" or "unix:/path" address serving
+// either WebSocket (with HTTP) or RawSocket.
+type Listener struct {
+	// Address is "host:port" for TCP or "unix:/path/to.sock" for a Unix socket.
+	// Required.
+	Address string `mapstructure:"address"`
+	// TLS turns the listener into TLS (wss:// or RawSocket over TLS) when both
+	// files are set. Default: no TLS.
+	TLS TLS `mapstructure:"tls"`
+	// WebSocket serves WAMP over WebSocket on this listener. Exactly one of
+	// websocket and rawsocket must be set.
+	WebSocket *WebSocket `mapstructure:"websocket"`
+	// RawSocket serves WAMP over RawSocket on this listener.
+	RawSocket *RawSocket `mapstructure:"rawsocket"`
+}
+
+// TLS names the certificate and key files of a listener.
+type TLS struct {
+	// CertFile is a PEM certificate chain. Default "" (no TLS).
+	CertFile string `mapstructure:"cert_file"`
+	// KeyFile is the PEM private key of CertFile. Default "" (no TLS).
+	KeyFile string `mapstructure:"key_file"`
+}
+
+// Enabled reports whether both TLS files are set.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// WebSocket configures the WebSocket transport of a listener.
+type WebSocket struct {
+	// Path is the HTTP path of the WebSocket endpoint. Default "/ws".
+	Path string `mapstructure:"path"`
+	// Serializers are the offered WAMP serializers, from json, msgpack, cbor.
+	// Default all three.
+	Serializers []string `mapstructure:"serializers"`
+	// AllowedOrigins lists the browser Origins allowed to connect, with "*"
+	// globs matched against the whole origin ("https://*.example.com") or its
+	// host ("*.example.com"). A request without Origin, or from the same host,
+	// is always allowed. Default: pages on localhost, 127.0.0.1 and [::1].
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// MaxMessageSize is the largest inbound WAMP message in bytes; a larger
+	// one closes the session. Default 1048576.
+	MaxMessageSize int `mapstructure:"max_message_size"`
+	// PingInterval is the keepalive interval; a peer that does not answer
+	// pings is disconnected. "0s" disables keepalive. Default "30s".
+	PingInterval time.Duration `mapstructure:"ping_interval"`
+}
+
+// RawSocket configures the RawSocket transport of a listener.
+type RawSocket struct {
+	// Serializers are the accepted WAMP serializers, from json, msgpack,
+	// cbor. Default all three.
+	Serializers []string `mapstructure:"serializers"`
+	// MaxMessageSize is the largest inbound WAMP message in bytes (RawSocket
+	// rounds it down to a power of two between 512 and 16777216). Default
+	// 1048576.
+	MaxMessageSize int `mapstructure:"max_message_size"`
+}
+
+// Realm is one WAMP realm with its roles.
+type Realm struct {
+	// Name is the realm URI clients join, e.g. "realm1". Required, unique.
+	Name string `mapstructure:"name"`
+	// Anonymous, when set, admits clients that do not authenticate, with the
+	// given role. Omit it to forbid anonymous joins.
+	Anonymous *Anonymous `mapstructure:"anonymous"`
+	// Roles are the roles sessions of this realm may have.
+	Roles []Role `mapstructure:"roles"`
+	// Options are realm-wide routing options.
+	Options RealmOptions `mapstructure:"options"`
+}
+
+// Anonymous configures anonymous authentication for a realm.
+type Anonymous struct {
+	// Role is the role given to anonymous sessions. Required; must be one of
+	// the realm's roles.
+	Role string `mapstructure:"role"`
+}
+
+// Role is a named set of permissions.
+type Role struct {
+	// Name is the role name (authrole). Required, unique within the realm.
+	Name string `mapstructure:"name"`
+	// Permissions decide what sessions of this role may do. The most
+	// specific match wins (exact, then longest prefix, then wildcard); a URI
+	// no permission matches is denied. Default: none (deny everything).
+	Permissions []Permission `mapstructure:"permissions"`
+}
+
+// Permission grants actions on the URIs it matches.
+type Permission struct {
+	// URI is the URI, prefix or wildcard pattern. With match prefix, "" matches
+	// every URI. Default "".
+	URI string `mapstructure:"uri"`
+	// Match is exact, prefix or wildcard. Default "exact".
+	Match string `mapstructure:"match"`
+	// Allow lists the allowed actions. Default: all false.
+	Allow Allow `mapstructure:"allow"`
+	// Disclose makes the router reveal the identity of this role's callers
+	// and publishers to callees and subscribers. Default: all false.
+	Disclose Disclose `mapstructure:"disclose"`
+}
+
+// Allow lists the four WAMP actions a permission may grant.
+type Allow struct {
+	// Call allows CALL. Default false.
+	Call bool `mapstructure:"call"`
+	// Register allows REGISTER. Default false.
+	Register bool `mapstructure:"register"`
+	// Publish allows PUBLISH. Default false.
+	Publish bool `mapstructure:"publish"`
+	// Subscribe allows SUBSCRIBE. Default false.
+	Subscribe bool `mapstructure:"subscribe"`
+}
+
+// Disclose controls identity disclosure, as Crossbar's permission disclose.
+type Disclose struct {
+	// Caller discloses the caller's session ID, authid and authrole to the
+	// callee. Default false.
+	Caller bool `mapstructure:"caller"`
+	// Publisher discloses the publisher's session ID, authid and authrole to
+	// subscribers. Default false.
+	Publisher bool `mapstructure:"publisher"`
+}
+
+// RealmOptions are realm-wide routing options.
+type RealmOptions struct {
+	// StrictURI enforces strict URIs (lowercase letters, digits and "_"
+	// components) in messages. Default false.
+	StrictURI bool `mapstructure:"strict_uri"`
+	// EventHistory keeps the last events of matching topics for
+	// wamp.subscription.get_events. Default: none.
+	EventHistory []EventHistory `mapstructure:"event_history"`
+}
+
+// EventHistory keeps recent events of the topics it matches.
+type EventHistory struct {
+	// Topic is the topic URI or pattern. Required.
+	Topic string `mapstructure:"topic"`
+	// Match is exact, prefix or wildcard. Default "exact".
+	Match string `mapstructure:"match"`
+	// Limit is how many recent events are kept. Required, > 0.
+	Limit int `mapstructure:"limit"`
+}

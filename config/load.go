@@ -1,0 +1,248 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix starts every environment variable that overrides a config key:
+// SWITCHBOARD_LOG_LEVEL overrides log.level, SWITCHBOARD_LISTENERS_0_ADDRESS
+// overrides listeners[0].address.
+const EnvPrefix = "SWITCHBOARD_"
+
+// DefaultName is the file name reported in problems with the embedded default.
+const DefaultName = "(default config)"
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default configuration as YAML.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Default returns the embedded default configuration, with environment
+// overrides applied.
+func Default() (*Config, error) {
+	return Parse(DefaultName, defaultYAML, os.LookupEnv)
+}
+
+// Load reads, decodes and validates the YAML file at path, with environment
+// overrides applied. Every problem found is reported in one *Error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// LookupEnv looks up an environment variable, like os.LookupEnv.
+type LookupEnv func(key string) (string, bool)
+
+// Parse decodes and validates YAML data; name is the file name used in
+// problems. lookupEnv supplies overrides (nil means none).
+func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, &Error{File: name, Problems: []Problem{{Message: fmt.Sprintf("not valid YAML: %v", err)}}}
+	}
+	raw := v.AllSettings()
+	enableEmptySections(raw)
+	if lookupEnv != nil {
+		applyEnv(raw, reflect.TypeFor[Config](), EnvPrefix, lookupEnv)
+	}
+
+	var cfg Config
+	var meta mapstructure.Metadata
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToSliceHookFunc(",")),
+		ErrorUnused:      true,
+		WeaklyTypedInput: true,
+		Metadata:         &meta,
+		Result:           &cfg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var problems []Problem
+	if err := dec.Decode(raw); err != nil {
+		problems = decodeProblems(err)
+	}
+	set := make(map[string]bool, len(meta.Keys))
+	for _, k := range meta.Keys {
+		set[k] = true
+	}
+	cfg.applyDefaults(set)
+	problems = append(problems, cfg.validate(set)...)
+	if len(problems) > 0 {
+		return nil, &Error{File: name, Problems: problems}
+	}
+	return &cfg, nil
+}
+
+// enableEmptySections turns "websocket:" (YAML null) into an empty section, so
+// that naming a transport enables it with defaults.
+func enableEmptySections(raw map[string]any) {
+	listeners, _ := raw["listeners"].([]any)
+	for _, l := range listeners {
+		m, ok := l.(map[string]any)
+		if !ok {
+			continue
+		}
+		for _, key := range []string{"websocket", "rawsocket"} {
+			if v, ok := m[key]; ok && v == nil {
+				m[key] = map[string]any{}
+			}
+		}
+	}
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// durationHook decodes durations from strings only ("10s"), so that a bare
+// number is not silently taken as nanoseconds.
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	s, ok := data.(string)
+	if !ok {
+		return nil, fmt.Errorf("want a duration like \"10s\", got %s", describe(data))
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return nil, fmt.Errorf("want a duration like \"10s\", got %q", s)
+	}
+	return d, nil
+}
+
+// applyEnv overrides values of raw from environment variables named after
+// the key path of every scalar in the schema t. List elements are reached
+// by index (SWITCHBOARD_REALMS_0_NAME) for the elements the file has.
+func applyEnv(raw map[string]any, t reflect.Type, prefix string, lookupEnv LookupEnv) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("mapstructure")
+		if key == "" {
+			continue
+		}
+		env := prefix + strings.ToUpper(key)
+		ft := f.Type
+		switch {
+		case ft.Kind() == reflect.Struct && ft != durationType:
+			sub, ok := raw[key].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+			}
+			applyEnv(sub, ft, env+"_", lookupEnv)
+			if len(sub) > 0 {
+				raw[key] = sub
+			}
+		case ft.Kind() == reflect.Pointer && ft.Elem().Kind() == reflect.Struct:
+			// Optional sections are only overridden where the file enables them.
+			if sub, ok := raw[key].(map[string]any); ok {
+				applyEnv(sub, ft.Elem(), env+"_", lookupEnv)
+			}
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			items, _ := raw[key].([]any)
+			for j, item := range items {
+				if sub, ok := item.(map[string]any); ok {
+					applyEnv(sub, ft.Elem(), fmt.Sprintf("%s_%d_", env, j), lookupEnv)
+				}
+			}
+		default:
+			if v, ok := lookupEnv(env); ok {
+				raw[key] = v
+			}
+		}
+	}
+}
+
+// decodeProblems turns mapstructure's errors into problems with key paths.
+func decodeProblems(err error) []Problem {
+	var out []Problem
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var de *mapstructure.DecodeError
+		if !errors.As(err, &de) {
+			out = append(out, Problem{Message: err.Error()})
+			return
+		}
+		inner := de.Unwrap()
+		if msg := inner.Error(); strings.HasPrefix(msg, "has invalid keys: ") {
+			for _, k := range strings.Split(strings.TrimPrefix(msg, "has invalid keys: "), ", ") {
+				out = append(out, Problem{Key: joinKey(de.Name(), k), Message: "unknown key"})
+			}
+			return
+		}
+		out = append(out, Problem{Key: de.Name(), Message: typeMessage(inner)})
+	}
+	walk(err)
+	return out
+}
+
+func joinKey(parent, key string) string {
+	if parent == "" {
+		return key
+	}
+	return parent + "." + key
+}
+
+// typeMessage rewrites a mapstructure type error as "want X, got Y".
+func typeMessage(err error) string {
+	var ute *mapstructure.UnconvertibleTypeError
+	if errors.As(err, &ute) {
+		return fmt.Sprintf("want %s, got %s", kindName(ute.Expected.Type()), describe(ute.Value))
+	}
+	var pe *mapstructure.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("want %s, got %s", kindName(pe.Expected.Type()), describe(pe.Value))
+	}
+	return err.Error()
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "a mapping"
+	}
+	return t.String()
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("%q", v)
+	case nil:
+		return "nothing"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	default:
+		return fmt.Sprintf("%v", v)
+	}
+}

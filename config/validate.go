@@ -1,0 +1,287 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// Defaults for keys whose zero value is meaningful or invalid.
+const (
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultWebSocketPath   = "/ws"
+	DefaultMaxMessageSize  = 1 << 20
+	DefaultPingInterval    = 30 * time.Second
+)
+
+// Serializers are the serializer names switchboard supports.
+var Serializers = []string{"json", "msgpack", "cbor"}
+
+// DefaultAllowedOrigins admits browser pages served from this machine only.
+var DefaultAllowedOrigins = []string{"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"}
+
+// Match policies of permissions and event history.
+const (
+	MatchExact    = "exact"
+	MatchPrefix   = "prefix"
+	MatchWildcard = "wildcard"
+)
+
+// applyDefaults fills keys the file did not set; set holds the key paths
+// that were decoded.
+func (c *Config) applyDefaults(set map[string]bool) {
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if !set["shutdown_timeout"] {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		key := fmt.Sprintf("listeners[%d]", i)
+		if ws := l.WebSocket; ws != nil {
+			if ws.Path == "" {
+				ws.Path = DefaultWebSocketPath
+			}
+			if !set[key+".websocket.serializers"] {
+				ws.Serializers = slices.Clone(Serializers)
+			}
+			if !set[key+".websocket.allowed_origins"] {
+				ws.AllowedOrigins = slices.Clone(DefaultAllowedOrigins)
+			}
+			if !set[key+".websocket.max_message_size"] {
+				ws.MaxMessageSize = DefaultMaxMessageSize
+			}
+			if !set[key+".websocket.ping_interval"] {
+				ws.PingInterval = DefaultPingInterval
+			}
+		}
+		if rs := l.RawSocket; rs != nil {
+			if !set[key+".rawsocket.serializers"] {
+				rs.Serializers = slices.Clone(Serializers)
+			}
+			if !set[key+".rawsocket.max_message_size"] {
+				rs.MaxMessageSize = DefaultMaxMessageSize
+			}
+		}
+	}
+	for i := range c.Realms {
+		for j := range c.Realms[i].Roles {
+			for k := range c.Realms[i].Roles[j].Permissions {
+				if p := &c.Realms[i].Roles[j].Permissions[k]; p.Match == "" {
+					p.Match = MatchExact
+				}
+			}
+		}
+		for j := range c.Realms[i].Options.EventHistory {
+			if h := &c.Realms[i].Options.EventHistory[j]; h.Match == "" {
+				h.Match = MatchExact
+			}
+		}
+	}
+}
+
+// problems collects problems with key paths.
+type problems []Problem
+
+func (ps *problems) add(key, format string, args ...any) {
+	*ps = append(*ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// Validate checks a configuration built in code (not read from a file) and
+// returns every problem in one *Error, or nil.
+func (c *Config) Validate() error {
+	ps := c.validate(nil)
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{File: "config", Problems: ps}
+}
+
+func (c *Config) validate(set map[string]bool) []Problem {
+	var ps problems
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		ps.add("log.level", "want debug|info|warn|error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		ps.add("log.format", "want text|json, got %q", c.Log.Format)
+	}
+	if c.ShutdownTimeout <= 0 && (set == nil || set["shutdown_timeout"]) {
+		ps.add("shutdown_timeout", "want a positive duration, got %q", c.ShutdownTimeout.String())
+	}
+	if len(c.Listeners) == 0 {
+		ps.add("listeners", "want at least one listener")
+	}
+	addresses := map[string]int{}
+	for i, l := range c.Listeners {
+		key := fmt.Sprintf("listeners[%d]", i)
+		c.validateListener(&ps, key, l, set)
+		if l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
+			if first, dup := addresses[l.Address]; dup {
+				ps.add(key+".address", "%q is also the address of listeners[%d]", l.Address, first)
+			} else {
+				addresses[l.Address] = i
+			}
+		}
+	}
+	if len(c.Realms) == 0 {
+		ps.add("realms", "want at least one realm")
+	}
+	realmNames := map[string]int{}
+	for i, r := range c.Realms {
+		key := fmt.Sprintf("realms[%d]", i)
+		validateRealm(&ps, key, r)
+		if r.Name != "" {
+			if first, dup := realmNames[r.Name]; dup {
+				ps.add(key+".name", "duplicate realm %q (also realms[%d])", r.Name, first)
+			} else {
+				realmNames[r.Name] = i
+			}
+		}
+	}
+	return ps
+}
+
+func (c *Config) validateListener(ps *problems, key string, l Listener, set map[string]bool) {
+	if l.Address == "" {
+		ps.add(key+".address", "required")
+	} else if path, ok := strings.CutPrefix(l.Address, "unix:"); ok {
+		if path == "" {
+			ps.add(key+".address", "want unix:/path/to.sock, got %q", l.Address)
+		}
+	} else if _, port, err := net.SplitHostPort(l.Address); err != nil || port == "" {
+		ps.add(key+".address", "want host:port or unix:/path, got %q", l.Address)
+	}
+	switch {
+	case l.WebSocket == nil && l.RawSocket == nil:
+		ps.add(key, "want one of websocket or rawsocket")
+	case l.WebSocket != nil && l.RawSocket != nil:
+		ps.add(key, "want one of websocket or rawsocket, not both")
+	}
+	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
+		ps.add(key+".tls", "want both cert_file and key_file, or neither")
+	} else if l.TLS.Enabled() {
+		if _, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile); err != nil {
+			ps.add(key+".tls", "cannot load certificate: %v", err)
+		}
+	}
+	if ws := l.WebSocket; ws != nil {
+		wkey := key + ".websocket"
+		if !strings.HasPrefix(ws.Path, "/") {
+			ps.add(wkey+".path", "want a path starting with /, got %q", ws.Path)
+		}
+		validateSerializers(ps, wkey+".serializers", ws.Serializers)
+		for j, o := range ws.AllowedOrigins {
+			if strings.TrimSpace(o) == "" {
+				ps.add(fmt.Sprintf("%s.allowed_origins[%d]", wkey, j), "want an origin pattern, got %q", o)
+			}
+		}
+		if ws.MaxMessageSize <= 0 {
+			ps.add(wkey+".max_message_size", "want a positive number of bytes, got %d", ws.MaxMessageSize)
+		}
+		if ws.PingInterval < 0 {
+			ps.add(wkey+".ping_interval", "want a duration >= 0, got %q", ws.PingInterval.String())
+		}
+	}
+	if rs := l.RawSocket; rs != nil {
+		rkey := key + ".rawsocket"
+		validateSerializers(ps, rkey+".serializers", rs.Serializers)
+		if rs.MaxMessageSize < 512 || rs.MaxMessageSize > 1<<24 {
+			ps.add(rkey+".max_message_size", "want 512..16777216 bytes, got %d", rs.MaxMessageSize)
+		}
+	}
+}
+
+func validateSerializers(ps *problems, key string, names []string) {
+	if len(names) == 0 {
+		ps.add(key, "want at least one of json, msgpack, cbor")
+	}
+	seen := map[string]bool{}
+	for i, s := range names {
+		switch {
+		case !slices.Contains(Serializers, s):
+			ps.add(fmt.Sprintf("%s[%d]", key, i), "want json|msgpack|cbor, got %q", s)
+		case seen[s]:
+			ps.add(fmt.Sprintf("%s[%d]", key, i), "duplicate serializer %q", s)
+		}
+		seen[s] = true
+	}
+}
+
+func validateRealm(ps *problems, key string, r Realm) {
+	if r.Name == "" {
+		ps.add(key+".name", "required")
+	} else if !wamp.URI(r.Name).ValidURI(r.Options.StrictURI, "") {
+		ps.add(key+".name", "want a realm URI like \"realm1\" or \"com.example\", got %q", r.Name)
+	}
+	roles := map[string]int{}
+	for j, role := range r.Roles {
+		rkey := fmt.Sprintf("%s.roles[%d]", key, j)
+		if role.Name == "" {
+			ps.add(rkey+".name", "required")
+		} else if first, dup := roles[role.Name]; dup {
+			ps.add(rkey+".name", "duplicate role %q (also roles[%d])", role.Name, first)
+		} else {
+			roles[role.Name] = j
+		}
+		type uriMatch struct{ uri, match string }
+		perms := map[uriMatch]int{}
+		for k, p := range role.Permissions {
+			pkey := fmt.Sprintf("%s.permissions[%d]", rkey, k)
+			if validateMatch(ps, pkey+".match", p.Match) && !validPattern(p.URI, p.Match) {
+				ps.add(pkey+".uri", "not a valid %s URI: %q", p.Match, p.URI)
+			}
+			um := uriMatch{p.URI, p.Match}
+			if first, dup := perms[um]; dup {
+				ps.add(pkey, "duplicate permission for %s URI %q (also permissions[%d])", p.Match, p.URI, first)
+			} else {
+				perms[um] = k
+			}
+		}
+	}
+	if r.Anonymous != nil {
+		if r.Anonymous.Role == "" {
+			ps.add(key+".anonymous.role", "required")
+		} else if _, ok := roles[r.Anonymous.Role]; !ok {
+			ps.add(key+".anonymous.role", "role %q is not defined in %s.roles", r.Anonymous.Role, key)
+		}
+	}
+	for j, h := range r.Options.EventHistory {
+		hkey := fmt.Sprintf("%s.options.event_history[%d]", key, j)
+		if h.Topic == "" {
+			ps.add(hkey+".topic", "required")
+		} else if validateMatch(ps, hkey+".match", h.Match) && !validPattern(h.Topic, h.Match) {
+			ps.add(hkey+".topic", "not a valid %s URI: %q", h.Match, h.Topic)
+		}
+		if h.Limit <= 0 {
+			ps.add(hkey+".limit", "want a positive number of events, got %d", h.Limit)
+		}
+	}
+}
+
+func validateMatch(ps *problems, key, match string) bool {
+	switch match {
+	case MatchExact, MatchPrefix, MatchWildcard:
+		return true
+	}
+	ps.add(key, "want exact|prefix|wildcard, got %q", match)
+	return false
+}
+
+// validPattern checks a URI for its match policy with the loose WAMP rules;
+// permissions are checked loosely whatever the realm's strict_uri.
+func validPattern(uri, match string) bool {
+	return wamp.URI(uri).ValidURI(false, match)
+}

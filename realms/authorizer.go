@@ -1,0 +1,81 @@
+package realms
+
+import (
+	nexusrouter "github.com/gammazero/nexus/v3/router"
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// Authorizer enforces role permissions on every PUBLISH, SUBSCRIBE, CALL and
+// REGISTER of a realm, and applies each permission's disclose setting.
+type Authorizer struct {
+	roles map[string]*permissionSet
+}
+
+var _ nexusrouter.Authorizer = (*Authorizer)(nil)
+
+// NewAuthorizer builds an authorizer for roles.
+func NewAuthorizer(roles []Role) *Authorizer {
+	a := &Authorizer{roles: make(map[string]*permissionSet, len(roles))}
+	for _, r := range roles {
+		a.roles[r.Name] = newPermissionSet(r.Permissions)
+	}
+	return a
+}
+
+// Permission returns the permission that governs action on uri for role, and
+// whether the action is allowed.
+func (a *Authorizer) Permission(role string, uri string, action Action) (*Permission, bool) {
+	set, ok := a.roles[role]
+	if !ok {
+		return nil, false
+	}
+	p := set.lookup(uri)
+	if p == nil {
+		return nil, false
+	}
+	return p, p.Allow.Allows(action)
+}
+
+// Authorize implements nexus's Authorizer. nexus holds the session's lock
+// while it runs. Identity disclosure follows the role, as in Crossbar: the
+// router sets or clears the disclose_me option of PUBLISH and CALL, and drops
+// a callee's disclose_caller request, so that only the permission decides.
+func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, error) {
+	role, _ := wamp.AsString(sess.Details["authrole"])
+	switch m := msg.(type) {
+	case *wamp.Publish:
+		p, ok := a.Permission(role, string(m.Topic), ActionPublish)
+		if ok {
+			m.Options = setDisclose(m.Options, p.Disclose.Publisher)
+		}
+		return ok, nil
+	case *wamp.Subscribe:
+		_, ok := a.Permission(role, string(m.Topic), ActionSubscribe)
+		return ok, nil
+	case *wamp.Call:
+		p, ok := a.Permission(role, string(m.Procedure), ActionCall)
+		if ok {
+			m.Options = setDisclose(m.Options, p.Disclose.Caller)
+		}
+		return ok, nil
+	case *wamp.Register:
+		_, ok := a.Permission(role, string(m.Procedure), ActionRegister)
+		if ok && m.Options != nil {
+			delete(m.Options, wamp.OptDiscloseCaller)
+		}
+		return ok, nil
+	}
+	return true, nil
+}
+
+func setDisclose(opts wamp.Dict, disclose bool) wamp.Dict {
+	if disclose {
+		if opts == nil {
+			opts = wamp.Dict{}
+		}
+		opts[wamp.OptDiscloseMe] = true
+	} else if opts != nil {
+		delete(opts, wamp.OptDiscloseMe)
+	}
+	return opts
+}

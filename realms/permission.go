@@ -1,0 +1,143 @@
+package realms
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// Match policies for permission URIs.
+const (
+	MatchExact    = "exact"
+	MatchPrefix   = "prefix"
+	MatchWildcard = "wildcard"
+)
+
+// Action is one of the four WAMP actions a permission controls.
+type Action string
+
+// The actions.
+const (
+	ActionCall      Action = "call"
+	ActionRegister  Action = "register"
+	ActionPublish   Action = "publish"
+	ActionSubscribe Action = "subscribe"
+)
+
+// Actions says which actions a permission allows.
+type Actions struct {
+	Call, Register, Publish, Subscribe bool
+}
+
+// Allows reports whether a is allowed.
+func (a Actions) Allows(action Action) bool {
+	switch action {
+	case ActionCall:
+		return a.Call
+	case ActionRegister:
+		return a.Register
+	case ActionPublish:
+		return a.Publish
+	case ActionSubscribe:
+		return a.Subscribe
+	}
+	return false
+}
+
+// Disclose says whose identity the router reveals for URIs of a permission.
+type Disclose struct {
+	// Caller reveals the caller to the callee.
+	Caller bool
+	// Publisher reveals the publisher to subscribers.
+	Publisher bool
+}
+
+// Permission grants Allow on the URIs matching URI under Match.
+type Permission struct {
+	URI      string
+	Match    string
+	Allow    Actions
+	Disclose Disclose
+}
+
+// Role is a named set of permissions.
+type Role struct {
+	Name        string
+	Permissions []Permission
+}
+
+// permissionSet finds the most specific permission for a URI: an exact match,
+// else the longest matching prefix, else the wildcard with the most fixed
+// components (earliest in the configuration on a tie).
+type permissionSet struct {
+	exact     map[string]*Permission
+	prefixes  []*Permission // longest first
+	wildcards []*wildcard   // most specific first
+}
+
+type wildcard struct {
+	perm  *Permission
+	parts []string
+	fixed int
+}
+
+func newPermissionSet(perms []Permission) *permissionSet {
+	s := &permissionSet{exact: map[string]*Permission{}}
+	for i := range perms {
+		p := &perms[i]
+		switch p.Match {
+		case MatchPrefix:
+			s.prefixes = append(s.prefixes, p)
+		case MatchWildcard:
+			parts := strings.Split(p.URI, ".")
+			fixed := 0
+			for _, part := range parts {
+				if part != "" {
+					fixed++
+				}
+			}
+			s.wildcards = append(s.wildcards, &wildcard{perm: p, parts: parts, fixed: fixed})
+		default:
+			if _, dup := s.exact[p.URI]; !dup {
+				s.exact[p.URI] = p
+			}
+		}
+	}
+	slices.SortStableFunc(s.prefixes, func(a, b *Permission) int { return cmp.Compare(len(b.URI), len(a.URI)) })
+	slices.SortStableFunc(s.wildcards, func(a, b *wildcard) int { return cmp.Compare(b.fixed, a.fixed) })
+	return s
+}
+
+// lookup returns the permission that governs uri, or nil.
+func (s *permissionSet) lookup(uri string) *Permission {
+	if p, ok := s.exact[uri]; ok {
+		return p
+	}
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(uri, p.URI) {
+			return p
+		}
+	}
+	if len(s.wildcards) == 0 {
+		return nil
+	}
+	parts := strings.Split(uri, ".")
+	for _, w := range s.wildcards {
+		if wildcardMatch(w.parts, parts) {
+			return w.perm
+		}
+	}
+	return nil
+}
+
+func wildcardMatch(pattern, parts []string) bool {
+	if len(pattern) != len(parts) {
+		return false
+	}
+	for i, p := range pattern {
+		if p != "" && p != parts[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,48 @@
+package realms
+
+import (
+	nexusrouter "github.com/gammazero/nexus/v3/router"
+	nexusauth "github.com/gammazero/nexus/v3/router/auth"
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// Realm is one realm's definition.
+type Realm struct {
+	// Name is the realm URI.
+	Name string
+	// Authenticators admit sessions; none means nobody can join.
+	Authenticators []nexusauth.Authenticator
+	// Roles are the realm's roles.
+	Roles []Role
+	// StrictURI enforces strict URIs in messages.
+	StrictURI bool
+	// EventHistory keeps recent events for wamp.subscription.get_events.
+	EventHistory []EventHistory
+}
+
+// EventHistory keeps the last Limit events of topics matching Topic.
+type EventHistory struct {
+	Topic string
+	Match string
+	Limit int
+}
+
+// NexusConfig returns the nexus configuration that serves r.
+func (r Realm) NexusConfig() *nexusrouter.RealmConfig {
+	var history []*nexusrouter.TopicEventHistoryConfig
+	for _, h := range r.EventHistory {
+		history = append(history, &nexusrouter.TopicEventHistoryConfig{
+			Topic: wamp.URI(h.Topic), MatchPolicy: h.Match, Limit: h.Limit,
+		})
+	}
+	return &nexusrouter.RealmConfig{
+		URI:            wamp.URI(r.Name),
+		StrictURI:      r.StrictURI,
+		AllowDisclose:  true, // the authorizer decides disclosure per role
+		Authenticators: r.Authenticators,
+		Authorizer:     NewAuthorizer(r.Roles),
+		// Session meta events and procedures report the spec's details only.
+		MetaStrict:               true,
+		TopicEventHistoryConfigs: history,
+	}
+}

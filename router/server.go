@@ -1,0 +1,345 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	nexusrouter "github.com/gammazero/nexus/v3/router"
+	nexusauth "github.com/gammazero/nexus/v3/router/auth"
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/auth"
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/realms"
+	"github.com/switchboard-wamp/switchboard/transport"
+)
+
+// Options are the server's dependencies.
+type Options struct {
+	// Logger receives the server's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Server is one switchboard router: New allocates, Start binds every
+// listener, Shutdown ends sessions and closes everything.
+type Server struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	realms []realms.Realm
+
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	nexus     nexusrouter.Router
+	listeners []*listener
+	attaching map[*transport.Peer]struct{}
+	attachWG  sync.WaitGroup
+	serveWG   sync.WaitGroup
+	connWG    sync.WaitGroup // connections between accept and attach
+	conns     connSet
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// listener is one bound address with what serves it.
+type listener struct {
+	cfg  config.Listener
+	ln   net.Listener
+	http *http.Server // WebSocket listeners only
+}
+
+// New validates cfg and prepares a server; it performs no I/O.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}}
+	for _, r := range cfg.Realms {
+		s.realms = append(s.realms, realmFromConfig(r))
+	}
+	return s, nil
+}
+
+func realmFromConfig(r config.Realm) realms.Realm {
+	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI}
+	if r.Anonymous != nil {
+		out.Authenticators = []nexusauth.Authenticator{&auth.Anonymous{Role: r.Anonymous.Role}}
+	}
+	for _, role := range r.Roles {
+		rr := realms.Role{Name: role.Name}
+		for _, p := range role.Permissions {
+			rr.Permissions = append(rr.Permissions, realms.Permission{
+				URI:   p.URI,
+				Match: p.Match,
+				Allow: realms.Actions{
+					Call: p.Allow.Call, Register: p.Allow.Register,
+					Publish: p.Allow.Publish, Subscribe: p.Allow.Subscribe,
+				},
+				Disclose: realms.Disclose{Caller: p.Disclose.Caller, Publisher: p.Disclose.Publisher},
+			})
+		}
+		out.Roles = append(out.Roles, rr)
+	}
+	for _, h := range r.Options.EventHistory {
+		out.EventHistory = append(out.EventHistory, realms.EventHistory{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
+	}
+	return out
+}
+
+// Start creates the routing core and binds every listener before it
+// returns. If any listener fails, the ones already bound are closed.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("router: already started")
+	}
+	s.started = true
+
+	nexusCfg := &nexusrouter.Config{}
+	for _, r := range s.realms {
+		nexusCfg.RealmConfigs = append(nexusCfg.RealmConfigs, r.NexusConfig())
+	}
+	nx, err := nexusrouter.NewRouter(nexusCfg, nexusLogger{s.log})
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	s.nexus = nx
+
+	for i, lc := range s.cfg.Listeners {
+		l, err := s.bind(ctx, lc)
+		if err != nil {
+			for _, bound := range s.listeners {
+				_ = bound.ln.Close()
+			}
+			s.listeners = nil
+			nx.Close()
+			return fmt.Errorf("router: listeners[%d] %s: %w", i, lc.Address, err)
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	for _, l := range s.listeners {
+		s.serve(l)
+		s.log.Info("listening", "address", l.ln.Addr().String(), "transport", l.transport(), "tls", l.cfg.TLS.Enabled())
+	}
+	return nil
+}
+
+func (l *listener) transport() string {
+	if l.cfg.WebSocket != nil {
+		return "websocket"
+	}
+	return "rawsocket"
+}
+
+func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error) {
+	network, address := "tcp", lc.Address
+	if path, ok := strings.CutPrefix(lc.Address, "unix:"); ok {
+		network, address = "unix", path
+	}
+	var lcfg net.ListenConfig
+	ln, err := lcfg.Listen(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	ln = trackingListener{Listener: ln, set: &s.conns}
+	if lc.TLS.Enabled() {
+		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	l := &listener{cfg: lc, ln: ln}
+	if ws := lc.WebSocket; ws != nil {
+		serializers, err := transport.LookupSerializers(ws.Serializers)
+		if err != nil {
+			_ = ln.Close()
+			return nil, err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(ws.Path, s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
+			Serializers:    serializers,
+			AllowedOrigins: ws.AllowedOrigins,
+			MaxMessageSize: ws.MaxMessageSize,
+			Peer:           transport.PeerOptions{PingInterval: ws.PingInterval, Logger: s.log},
+			Attach:         s.attach,
+			Logger:         s.log,
+		})))
+		l.http = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+	}
+	return l, nil
+}
+
+func (s *Server) serve(l *listener) {
+	s.serveWG.Add(1)
+	go func() {
+		defer s.serveWG.Done()
+		var err error
+		if l.http != nil {
+			err = l.http.Serve(l.ln)
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+		} else {
+			rs := l.cfg.RawSocket
+			serializers, lookupErr := transport.LookupSerializers(rs.Serializers)
+			if lookupErr != nil {
+				err = lookupErr
+			} else {
+				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
+					Serializers:    serializers,
+					MaxMessageSize: rs.MaxMessageSize,
+					Peer:           transport.PeerOptions{Logger: s.log},
+					Attach:         s.attach,
+					Logger:         s.log,
+					Begin:          s.beginConn,
+					End:            s.connWG.Done,
+				})
+			}
+		}
+		if err != nil {
+			s.log.Error("listener stopped", "address", l.cfg.Address, "error", err)
+		}
+	}()
+}
+
+// beginConn counts a connection whose opening is in progress, unless the
+// server is shutting down.
+func (s *Server) beginConn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.connWG.Add(1)
+	return true
+}
+
+// trackHandler counts requests in progress, so Shutdown can wait for
+// WebSocket upgrades that are still attaching.
+func (s *Server) trackHandler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.beginConn() {
+			w.Header().Set("Connection", "close")
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		defer s.connWG.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// attach hands a connected peer to nexus, which reads HELLO, authenticates
+// and starts the session. Peers arriving during shutdown get ABORT.
+func (s *Server) attach(peer *transport.Peer, details wamp.Dict) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		select {
+		case peer.Send() <- &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}:
+		default:
+		}
+		peer.Close()
+		return
+	}
+	s.attaching[peer] = struct{}{}
+	s.attachWG.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.attaching, peer)
+		s.mu.Unlock()
+		s.attachWG.Done()
+	}()
+	if err := s.nexus.AttachClient(peer, details); err != nil {
+		s.log.Info("session refused", "peer", details["peer"], "reason", err.Error())
+	}
+}
+
+// Addrs returns the bound address of every listener, in configuration order.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.ln.Addr()
+	}
+	return out
+}
+
+// Shutdown stops accepting connections, sends every session GOODBYE
+// (wamp.close.system_shutdown) and closes all connections. When ctx ends
+// first, the connections still open are closed at once. It is idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	started := s.started
+	attaching := make([]*transport.Peer, 0, len(s.attaching))
+	for p := range s.attaching {
+		attaching = append(attaching, p)
+	}
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	s.log.Info("shutting down")
+
+	// Stop accepting.
+	for _, l := range s.listeners {
+		if l.http != nil {
+			_ = l.http.Close() // closes the listener and idle HTTP connections; WebSockets are hijacked
+		} else {
+			_ = l.ln.Close()
+		}
+	}
+	// Sessions still in their opening handshake are refused.
+	for _, p := range attaching {
+		p.Close()
+	}
+	s.attachWG.Wait()
+
+	// GOODBYE to every session; each peer flushes it before closing.
+	done := make(chan struct{})
+	go func() {
+		s.nexus.Close()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("router: shutdown: %w", ctx.Err())
+		s.conns.closeAll()
+		<-done
+	}
+	s.conns.closeAll()
+	s.connWG.Wait()
+	s.serveWG.Wait()
+	s.log.Info("shutdown complete")
+	return err
+}

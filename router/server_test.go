@@ -1,0 +1,203 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router/routertest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// transports are the listener indexes of routertest.Config.
+var transports = []struct {
+	name     string
+	listener int
+}{{"websocket", 0}, {"rawsocket", 1}}
+
+var serializers = []string{"json", "msgpack", "cbor"}
+
+// eachTransport runs f for every {transport} x {serializer} pair.
+func eachTransport(t *testing.T, f func(t *testing.T, listener int, serializer string)) {
+	for _, tr := range transports {
+		for _, ser := range serializers {
+			t.Run(tr.name+"/"+ser, func(t *testing.T) {
+				t.Parallel()
+				f(t, tr.listener, ser)
+			})
+		}
+	}
+}
+
+// recv waits for one event or fails the test.
+func recv(t *testing.T, ch <-chan *wamp.Event) *wamp.Event {
+	t.Helper()
+	select {
+	case ev := <-ch:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+		return nil
+	}
+}
+
+// noEvent asserts that no event arrives before a later publish does: the
+// caller publishes a marker after the publish that must not arrive.
+func expectMarker(t *testing.T, ch <-chan *wamp.Event, marker string) {
+	t.Helper()
+	ev := recv(t, ch)
+	if got := fmt.Sprint(ev.Arguments); got != fmt.Sprint(wamp.List{marker}) {
+		t.Fatalf("got event %v before the marker %q: it should not have been delivered", ev.Arguments, marker)
+	}
+}
+
+func TestPubSub(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	eachTransport(t, func(t *testing.T, l int, ser string) {
+		sub := srv.Dial(t, l, ser, client.Config{})
+		pub := srv.Dial(t, l, ser, client.Config{})
+		topic := "com.test.pubsub." + ser + fmt.Sprint(l)
+		exact := make(chan *wamp.Event, 10)
+		prefix := make(chan *wamp.Event, 10)
+		wildcard := make(chan *wamp.Event, 10)
+		must(t, sub.SubscribeChan(topic+".news", exact, nil))
+		must(t, sub.SubscribeChan(topic+".", prefix, wamp.Dict{"match": "prefix"}))
+		must(t, sub.SubscribeChan(topic+"..news", wildcard, wamp.Dict{"match": "wildcard"}))
+		must(t, pub.Publish(topic+".news", wamp.Dict{"acknowledge": true},
+			wamp.List{"hello", 42}, wamp.Dict{"who": "world", "n": 7}))
+
+		ev := recv(t, exact)
+		if len(ev.Arguments) != 2 || ev.Arguments[0] != "hello" {
+			t.Fatalf("exact args = %#v", ev.Arguments)
+		}
+		if n, _ := wamp.AsInt64(ev.Arguments[1]); n != 42 {
+			t.Fatalf("exact args[1] = %#v, want 42", ev.Arguments[1])
+		}
+		if who, _ := wamp.AsString(ev.ArgumentsKw["who"]); who != "world" {
+			t.Fatalf("exact kwargs = %#v", ev.ArgumentsKw)
+		}
+		if _, ok := ev.Details["topic"]; ok {
+			t.Fatalf("exact subscription got details.topic: %v", ev.Details)
+		}
+		for name, ch := range map[string]chan *wamp.Event{"prefix": prefix, "wildcard": wildcard} {
+			ev := recv(t, ch)
+			if got, _ := wamp.AsString(ev.Details["topic"]); got != topic+".news" {
+				t.Fatalf("%s details.topic = %q, want %q", name, got, topic+".news")
+			}
+		}
+		// A topic only the prefix subscription matches.
+		must(t, pub.Publish(topic+".other.thing", nil, wamp.List{"x"}, nil))
+		if ev := recv(t, prefix); ev.Details["topic"] != wamp.URI(topic+".other.thing") && ev.Details["topic"] != topic+".other.thing" {
+			t.Fatalf("prefix details.topic = %v", ev.Details["topic"])
+		}
+	})
+}
+
+func TestRPC(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	eachTransport(t, func(t *testing.T, l int, ser string) {
+		callee := srv.Dial(t, l, ser, client.Config{})
+		caller := srv.Dial(t, l, ser, client.Config{})
+		proc := fmt.Sprintf("com.test.rpc.%s%d", ser, l)
+		must(t, callee.Register(proc+".add", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+			a, _ := wamp.AsInt64(inv.Arguments[0])
+			b, _ := wamp.AsInt64(inv.Arguments[1])
+			return client.InvokeResult{Args: wamp.List{a + b}, Kwargs: wamp.Dict{"op": "add"}}
+		}, nil))
+		must(t, callee.Register(proc+".fail", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+			return client.InvokeResult{Err: "com.test.error.invalid", Args: wamp.List{"bad input"}, Kwargs: wamp.Dict{"min": 3}}
+		}, nil))
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := caller.Call(ctx, proc+".add", nil, wamp.List{2, 40}, nil, nil)
+		must(t, err)
+		if sum, _ := wamp.AsInt64(res.Arguments[0]); sum != 42 {
+			t.Fatalf("add = %v, want 42", res.Arguments)
+		}
+		if op, _ := wamp.AsString(res.ArgumentsKw["op"]); op != "add" {
+			t.Fatalf("kwargs = %v", res.ArgumentsKw)
+		}
+
+		_, err = caller.Call(ctx, proc+".fail", nil, nil, nil, nil)
+		var rpcErr client.RPCError
+		if !errors.As(err, &rpcErr) {
+			t.Fatalf("call error = %v, want RPCError", err)
+		}
+		if rpcErr.Err.Error != "com.test.error.invalid" {
+			t.Fatalf("error URI = %q", rpcErr.Err.Error)
+		}
+		if len(rpcErr.Err.Arguments) != 1 || rpcErr.Err.Arguments[0] != "bad input" {
+			t.Fatalf("error args = %v", rpcErr.Err.Arguments)
+		}
+		if min, _ := wamp.AsInt64(rpcErr.Err.ArgumentsKw["min"]); min != 3 {
+			t.Fatalf("error kwargs = %v", rpcErr.Err.ArgumentsKw)
+		}
+
+		_, err = caller.Call(ctx, proc+".missing", nil, nil, nil, nil)
+		if !errors.As(err, &rpcErr) || rpcErr.Err.Error != wamp.ErrNoSuchProcedure {
+			t.Fatalf("missing procedure error = %v", err)
+		}
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShutdownSendsGoodbye(t *testing.T) {
+	t.Parallel()
+	cfg := routertest.Config()
+	srv := routertest.Start(t, nil)
+	_ = cfg
+	var clients []*client.Client
+	for _, tr := range transports {
+		for _, ser := range serializers {
+			c, err := srv.DialErr(tr.listener, ser, client.Config{})
+			must(t, err)
+			clients = append(clients, c)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, srv.Shutdown(ctx))
+	for i, c := range clients {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("client %d still connected after shutdown", i)
+		}
+		gb := c.RouterGoodbye()
+		if gb == nil {
+			t.Fatalf("client %d got no GOODBYE", i)
+		}
+		if gb.Reason != wamp.CloseSystemShutdown {
+			t.Fatalf("client %d GOODBYE reason = %q, want %q", i, gb.Reason, wamp.CloseSystemShutdown)
+		}
+		_ = c.Close()
+	}
+	// A second Shutdown is a no-op.
+	must(t, srv.Shutdown(ctx))
+	// New connections are refused.
+	if c, err := srv.DialErr(0, "json", client.Config{}); err == nil {
+		_ = c.Close()
+		t.Fatal("dial after shutdown succeeded")
+	}
+}
+
+var _ = config.Default

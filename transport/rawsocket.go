@@ -1,0 +1,159 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// RawSocket framing (WAMP spec, "RawSocket Transport").
+const (
+	rawMagic     = 0x7f
+	rawFrameWAMP = 0
+	rawFramePing = 1
+	rawFramePong = 2
+
+	rawErrSerializer = 1
+	rawErrLength     = 2
+	rawErrReserved   = 3
+)
+
+// RawSocketLimit rounds n down to a length the RawSocket handshake can
+// express (a power of two from 512 to 16 MiB) and returns it with its code.
+func RawSocketLimit(n int) (int, byte) {
+	code := byte(0)
+	for code < 15 && 1<<(code+10) <= n {
+		code++
+	}
+	return 1 << (code + 9), code
+}
+
+// AcceptRawSocket performs the server side of the RawSocket handshake on
+// conn, accepting the serializers given, and returns the peer. The client may
+// send messages up to maxMessageSize (rounded by RawSocketLimit).
+func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, opts PeerOptions) (*Peer, Serializer, error) {
+	var hs [4]byte
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(conn, hs[:]); err != nil {
+		return nil, Serializer{}, fmt.Errorf("rawsocket: read handshake: %w", err)
+	}
+	if hs[0] != rawMagic {
+		return nil, Serializer{}, errors.New("rawsocket: not a RawSocket handshake")
+	}
+	if hs[2] != 0 || hs[3] != 0 {
+		_, _ = conn.Write([]byte{rawMagic, rawErrReserved << 4, 0, 0})
+		return nil, Serializer{}, errors.New("rawsocket: use of reserved bits")
+	}
+	var s Serializer
+	found := false
+	for _, cand := range accepted {
+		if cand.RawSocketID == hs[1]&0x0f {
+			s, found = cand, true
+			break
+		}
+	}
+	if !found {
+		_, _ = conn.Write([]byte{rawMagic, rawErrSerializer << 4, 0, 0})
+		return nil, Serializer{}, fmt.Errorf("rawsocket: serializer %d not accepted", hs[1]&0x0f)
+	}
+	recvLimit, code := RawSocketLimit(maxMessageSize)
+	if _, err := conn.Write([]byte{rawMagic, code<<4 | s.RawSocketID, 0, 0}); err != nil {
+		return nil, Serializer{}, fmt.Errorf("rawsocket: write handshake: %w", err)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	c := &rawConn{
+		conn:      conn,
+		r:         bufio.NewReaderSize(conn, 4096),
+		w:         bufio.NewWriterSize(conn, 4096),
+		recvLimit: recvLimit,
+		sendLimit: 1 << ((hs[1] >> 4) + 9),
+	}
+	return newPeer(c, s.codec, opts), s, nil
+}
+
+// rawConn frames WAMP messages as RawSocket frames. The reader answers
+// pings, so writes are serialized by mu.
+type rawConn struct {
+	conn      net.Conn
+	r         *bufio.Reader
+	mu        sync.Mutex
+	w         *bufio.Writer
+	recvLimit int
+	sendLimit int
+	seen      func()
+}
+
+func (c *rawConn) reportLiveness(seen func()) { c.seen = seen }
+
+// errMessageTooBig reports a frame larger than the agreed limit.
+var errMessageTooBig = errors.New("rawsocket: message exceeds the agreed maximum length")
+
+func (c *rawConn) ReadFrame() ([]byte, error) {
+	for {
+		var h [4]byte
+		if _, err := io.ReadFull(c.r, h[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+				return nil, errClosed
+			}
+			return nil, err
+		}
+		n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+		if n > c.recvLimit {
+			return nil, errMessageTooBig
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(c.r, b); err != nil {
+			return nil, err
+		}
+		switch h[0] & 0x07 {
+		case rawFrameWAMP:
+			return b, nil
+		case rawFramePing:
+			if err := c.writeFrame(rawFramePong, b, true); err != nil {
+				return nil, err
+			}
+		}
+		if c.seen != nil {
+			c.seen()
+		}
+	}
+}
+
+func (c *rawConn) writeFrame(typ byte, b []byte, flush bool) error {
+	if len(b) > c.sendLimit {
+		return fmt.Errorf("rawsocket: %d-byte message exceeds the client's limit of %d: %w", len(b), c.sendLimit, errMessageTooBig)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := len(b)
+	if _, err := c.w.Write([]byte{typ, byte(n >> 16), byte(n >> 8), byte(n)}); err != nil {
+		return err
+	}
+	if _, err := c.w.Write(b); err != nil {
+		return err
+	}
+	if flush {
+		return c.w.Flush()
+	}
+	return nil
+}
+
+func (c *rawConn) WriteFrame(b []byte) error { return c.writeFrame(rawFrameWAMP, b, false) }
+
+func (c *rawConn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.w.Flush()
+}
+
+func (c *rawConn) WritePing() error { return c.writeFrame(rawFramePing, nil, true) }
+
+func (c *rawConn) WriteClose() {}
+
+func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
+
+func (c *rawConn) Close() error { return c.conn.Close() }
