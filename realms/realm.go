@@ -27,8 +27,9 @@ type EventHistory struct {
 	Limit int
 }
 
-// NexusConfig returns the nexus configuration that serves r.
-func (r Realm) NexusConfig() *nexusrouter.RealmConfig {
+// NexusConfig returns the nexus configuration that serves r, enforcing
+// authz (built with NewAuthorizer(r.Roles)) for calls and registrations.
+func (r Realm) NexusConfig(authz *Authorizer) *nexusrouter.RealmConfig {
 	var history []*nexusrouter.TopicEventHistoryConfig
 	for _, h := range r.EventHistory {
 		history = append(history, &nexusrouter.TopicEventHistoryConfig{
@@ -40,7 +41,7 @@ func (r Realm) NexusConfig() *nexusrouter.RealmConfig {
 		StrictURI:      r.StrictURI,
 		AllowDisclose:  true, // the authorizer decides disclosure per role
 		Authenticators: r.Authenticators,
-		Authorizer:     NewAuthorizer(r.Roles),
+		Authorizer:     authz,
 		// Session meta events and procedures report the spec's details only.
 		MetaStrict:               true,
 		TopicEventHistoryConfigs: history,

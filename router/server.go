@@ -12,11 +12,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gammazero/nexus/v3/client"
 	nexusrouter "github.com/gammazero/nexus/v3/router"
 	nexusauth "github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/auth"
+	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/realms"
 	"github.com/switchboard-wamp/switchboard/transport"
@@ -34,17 +36,20 @@ type Server struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	realms []realms.Realm
+	authz  []*realms.Authorizer // per realm, shared by nexus and the broker
+	broker *broker.Broker
 
-	mu        sync.Mutex
-	started   bool
-	closing   bool
-	nexus     nexusrouter.Router
-	listeners []*listener
-	attaching map[*transport.Peer]struct{}
-	attachWG  sync.WaitGroup
-	serveWG   sync.WaitGroup
-	connWG    sync.WaitGroup // connections between accept and attach
-	conns     connSet
+	mu         sync.Mutex
+	started    bool
+	closing    bool
+	nexus      nexusrouter.Router
+	forwarders []*client.Client
+	listeners  []*listener
+	attaching  map[*transport.Peer]struct{}
+	attachWG   sync.WaitGroup
+	serveWG    sync.WaitGroup
+	connWG     sync.WaitGroup // connections between accept and attach
+	conns      connSet
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -67,9 +72,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}}
-	for _, r := range cfg.Realms {
-		s.realms = append(s.realms, realmFromConfig(r))
+	var brokerRealms []broker.Realm
+	for _, rc := range cfg.Realms {
+		r := realmFromConfig(rc)
+		authz := realms.NewAuthorizer(r.Roles)
+		s.realms = append(s.realms, r)
+		s.authz = append(s.authz, authz)
+		brokerRealms = append(brokerRealms, broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI})
 	}
+	s.broker = broker.New(brokerRealms, log)
 	return s, nil
 }
 
@@ -110,14 +121,19 @@ func (s *Server) Start(ctx context.Context) error {
 	s.started = true
 
 	nexusCfg := &nexusrouter.Config{}
-	for _, r := range s.realms {
-		nexusCfg.RealmConfigs = append(nexusCfg.RealmConfigs, r.NexusConfig())
+	for i, r := range s.realms {
+		nexusCfg.RealmConfigs = append(nexusCfg.RealmConfigs, r.NexusConfig(s.authz[i]))
 	}
 	nx, err := nexusrouter.NewRouter(nexusCfg, nexusLogger{s.log})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
 	s.nexus = nx
+	if err := s.forwardNexusEvents(); err != nil {
+		s.closeForwarders()
+		nx.Close()
+		return err
+	}
 
 	for i, lc := range s.cfg.Listeners {
 		l, err := s.bind(ctx, lc)
@@ -126,6 +142,7 @@ func (s *Server) Start(ctx context.Context) error {
 				_ = bound.ln.Close()
 			}
 			s.listeners = nil
+			s.closeForwarders()
 			nx.Close()
 			return fmt.Errorf("router: listeners[%d] %s: %w", i, lc.Address, err)
 		}
@@ -176,7 +193,7 @@ func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error
 			Serializers:    serializers,
 			AllowedOrigins: ws.AllowedOrigins,
 			MaxMessageSize: ws.MaxMessageSize,
-			Peer:           transport.PeerOptions{PingInterval: ws.PingInterval, Logger: s.log},
+			Peer:           s.peerOptions(ws.PingInterval),
 			Attach:         s.attach,
 			Logger:         s.log,
 		})))
@@ -209,7 +226,7 @@ func (s *Server) serve(l *listener) {
 				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
 					Serializers:    serializers,
 					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           transport.PeerOptions{Logger: s.log},
+					Peer:           s.peerOptions(0),
 					Attach:         s.attach,
 					Logger:         s.log,
 					Begin:          s.beginConn,
@@ -221,6 +238,57 @@ func (s *Server) serve(l *listener) {
 			s.log.Error("listener stopped", "address", l.cfg.Address, "error", err)
 		}
 	}()
+}
+
+// peerOptions configures the peers of a listener: their pub/sub messages go
+// to the broker once nexus welcomes them.
+func (s *Server) peerOptions(ping time.Duration) transport.PeerOptions {
+	return transport.PeerOptions{
+		PingInterval: ping,
+		Logger:       s.log,
+		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, welcome *wamp.Welcome) transport.Route {
+			if bs := s.broker.Join(p, hello, welcome); bs != nil {
+				return bs
+			}
+			return nil
+		},
+	}
+}
+
+// forwardNexusEvents relays what nexus publishes itself (session meta
+// events, registration meta events, testaments) into the broker, where the
+// subscriptions are: one in-process session per realm subscribed to
+// everything in nexus's own broker, which no client publishes to.
+func (s *Server) forwardNexusEvents() error {
+	for _, r := range s.realms {
+		c, err := client.ConnectLocal(s.nexus, client.Config{Realm: r.Name, Logger: nexusLogger{s.log}})
+		if err != nil {
+			return fmt.Errorf("router: realm %s: connect event forwarder: %w", r.Name, err)
+		}
+		s.forwarders = append(s.forwarders, c)
+		realm := r.Name
+		err = c.Subscribe("", func(ev *wamp.Event) {
+			topic, _ := wamp.AsString(ev.Details["topic"])
+			// Subscription meta events come from our broker, not nexus's.
+			if topic == "" || strings.HasPrefix(topic, "wamp.subscription.") {
+				return
+			}
+			if _, err := s.broker.Publish(realm, topic, ev.Arguments, ev.ArgumentsKw, nil); err != nil {
+				s.log.Error("cannot forward router event", "realm", realm, "error", err)
+			}
+		}, wamp.Dict{wamp.OptMatch: wamp.MatchPrefix})
+		if err != nil {
+			return fmt.Errorf("router: realm %s: subscribe event forwarder: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) closeForwarders() {
+	for _, c := range s.forwarders {
+		_ = c.Close()
+	}
+	s.forwarders = nil
 }
 
 // beginConn counts a connection whose opening is in progress, unless the
@@ -324,6 +392,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.attachWG.Wait()
 
 	// GOODBYE to every session; each peer flushes it before closing.
+	s.closeForwarders()
 	done := make(chan struct{})
 	go func() {
 		s.nexus.Close()

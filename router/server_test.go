@@ -71,10 +71,10 @@ func TestPubSub(t *testing.T) {
 		exact := make(chan *wamp.Event, 10)
 		prefix := make(chan *wamp.Event, 10)
 		wildcard := make(chan *wamp.Event, 10)
-		must(t, sub.SubscribeChan(topic+".news", exact, nil))
+		must(t, sub.SubscribeChan(topic+".a.news", exact, nil))
 		must(t, sub.SubscribeChan(topic+".", prefix, wamp.Dict{"match": "prefix"}))
 		must(t, sub.SubscribeChan(topic+"..news", wildcard, wamp.Dict{"match": "wildcard"}))
-		must(t, pub.Publish(topic+".news", wamp.Dict{"acknowledge": true},
+		must(t, pub.Publish(topic+".a.news", wamp.Dict{"acknowledge": true},
 			wamp.List{"hello", 42}, wamp.Dict{"who": "world", "n": 7}))
 
 		ev := recv(t, exact)
@@ -92,13 +92,13 @@ func TestPubSub(t *testing.T) {
 		}
 		for name, ch := range map[string]chan *wamp.Event{"prefix": prefix, "wildcard": wildcard} {
 			ev := recv(t, ch)
-			if got, _ := wamp.AsString(ev.Details["topic"]); got != topic+".news" {
-				t.Fatalf("%s details.topic = %q, want %q", name, got, topic+".news")
+			if got, _ := wamp.AsString(ev.Details["topic"]); got != topic+".a.news" {
+				t.Fatalf("%s details.topic = %q, want %q", name, got, topic+".a.news")
 			}
 		}
 		// A topic only the prefix subscription matches.
 		must(t, pub.Publish(topic+".other.thing", nil, wamp.List{"x"}, nil))
-		if ev := recv(t, prefix); ev.Details["topic"] != wamp.URI(topic+".other.thing") && ev.Details["topic"] != topic+".other.thing" {
+		if ev := recv(t, prefix); fmt.Sprint(ev.Details["topic"]) != topic+".other.thing" {
 			t.Fatalf("prefix details.topic = %v", ev.Details["topic"])
 		}
 	})

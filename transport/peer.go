@@ -14,20 +14,46 @@ import (
 
 // PeerOptions configure a peer.
 type PeerOptions struct {
-	// QueueSize is the capacity of the outbound queue in messages. Default 256.
-	QueueSize int
+	// MaxQueueBytes bounds the encoded messages waiting to be written to the
+	// client. A client that falls further behind is disconnected as a slow
+	// consumer. Default 1 MiB.
+	MaxQueueBytes int
 	// PingInterval sends a keepalive ping this often; a peer silent for two
 	// intervals is disconnected. Zero disables pings.
 	PingInterval time.Duration
 	// WriteTimeout bounds every write. Default 10s.
 	WriteTimeout time.Duration
+	// OnWelcome, when set, is called as the router welcomes the session, before
+	// WELCOME is written. The Route it returns sees every later inbound
+	// message first.
+	OnWelcome func(p *Peer, hello *wamp.Hello, welcome *wamp.Welcome) Route
+	// OnSlowConsumer, when set, is called when the peer is disconnected for
+	// falling behind.
+	OnSlowConsumer func()
 	// Logger receives transport events. Default: discard.
 	Logger *slog.Logger
 }
 
+// Route takes the messages of an established session that the router
+// handles outside nexus (publish and subscribe).
+type Route interface {
+	// Handle processes msg and reports whether it consumed it; messages not
+	// consumed go to nexus.
+	Handle(msg wamp.Message) bool
+	// Leave is called once when the session ends.
+	Leave()
+}
+
+// SlowConsumerReason is the GOODBYE reason sent to a client disconnected
+// because its outbound queue exceeded MaxQueueBytes.
+const SlowConsumerReason = "switchboard.error.slow_consumer"
+
 const (
-	defaultQueueSize    = 256
-	defaultWriteTimeout = 10 * time.Second
+	defaultMaxQueueBytes = 1 << 20
+	defaultWriteTimeout  = 10 * time.Second
+	// nexusQueueSize is the capacity of the channel nexus sends on (RPC and
+	// session messages); the writer drains it continuously.
+	nexusQueueSize = 64
 	// closeFlushTimeout bounds how long Close spends sending what is queued.
 	closeFlushTimeout = 2 * time.Second
 )
@@ -40,8 +66,9 @@ type frameConn interface {
 	WriteFrame([]byte) error
 	Flush() error
 	WritePing() error
-	// WriteClose tells the other side that the connection ends (best effort).
-	WriteClose()
+	// WriteClose tells the other side that the connection ends (best effort);
+	// policy reports a policy violation such as a slow consumer.
+	WriteClose(policy bool, reason string)
 	SetWriteDeadline(time.Time) error
 	Close() error
 }
@@ -52,15 +79,26 @@ type livenessReporter interface {
 	reportLiveness(func())
 }
 
-// Peer is a remote WAMP client as nexus sees it (a wamp.Peer).
+// Peer is a remote WAMP client. nexus sees it as a wamp.Peer; the broker
+// writes already-encoded messages to it with EnqueueFrame.
 type Peer struct {
 	conn       frameConn
-	serializer serialize.Serializer
+	serializer Serializer
 	opts       PeerOptions
 	log        *slog.Logger
 
-	in  chan wamp.Message // to the router
-	out chan wamp.Message // from the router
+	in  chan wamp.Message // to nexus
+	out chan wamp.Message // from nexus
+
+	mu          sync.Mutex
+	frames      [][]byte // encoded messages from the broker, in order
+	queuedBytes int
+	slow        bool
+	notify      chan struct{} // capacity 1: frames were queued
+
+	hello atomic.Pointer[wamp.Hello]
+	route atomic.Value // Route, set when the session is welcomed
+	left  sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
@@ -73,9 +111,9 @@ type Peer struct {
 
 var _ wamp.Peer = (*Peer)(nil)
 
-func newPeer(conn frameConn, s serialize.Serializer, opts PeerOptions) *Peer {
-	if opts.QueueSize <= 0 {
-		opts.QueueSize = defaultQueueSize
+func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
+	if opts.MaxQueueBytes <= 0 {
+		opts.MaxQueueBytes = defaultMaxQueueBytes
 	}
 	if opts.WriteTimeout <= 0 {
 		opts.WriteTimeout = defaultWriteTimeout
@@ -89,7 +127,8 @@ func newPeer(conn frameConn, s serialize.Serializer, opts PeerOptions) *Peer {
 		opts:       opts,
 		log:        opts.Logger,
 		in:         make(chan wamp.Message),
-		out:        make(chan wamp.Message, opts.QueueSize),
+		out:        make(chan wamp.Message, nexusQueueSize),
+		notify:     make(chan struct{}, 1),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -113,6 +152,66 @@ func (p *Peer) Send() chan<- wamp.Message { return p.out }
 // IsLocal reports false: the client is remote.
 func (p *Peer) IsLocal() bool { return false }
 
+// Serializer returns the session's serializer.
+func (p *Peer) Serializer() Serializer { return p.serializer }
+
+// Codec returns the session's message codec.
+func (p *Peer) Codec() serialize.Serializer { return p.serializer.codec }
+
+// EnqueueFrame queues an encoded message for the client. If the queue would
+// exceed MaxQueueBytes, the client is disconnected as a slow consumer and
+// EnqueueFrame returns false: a message is never dropped from a session that
+// stays open.
+func (p *Peer) EnqueueFrame(b []byte) bool {
+	p.mu.Lock()
+	if p.slow {
+		p.mu.Unlock()
+		return false
+	}
+	if p.queuedBytes+len(b) > p.opts.MaxQueueBytes {
+		p.slow = true
+		queued := p.queuedBytes
+		p.frames = nil
+		p.queuedBytes = 0
+		p.mu.Unlock()
+		p.log.Warn("disconnecting slow consumer", "queued_bytes", queued, "max_queue_bytes", p.opts.MaxQueueBytes)
+		if p.opts.OnSlowConsumer != nil {
+			p.opts.OnSlowConsumer()
+		}
+		p.wake()
+		return false
+	}
+	p.frames = append(p.frames, b)
+	p.queuedBytes += len(b)
+	p.mu.Unlock()
+	p.wake()
+	return true
+}
+
+// EnqueueMessage encodes msg and queues it like EnqueueFrame.
+func (p *Peer) EnqueueMessage(msg wamp.Message) bool {
+	b, err := p.serializer.codec.Serialize(msg)
+	if err != nil {
+		p.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
+		return false
+	}
+	return p.EnqueueFrame(b)
+}
+
+// QueuedBytes returns the bytes waiting to be written.
+func (p *Peer) QueuedBytes() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.queuedBytes
+}
+
+func (p *Peer) wake() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
 // Close sends what is queued (for at most a couple of seconds), ends the
 // connection and waits for the peer's goroutines to exit. Safe to call more
 // than once.
@@ -122,6 +221,15 @@ func (p *Peer) Close() {
 		<-p.writerDone
 		_ = p.conn.Close()
 		<-p.readerDone
+		p.leave()
+	})
+}
+
+func (p *Peer) leave() {
+	p.left.Do(func() {
+		if r, ok := p.route.Load().(Route); ok {
+			r.Leave()
+		}
 	})
 }
 
@@ -130,6 +238,7 @@ func (p *Peer) seen() { p.lastSeen.Store(time.Now().UnixNano()) }
 func (p *Peer) readLoop() {
 	defer close(p.readerDone)
 	defer close(p.in)
+	defer p.leave()
 	defer close(p.readerGone)
 	for {
 		b, err := p.conn.ReadFrame()
@@ -140,10 +249,15 @@ func (p *Peer) readLoop() {
 			return
 		}
 		p.seen()
-		msg, err := p.serializer.Deserialize(b)
+		msg, err := p.serializer.codec.Deserialize(b)
 		if err != nil {
 			p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
 			return
+		}
+		if hello, ok := msg.(*wamp.Hello); ok {
+			p.hello.Store(hello)
+		} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
+			continue
 		}
 		select {
 		case p.in <- msg:
@@ -171,13 +285,12 @@ func (p *Peer) writeLoop() {
 		tick = t.C
 	}
 	for {
+		var err error
 		select {
 		case msg := <-p.out:
-			if err := p.writeBatch(msg, time.Now().Add(p.opts.WriteTimeout)); err != nil {
-				p.log.Debug("transport write failed", "error", err)
-				p.discardUntilClosed()
-				return
-			}
+			err = p.writeBatch(msg, time.Now().Add(p.opts.WriteTimeout))
+		case <-p.notify:
+			err = p.writeBatch(nil, time.Now().Add(p.opts.WriteTimeout))
 		case <-tick:
 			silent := time.Since(time.Unix(0, p.lastSeen.Load()))
 			if silent > 2*p.opts.PingInterval {
@@ -187,10 +300,7 @@ func (p *Peer) writeLoop() {
 				return
 			}
 			_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
-			if err := p.conn.WritePing(); err != nil {
-				p.discardUntilClosed()
-				return
-			}
+			err = p.conn.WritePing()
 		case <-p.readerGone:
 			// The client is gone or broke the protocol: send what is queued
 			// (such as an ABORT) while the socket may still take it.
@@ -201,54 +311,124 @@ func (p *Peer) writeLoop() {
 			p.flushOnClose()
 			return
 		}
+		if errors.Is(err, errSlowConsumer) {
+			p.sayGoodbyeSlow()
+			p.discardUntilClosed()
+			return
+		}
+		if err != nil {
+			p.log.Debug("transport write failed", "error", err)
+			_ = p.conn.Close()
+			p.discardUntilClosed()
+			return
+		}
 	}
 }
 
-// writeBatch writes msg and whatever else is already queued, then flushes
-// once: several pending messages cost one write on RawSocket.
+var errSlowConsumer = errors.New("transport: slow consumer")
+
+// writeBatch writes msg (if any), the frames queued by the broker and
+// whatever else nexus has queued, then flushes once: several pending
+// messages cost one write on RawSocket.
 func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 	if err := p.conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
 	for {
-		b, err := p.serializer.Serialize(msg)
-		if err != nil {
-			// A message the router built that cannot be encoded is a bug in
-			// its arguments (e.g. a value the codec does not know): drop that
-			// message loudly rather than the session.
-			p.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
-		} else if err := p.conn.WriteFrame(b); err != nil {
-			return err
+		if msg != nil {
+			if err := p.writeMessage(msg); err != nil {
+				return err
+			}
+		}
+		p.mu.Lock()
+		frames, slow := p.frames, p.slow
+		p.frames, p.queuedBytes = nil, 0
+		p.mu.Unlock()
+		if slow {
+			return errSlowConsumer
+		}
+		for _, b := range frames {
+			if err := p.conn.WriteFrame(b); err != nil {
+				return err
+			}
 		}
 		select {
 		case msg = <-p.out:
 			continue
 		default:
 		}
+		if len(frames) > 0 {
+			// More may have been queued while these were written.
+			p.mu.Lock()
+			more := len(p.frames) > 0 || p.slow
+			p.mu.Unlock()
+			if more {
+				msg = nil
+				continue
+			}
+		}
 		return p.conn.Flush()
 	}
+}
+
+func (p *Peer) writeMessage(msg wamp.Message) error {
+	if w, ok := msg.(*wamp.Welcome); ok && p.opts.OnWelcome != nil {
+		if hello := p.hello.Load(); hello != nil {
+			if r := p.opts.OnWelcome(p, hello, w); r != nil {
+				p.route.Store(r)
+			}
+		}
+	}
+	b, err := p.serializer.codec.Serialize(msg)
+	if err != nil {
+		// A message nexus built that cannot be encoded is a bug in its
+		// arguments: drop that message loudly rather than the session.
+		p.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
+		return nil
+	}
+	return p.conn.WriteFrame(b)
+}
+
+// sayGoodbyeSlow tells a slow consumer why it is disconnected and closes the
+// connection; nexus then ends the session.
+func (p *Peer) sayGoodbyeSlow() {
+	_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	gb := &wamp.Goodbye{Reason: SlowConsumerReason, Details: wamp.Dict{
+		"message": fmt.Sprintf("outbound queue exceeded %d bytes", p.opts.MaxQueueBytes),
+	}}
+	if b, err := p.serializer.codec.Serialize(gb); err == nil {
+		_ = p.conn.WriteFrame(b)
+		_ = p.conn.Flush()
+	}
+	p.conn.WriteClose(true, SlowConsumerReason)
+	_ = p.conn.Close()
 }
 
 // flushOnClose sends what is queued, then a closing frame.
 func (p *Peer) flushOnClose() {
 	deadline := time.Now().Add(closeFlushTimeout)
 	for {
+		var msg wamp.Message
 		select {
-		case msg := <-p.out:
-			if err := p.writeBatch(msg, deadline); err != nil {
-				return
-			}
-			continue
+		case msg = <-p.out:
 		default:
 		}
-		break
+		p.mu.Lock()
+		pending := len(p.frames) > 0
+		p.mu.Unlock()
+		if msg == nil && !pending {
+			break
+		}
+		if err := p.writeBatch(msg, deadline); err != nil {
+			return
+		}
 	}
 	_ = p.conn.SetWriteDeadline(deadline)
-	p.conn.WriteClose()
+	p.conn.WriteClose(false, "")
 }
 
-// discardUntilClosed keeps the router's sends from blocking once the
-// connection is gone, until Close.
+// discardUntilClosed keeps nexus's sends from blocking once the connection
+// is gone, until Close.
 func (p *Peer) discardUntilClosed() {
 	for {
 		select {
@@ -258,3 +438,6 @@ func (p *Peer) discardUntilClosed() {
 		}
 	}
 }
+
+// SerializerName names the session's serializer: json, msgpack or cbor.
+func (p *Peer) SerializerName() string { return p.serializer.Name }

@@ -72,7 +72,7 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 		recvLimit: recvLimit,
 		sendLimit: 1 << ((hs[1] >> 4) + 9),
 	}
-	return newPeer(c, s.codec, opts), s, nil
+	return newPeer(c, s, opts), s, nil
 }
 
 // rawConn frames WAMP messages as RawSocket frames. The reader answers
@@ -152,7 +152,7 @@ func (c *rawConn) Flush() error {
 
 func (c *rawConn) WritePing() error { return c.writeFrame(rawFramePing, nil, true) }
 
-func (c *rawConn) WriteClose() {}
+func (c *rawConn) WriteClose(bool, string) {}
 
 func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 

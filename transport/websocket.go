@@ -22,7 +22,7 @@ type wsConn struct {
 func NewWebSocketPeer(ws *websocket.Conn, s Serializer, maxMessageSize int, opts PeerOptions) *Peer {
 	ws.SetReadLimit(int64(maxMessageSize))
 	c := &wsConn{ws: ws, frameType: s.frameType()}
-	return newPeer(c, s.codec, opts)
+	return newPeer(c, s, opts)
 }
 
 func (c *wsConn) reportLiveness(seen func()) {
@@ -52,8 +52,12 @@ func (c *wsConn) WritePing() error {
 	return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
 }
 
-func (c *wsConn) WriteClose() {
-	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+func (c *wsConn) WriteClose(policy bool, reason string) {
+	code := websocket.CloseNormalClosure
+	if policy {
+		code = websocket.ClosePolicyViolation
+	}
+	msg := websocket.FormatCloseMessage(code, reason)
 	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
 }
 

@@ -1,0 +1,210 @@
+package broker
+
+import (
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// Conn is a session's connection as the broker uses it.
+type Conn interface {
+	// SerializerName names the session's serializer (json, msgpack, cbor).
+	SerializerName() string
+	// Codec encodes messages for the session.
+	Codec() serialize.Serializer
+	// EnqueueFrame queues an encoded message; false means the session is
+	// being disconnected (slow consumer) and the message was not queued.
+	EnqueueFrame([]byte) bool
+}
+
+// Realm configures one realm of the broker.
+type Realm struct {
+	Name       string
+	Authorizer *realms.Authorizer
+	StrictURI  bool
+}
+
+// Broker routes events of every realm.
+type Broker struct {
+	realms map[string]*realm
+	log    *slog.Logger
+}
+
+type realm struct {
+	name   string
+	authz  *realms.Authorizer
+	strict bool
+
+	mu       sync.RWMutex
+	exact    map[string]*subscription
+	prefix   map[string]*subscription
+	wildcard map[string]*subscription
+	byID     map[wamp.ID]*subscription
+}
+
+type subscription struct {
+	id          wamp.ID
+	topic       string
+	match       string
+	parts       []string // wildcard components
+	created     time.Time
+	subscribers map[*Session]struct{}
+}
+
+// New returns a broker for the given realms.
+func New(rs []Realm, log *slog.Logger) *Broker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log}
+	for _, r := range rs {
+		b.realms[r.Name] = &realm{
+			name: r.Name, authz: r.Authorizer, strict: r.StrictURI,
+			exact: map[string]*subscription{}, prefix: map[string]*subscription{},
+			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
+		}
+	}
+	return b
+}
+
+// Session is a session's membership in the broker.
+type Session struct {
+	b     *Broker
+	realm *realm
+	conn  Conn
+
+	id       wamp.ID
+	authID   string
+	authRole string
+	// pubIdent: the session announced subscriber feature
+	// publisher_identification, so disclosed publishers are sent to it.
+	pubIdent bool
+
+	subs map[wamp.ID]*subscription // guarded by realm.mu
+	gone bool                      // guarded by realm.mu
+}
+
+// Join registers a session that nexus is welcoming. It returns nil for a
+// realm the broker does not know.
+func (b *Broker) Join(conn Conn, hello *wamp.Hello, welcome *wamp.Welcome) *Session {
+	r, ok := b.realms[string(hello.Realm)]
+	if !ok {
+		return nil
+	}
+	s := &Session{b: b, realm: r, conn: conn, id: welcome.ID, subs: map[wamp.ID]*subscription{}}
+	s.authID, _ = wamp.AsString(welcome.Details["authid"])
+	s.authRole, _ = wamp.AsString(welcome.Details["authrole"])
+	if v, err := wamp.DictValue(hello.Details, []string{"roles", "subscriber", "features", "publisher_identification"}); err == nil {
+		s.pubIdent, _ = v.(bool)
+	}
+	return s
+}
+
+// ID returns the WAMP session ID.
+func (s *Session) ID() wamp.ID { return s.id }
+
+// Handle processes the session's pub/sub messages and reports whether msg
+// was one.
+func (s *Session) Handle(msg wamp.Message) bool {
+	switch m := msg.(type) {
+	case *wamp.Publish:
+		s.publish(m)
+	case *wamp.Subscribe:
+		s.subscribe(m)
+	case *wamp.Unsubscribe:
+		s.unsubscribe(m)
+	default:
+		return false
+	}
+	return true
+}
+
+// Leave removes the session's subscriptions.
+func (s *Session) Leave() {
+	r := s.realm
+	var left []*subscription
+	var deleted []bool
+	r.mu.Lock()
+	s.gone = true
+	for id, sub := range s.subs {
+		delete(sub.subscribers, s)
+		empty := len(sub.subscribers) == 0
+		if empty {
+			r.remove(sub)
+		}
+		left = append(left, sub)
+		deleted = append(deleted, empty)
+		delete(s.subs, id)
+	}
+	r.mu.Unlock()
+	for i, sub := range left {
+		s.b.publishMeta(r, wamp.MetaEventSubOnUnsubscribe, wamp.List{s.id, sub.id})
+		if deleted[i] {
+			s.b.publishMeta(r, wamp.MetaEventSubOnDelete, wamp.List{s.id, sub.id})
+		}
+	}
+}
+
+func (s *Session) reply(msg wamp.Message) {
+	b, err := s.conn.Codec().Serialize(msg)
+	if err != nil {
+		s.b.log.Error("cannot encode reply", "type", msg.MessageType().String(), "error", err)
+		return
+	}
+	s.conn.EnqueueFrame(b)
+}
+
+func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI, message string) {
+	s.reply(&wamp.Error{Type: typ, Request: request, Details: wamp.Dict{}, Error: uri, Arguments: wamp.List{message}})
+}
+
+func (r *realm) remove(sub *subscription) {
+	delete(r.byID, sub.id)
+	switch sub.match {
+	case wamp.MatchPrefix:
+		delete(r.prefix, sub.topic)
+	case wamp.MatchWildcard:
+		delete(r.wildcard, sub.topic)
+	default:
+		delete(r.exact, sub.topic)
+	}
+}
+
+// matches calls f for each subscription matching topic. The caller holds
+// r.mu (read or write).
+func (r *realm) matches(topic string, f func(*subscription)) {
+	if sub, ok := r.exact[topic]; ok {
+		f(sub)
+	}
+	for pfx, sub := range r.prefix {
+		if strings.HasPrefix(topic, pfx) {
+			f(sub)
+		}
+	}
+	if len(r.wildcard) > 0 {
+		parts := strings.Split(topic, ".")
+		for _, sub := range r.wildcard {
+			if wildcardMatch(sub.parts, parts) {
+				f(sub)
+			}
+		}
+	}
+}
+
+func wildcardMatch(pattern, parts []string) bool {
+	if len(pattern) != len(parts) {
+		return false
+	}
+	for i, p := range pattern {
+		if p != "" && p != parts[i] {
+			return false
+		}
+	}
+	return true
+}

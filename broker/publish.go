@@ -1,0 +1,253 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// publication is one PUBLISH on its way to subscribers.
+type publication struct {
+	id        wamp.ID
+	topic     string
+	args      wamp.List
+	kwargs    wamp.Dict
+	publisher *Session // nil for in-process publishers
+	excludeMe bool
+	disclose  bool
+	filter    filter
+	ppt       wamp.Dict // payload passthru options, copied to details
+}
+
+func (s *Session) publish(m *wamp.Publish) {
+	r := s.realm
+	ack, _ := m.Options[wamp.OptAcknowledge].(bool)
+	fail := func(uri wamp.URI, message string) {
+		if ack {
+			s.replyError(wamp.PUBLISH, m.Request, uri, message)
+		}
+	}
+	topic := string(m.Topic)
+	if !m.Topic.ValidURI(r.strict, "") {
+		fail(wamp.ErrInvalidURI, fmt.Sprintf("publish to invalid topic URI %q", topic))
+		return
+	}
+	perm, ok := r.authz.Permission(s.authRole, topic, realms.ActionPublish)
+	if !ok {
+		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not publish to %q", s.authRole, topic))
+		return
+	}
+	p := &publication{
+		id: wamp.GlobalID(), topic: topic, args: m.Arguments, kwargs: m.ArgumentsKw,
+		publisher: s, excludeMe: true, disclose: perm.Disclose.Publisher,
+	}
+	if v, ok := m.Options[wamp.OptExcludeMe].(bool); ok {
+		p.excludeMe = v
+	}
+	var err error
+	if p.filter, err = parseFilter(m.Options); err != nil {
+		fail(wamp.ErrInvalidArgument, err.Error())
+		return
+	}
+	p.ppt = pptDetails(m.Options)
+	s.b.deliver(r, p)
+	if ack {
+		s.reply(&wamp.Published{Request: m.Request, Publication: p.id})
+	}
+}
+
+// ErrNoSuchRealm is returned by Publish for a realm the broker does not serve.
+var ErrNoSuchRealm = errors.New("broker: no such realm")
+
+// Publish publishes an event in-process (for the HTTP bridge and the
+// router's own events): options may hold the exclude/eligible filters. The
+// caller is responsible for authorization. It returns the publication ID.
+func (b *Broker) Publish(realmName, topic string, args wamp.List, kwargs wamp.Dict, options wamp.Dict) (wamp.ID, error) {
+	r, ok := b.realms[realmName]
+	if !ok {
+		return 0, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
+	}
+	if !wamp.URI(topic).ValidURI(r.strict, "") {
+		return 0, fmt.Errorf("broker: invalid topic URI %q", topic)
+	}
+	f, err := parseFilter(options)
+	if err != nil {
+		return 0, fmt.Errorf("broker: %w", err)
+	}
+	p := &publication{id: wamp.GlobalID(), topic: topic, args: args, kwargs: kwargs, filter: f}
+	b.deliver(r, p)
+	return p.id, nil
+}
+
+func (b *Broker) publishMeta(r *realm, topic wamp.URI, args wamp.List) {
+	b.deliver(r, &publication{id: wamp.GlobalID(), topic: string(topic), args: args})
+}
+
+// frameKey selects one encoding of an EVENT within a subscription.
+type frameKey struct {
+	serializer string
+	disclosed  bool
+}
+
+// deliver queues the publication on every eligible subscriber. Each EVENT is
+// encoded once per subscription, serializer and details variant.
+func (b *Broker) deliver(r *realm, p *publication) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	r.matches(p.topic, func(sub *subscription) {
+		var frames map[frameKey][]byte
+		for s := range sub.subscribers {
+			if s == p.publisher && p.excludeMe {
+				continue
+			}
+			if !p.filter.allows(s) {
+				continue
+			}
+			key := frameKey{serializer: s.conn.SerializerName(), disclosed: p.disclose && s.pubIdent}
+			frame, ok := frames[key]
+			if !ok {
+				var err error
+				frame, err = s.conn.Codec().Serialize(b.event(p, sub, key.disclosed))
+				if err != nil {
+					b.log.Error("cannot encode event", "realm", r.name, "serializer", key.serializer, "error", err)
+					continue
+				}
+				if frames == nil {
+					frames = make(map[frameKey][]byte, 2)
+				}
+				frames[key] = frame
+			}
+			s.conn.EnqueueFrame(frame)
+		}
+	})
+}
+
+// event builds the EVENT of p for sub with fresh details.
+func (b *Broker) event(p *publication, sub *subscription, disclosed bool) *wamp.Event {
+	details := wamp.Dict{}
+	if sub.match != wamp.MatchExact {
+		details["topic"] = p.topic
+	}
+	if disclosed && p.publisher != nil {
+		details["publisher"] = p.publisher.id
+		details["publisher_authid"] = p.publisher.authID
+		details["publisher_authrole"] = p.publisher.authRole
+	}
+	for k, v := range p.ppt {
+		details[k] = v
+	}
+	return &wamp.Event{
+		Subscription: sub.id, Publication: p.id, Details: details,
+		Arguments: p.args, ArgumentsKw: p.kwargs,
+	}
+}
+
+func pptDetails(options wamp.Dict) wamp.Dict {
+	if _, ok := options["ppt_scheme"]; !ok {
+		return nil
+	}
+	out := wamp.Dict{}
+	for _, k := range []string{"ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"} {
+		if v, ok := options[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// filter is a publication's exclude/eligible restrictions; a nil set means
+// the option was not given.
+type filter struct {
+	exclude, eligible                 map[wamp.ID]bool
+	excludeAuthID, eligibleAuthID     map[string]bool
+	excludeAuthRole, eligibleAuthRole map[string]bool
+}
+
+func parseFilter(options wamp.Dict) (filter, error) {
+	var f filter
+	var err error
+	if f.exclude, err = idSet(options, "exclude"); err != nil {
+		return f, err
+	}
+	if f.eligible, err = idSet(options, "eligible"); err != nil {
+		return f, err
+	}
+	for key, dst := range map[string]*map[string]bool{
+		"exclude_authid": &f.excludeAuthID, "eligible_authid": &f.eligibleAuthID,
+		"exclude_authrole": &f.excludeAuthRole, "eligible_authrole": &f.eligibleAuthRole,
+	} {
+		if *dst, err = stringSet(options, key); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+func idSet(options wamp.Dict, key string) (map[wamp.ID]bool, error) {
+	v, ok := options[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := wamp.AsList(v)
+	if !ok {
+		return nil, fmt.Errorf("option %s: want a list of session IDs", key)
+	}
+	set := make(map[wamp.ID]bool, len(list))
+	for _, item := range list {
+		id, ok := wamp.AsID(item)
+		if !ok {
+			return nil, fmt.Errorf("option %s: want session IDs, got %v", key, item)
+		}
+		set[id] = true
+	}
+	return set, nil
+}
+
+func stringSet(options wamp.Dict, key string) (map[string]bool, error) {
+	v, ok := options[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	// A single string is accepted as a list of one, as Crossbar does.
+	if s, ok := wamp.AsString(v); ok {
+		return map[string]bool{s: true}, nil
+	}
+	list, ok := wamp.AsList(v)
+	if !ok {
+		return nil, fmt.Errorf("option %s: want a list of strings", key)
+	}
+	set := make(map[string]bool, len(list))
+	for _, item := range list {
+		s, ok := wamp.AsString(item)
+		if !ok {
+			return nil, fmt.Errorf("option %s: want strings, got %v", key, item)
+		}
+		set[s] = true
+	}
+	return set, nil
+}
+
+func (f *filter) allows(s *Session) bool {
+	if f.exclude != nil && f.exclude[s.id] {
+		return false
+	}
+	if f.excludeAuthID != nil && f.excludeAuthID[s.authID] {
+		return false
+	}
+	if f.excludeAuthRole != nil && f.excludeAuthRole[s.authRole] {
+		return false
+	}
+	if f.eligible != nil && !f.eligible[s.id] {
+		return false
+	}
+	if f.eligibleAuthID != nil && !f.eligibleAuthID[s.authID] {
+		return false
+	}
+	if f.eligibleAuthRole != nil && !f.eligibleAuthRole[s.authRole] {
+		return false
+	}
+	return true
+}

@@ -1,0 +1,118 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+func (s *Session) subscribe(m *wamp.Subscribe) {
+	r := s.realm
+	match := wamp.MatchExact
+	if v, ok := m.Options[wamp.OptMatch]; ok {
+		match, _ = wamp.AsString(v)
+	}
+	switch match {
+	case wamp.MatchExact, wamp.MatchPrefix, wamp.MatchWildcard:
+	default:
+		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidArgument,
+			fmt.Sprintf("match %q: want exact, prefix or wildcard", match))
+		return
+	}
+	topic := string(m.Topic)
+	if !m.Topic.ValidURI(r.strict, match) {
+		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidURI,
+			fmt.Sprintf("subscribe for invalid %s topic URI %q", match, topic))
+		return
+	}
+	if _, ok := r.authz.Permission(s.authRole, topic, realms.ActionSubscribe); !ok {
+		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrNotAuthorized,
+			fmt.Sprintf("role %q may not subscribe to %q", s.authRole, topic))
+		return
+	}
+
+	var table map[string]*subscription
+	switch match {
+	case wamp.MatchPrefix:
+		table = r.prefix
+	case wamp.MatchWildcard:
+		table = r.wildcard
+	default:
+		table = r.exact
+	}
+	r.mu.Lock()
+	if s.gone {
+		r.mu.Unlock()
+		return
+	}
+	sub, exists := table[topic]
+	created := !exists
+	if created {
+		sub = &subscription{
+			id: wamp.GlobalID(), topic: topic, match: match, created: time.Now(),
+			subscribers: map[*Session]struct{}{},
+		}
+		if match == wamp.MatchWildcard {
+			sub.parts = strings.Split(topic, ".")
+		}
+		table[topic] = sub
+		r.byID[sub.id] = sub
+	}
+	_, already := sub.subscribers[s]
+	sub.subscribers[s] = struct{}{}
+	s.subs[sub.id] = sub
+	// SUBSCRIBED is queued under the lock, so that it precedes every EVENT
+	// of the subscription on this session.
+	s.reply(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+	var details wamp.Dict
+	if created {
+		details = sub.details()
+	}
+	r.mu.Unlock()
+
+	if created {
+		s.b.publishMeta(r, wamp.MetaEventSubOnCreate, wamp.List{s.id, details})
+	}
+	if !already {
+		s.b.publishMeta(r, wamp.MetaEventSubOnSubscribe, wamp.List{s.id, sub.id})
+	}
+}
+
+// details describes a subscription as the meta API does.
+func (sub *subscription) details() wamp.Dict {
+	return wamp.Dict{
+		"id":      sub.id,
+		"created": wamp.ISO8601(sub.created),
+		"uri":     sub.topic,
+		"match":   sub.match,
+	}
+}
+
+func (s *Session) unsubscribe(m *wamp.Unsubscribe) {
+	r := s.realm
+	r.mu.Lock()
+	sub, ok := s.subs[m.Subscription]
+	if !ok {
+		r.mu.Unlock()
+		s.replyError(wamp.UNSUBSCRIBE, m.Request, wamp.ErrNoSuchSubscription,
+			fmt.Sprintf("no subscription %d", m.Subscription))
+		return
+	}
+	delete(s.subs, sub.id)
+	delete(sub.subscribers, s)
+	deleted := len(sub.subscribers) == 0
+	if deleted {
+		r.remove(sub)
+	}
+	s.reply(&wamp.Unsubscribed{Request: m.Request})
+	r.mu.Unlock()
+
+	s.b.publishMeta(r, wamp.MetaEventSubOnUnsubscribe, wamp.List{s.id, sub.id})
+	if deleted {
+		s.b.publishMeta(r, wamp.MetaEventSubOnDelete, wamp.List{s.id, sub.id})
+	}
+}
