@@ -28,6 +28,8 @@ type Realm struct {
 	Name       string
 	Authorizer *realms.Authorizer
 	StrictURI  bool
+	// History keeps recent events for wamp.subscription.get_events.
+	History []History
 }
 
 // Broker routes events of every realm.
@@ -46,6 +48,8 @@ type realm struct {
 	prefix   map[string]*subscription
 	wildcard map[string]*subscription
 	byID     map[wamp.ID]*subscription
+
+	history []*historyStore
 }
 
 type subscription struct {
@@ -64,11 +68,15 @@ func New(rs []Realm, log *slog.Logger) *Broker {
 	}
 	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log}
 	for _, r := range rs {
-		b.realms[r.Name] = &realm{
+		rs := &realm{
 			name: r.Name, authz: r.Authorizer, strict: r.StrictURI,
 			exact: map[string]*subscription{}, prefix: map[string]*subscription{},
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
 		}
+		for _, h := range r.History {
+			rs.history = append(rs.history, &historyStore{cfg: h, parts: strings.Split(h.Topic, ".")})
+		}
+		b.realms[r.Name] = rs
 	}
 	return b
 }
@@ -119,6 +127,8 @@ func (s *Session) Handle(msg wamp.Message) bool {
 		s.subscribe(m)
 	case *wamp.Unsubscribe:
 		s.unsubscribe(m)
+	case *wamp.Call:
+		return s.metaCall(m)
 	default:
 		return false
 	}

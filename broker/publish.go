@@ -95,6 +95,7 @@ type frameKey struct {
 // deliver queues the publication on every eligible subscriber. Each EVENT is
 // encoded once per subscription, serializer and details variant.
 func (b *Broker) deliver(r *realm, p *publication) {
+	r.record(p)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	r.matches(p.topic, func(sub *subscription) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +67,6 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		DecodeHook:       mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToSliceHookFunc(",")),
 		ErrorUnused:      true,
-		WeaklyTypedInput: true,
 		Metadata:         &meta,
 		Result:           &cfg,
 	})
@@ -82,11 +82,27 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 		set[k] = true
 	}
 	cfg.applyDefaults(set)
-	problems = append(problems, cfg.validate(set)...)
+	for _, p := range cfg.validate(set) {
+		if !coveredBy(p, problems) {
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, &Error{File: name, Problems: problems}
 	}
 	return &cfg, nil
+}
+
+// coveredBy reports whether p is about a section that already has a decode
+// problem inside it: a section that failed to decode is left half-filled, and
+// complaining about that too would only confuse.
+func coveredBy(p Problem, decodeProblems []Problem) bool {
+	for _, d := range decodeProblems {
+		if p.Key != "" && strings.HasPrefix(d.Key, p.Key+".") {
+			return true
+		}
+	}
+	return false
 }
 
 // enableEmptySections turns "websocket:" (YAML null) into an empty section, so
@@ -161,10 +177,29 @@ func applyEnv(raw map[string]any, t reflect.Type, prefix string, lookupEnv Looku
 			}
 		default:
 			if v, ok := lookupEnv(env); ok {
-				raw[key] = v
+				raw[key] = envValue(v, ft)
 			}
 		}
 	}
+}
+
+// envValue converts an environment string to the kind of its key; a string
+// that does not convert is left as it is for the decoder to report.
+func envValue(v string, t reflect.Type) any {
+	switch t.Kind() {
+	case reflect.Bool:
+		if b, err := strconv.ParseBool(v); err == nil {
+			return b
+		}
+	case reflect.Int, reflect.Int64:
+		if t == durationType {
+			return v
+		}
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return v
 }
 
 // decodeProblems turns mapstructure's errors into problems with key paths.
@@ -178,8 +213,12 @@ func decodeProblems(err error) []Problem {
 			}
 			return
 		}
-		var de *mapstructure.DecodeError
-		if !errors.As(err, &de) {
+		de, ok := err.(*mapstructure.DecodeError)
+		if !ok {
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(inner)
+				return
+			}
 			out = append(out, Problem{Message: err.Error()})
 			return
 		}
@@ -213,7 +252,29 @@ func typeMessage(err error) string {
 	if errors.As(err, &pe) {
 		return fmt.Sprintf("want %s, got %s", kindName(pe.Expected.Type()), describe(pe.Value))
 	}
-	return err.Error()
+	msg := err.Error()
+	if got, ok := strings.CutPrefix(msg, "source data must be an array or slice, got "); ok {
+		return "want a list, got " + kindWord(got)
+	}
+	if got, ok := strings.CutPrefix(msg, "expected a map or struct, got "); ok {
+		return "want a mapping, got " + kindWord(strings.Trim(got, "'\""))
+	}
+	return msg
+}
+
+// kindWord names a reflect kind as YAML users know it.
+func kindWord(kind string) string {
+	switch kind {
+	case "map", "struct":
+		return "a mapping"
+	case "slice", "array":
+		return "a list"
+	case "string":
+		return "a string"
+	case "bool":
+		return "true or false"
+	}
+	return kind
 }
 
 func kindName(t reflect.Type) string {

@@ -16,26 +16,11 @@ type Realm struct {
 	Roles []Role
 	// StrictURI enforces strict URIs in messages.
 	StrictURI bool
-	// EventHistory keeps recent events for wamp.subscription.get_events.
-	EventHistory []EventHistory
-}
-
-// EventHistory keeps the last Limit events of topics matching Topic.
-type EventHistory struct {
-	Topic string
-	Match string
-	Limit int
 }
 
 // NexusConfig returns the nexus configuration that serves r, enforcing
 // authz (built with NewAuthorizer(r.Roles)) for calls and registrations.
 func (r Realm) NexusConfig(authz *Authorizer) *nexusrouter.RealmConfig {
-	var history []*nexusrouter.TopicEventHistoryConfig
-	for _, h := range r.EventHistory {
-		history = append(history, &nexusrouter.TopicEventHistoryConfig{
-			Topic: wamp.URI(h.Topic), MatchPolicy: h.Match, Limit: h.Limit,
-		})
-	}
 	return &nexusrouter.RealmConfig{
 		URI:            wamp.URI(r.Name),
 		StrictURI:      r.StrictURI,
@@ -43,7 +28,6 @@ func (r Realm) NexusConfig(authz *Authorizer) *nexusrouter.RealmConfig {
 		Authenticators: r.Authenticators,
 		Authorizer:     authz,
 		// Session meta events and procedures report the spec's details only.
-		MetaStrict:               true,
-		TopicEventHistoryConfigs: history,
+		MetaStrict: true,
 	}
 }

@@ -78,7 +78,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		authz := realms.NewAuthorizer(r.Roles)
 		s.realms = append(s.realms, r)
 		s.authz = append(s.authz, authz)
-		brokerRealms = append(brokerRealms, broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI})
+		br := broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI}
+		for _, h := range rc.Options.EventHistory {
+			br.History = append(br.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
+		}
+		brokerRealms = append(brokerRealms, br)
 	}
 	s.broker = broker.New(brokerRealms, log)
 	return s, nil
@@ -103,9 +107,6 @@ func realmFromConfig(r config.Realm) realms.Realm {
 			})
 		}
 		out.Roles = append(out.Roles, rr)
-	}
-	for _, h := range r.Options.EventHistory {
-		out.EventHistory = append(out.EventHistory, realms.EventHistory{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 	}
 	return out
 }

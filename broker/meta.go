@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// The subscription meta procedures, spelled as the WAMP spec spells them
+// (nexus v3.3.0 registers count_subscribers misspelled).
+const (
+	procSubList             = "wamp.subscription.list"
+	procSubLookup           = "wamp.subscription.lookup"
+	procSubMatch            = "wamp.subscription.match"
+	procSubGet              = "wamp.subscription.get"
+	procSubListSubscribers  = "wamp.subscription.list_subscribers"
+	procSubCountSubscribers = "wamp.subscription.count_subscribers"
+	procSubGetEvents        = "wamp.subscription.get_events"
+)
+
+// metaCall answers a CALL to a wamp.subscription.* procedure from the
+// broker's own state and reports whether it did.
+func (s *Session) metaCall(m *wamp.Call) bool {
+	proc := string(m.Procedure)
+	if !strings.HasPrefix(proc, "wamp.subscription.") {
+		return false
+	}
+	if _, ok := s.realm.authz.Permission(s.authRole, proc, realms.ActionCall); !ok {
+		s.replyError(wamp.CALL, m.Request, wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not call %q", s.authRole, proc))
+		return true
+	}
+	r := s.realm
+	result := func(args ...any) {
+		s.reply(&wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List(args)})
+	}
+	fail := func(uri wamp.URI, msg string) { s.replyError(wamp.CALL, m.Request, uri, msg) }
+	argString := func(i int) (string, bool) {
+		if len(m.Arguments) <= i {
+			return "", false
+		}
+		return wamp.AsString(m.Arguments[i])
+	}
+	argID := func(i int) (wamp.ID, bool) {
+		if len(m.Arguments) <= i {
+			return 0, false
+		}
+		return wamp.AsID(m.Arguments[i])
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	switch proc {
+	case procSubList:
+		ids := func(table map[string]*subscription) []wamp.ID {
+			out := make([]wamp.ID, 0, len(table))
+			for _, sub := range table {
+				out = append(out, sub.id)
+			}
+			return out
+		}
+		result(wamp.Dict{"exact": ids(r.exact), "prefix": ids(r.prefix), "wildcard": ids(r.wildcard)})
+	case procSubLookup:
+		topic, ok := argString(0)
+		if !ok {
+			fail(wamp.ErrInvalidArgument, "lookup: want a topic URI argument")
+			return true
+		}
+		match := wamp.MatchExact
+		if len(m.Arguments) > 1 {
+			if opts, ok := wamp.AsDict(m.Arguments[1]); ok {
+				if v, ok := wamp.AsString(opts["match"]); ok {
+					match = v
+				}
+			}
+		}
+		var table map[string]*subscription
+		switch match {
+		case wamp.MatchPrefix:
+			table = r.prefix
+		case wamp.MatchWildcard:
+			table = r.wildcard
+		default:
+			table = r.exact
+		}
+		if sub, ok := table[topic]; ok {
+			result(sub.id)
+		} else {
+			result(nil)
+		}
+	case procSubMatch:
+		topic, ok := argString(0)
+		if !ok {
+			fail(wamp.ErrInvalidArgument, "match: want a topic URI argument")
+			return true
+		}
+		var ids []wamp.ID
+		r.matches(topic, func(sub *subscription) { ids = append(ids, sub.id) })
+		if len(ids) == 0 {
+			result(nil)
+		} else {
+			result(ids)
+		}
+	case procSubGet, procSubListSubscribers, procSubCountSubscribers, procSubGetEvents:
+		id, ok := argID(0)
+		if !ok {
+			fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
+			return true
+		}
+		sub, ok := r.byID[id]
+		if !ok {
+			fail(wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id))
+			return true
+		}
+		switch proc {
+		case procSubGet:
+			result(sub.details())
+		case procSubListSubscribers:
+			ids := make([]wamp.ID, 0, len(sub.subscribers))
+			for subscriber := range sub.subscribers {
+				ids = append(ids, subscriber.id)
+			}
+			result(ids)
+		case procSubCountSubscribers:
+			result(len(sub.subscribers))
+		case procSubGetEvents:
+			limit := 0
+			if len(m.Arguments) > 1 {
+				if n, ok := wamp.AsInt64(m.Arguments[1]); ok {
+					limit = int(n)
+				}
+			}
+			result(r.historyEvents(sub, limit))
+		}
+	default:
+		fail(wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc))
+	}
+	return true
+}

@@ -1,0 +1,196 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-wamp/switchboard/config"
+)
+
+// TestBadConfigs loads every file in testdata/bad and compares the problems
+// with the file's "# want:" lines, exactly and in any order.
+func TestBadConfigs(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) < 15 {
+		t.Fatalf("only %d bad configs", len(files))
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, line := range strings.Split(string(data), "\n") {
+				if w, ok := strings.CutPrefix(line, "# want: "); ok {
+					want = append(want, w)
+				}
+			}
+			if len(want) == 0 {
+				t.Fatal("no # want: lines")
+			}
+			_, err = config.Parse(filepath.Base(path), data, nil)
+			var cerr *config.Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			got := strings.Split(cerr.Error(), "\n")
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("default", config.DefaultYAML(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Listeners) != 1 || cfg.Listeners[0].Address != "127.0.0.1:8080" {
+		t.Fatalf("default listeners = %+v, want one on 127.0.0.1:8080", cfg.Listeners)
+	}
+	ws := cfg.Listeners[0].WebSocket
+	if ws == nil || ws.Path != "/ws" || !slices.Equal(ws.Serializers, []string{"json", "msgpack", "cbor"}) {
+		t.Fatalf("default websocket = %+v", ws)
+	}
+	if slices.Contains(ws.AllowedOrigins, "*") {
+		t.Fatal("default config allows every origin")
+	}
+	if ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 1<<20 {
+		t.Fatalf("default ping/size = %v/%d", ws.PingInterval, ws.MaxMessageSize)
+	}
+	if len(cfg.Realms) != 1 || cfg.Realms[0].Name != "realm1" || cfg.Realms[0].Anonymous.Role != "anonymous" {
+		t.Fatalf("default realms = %+v", cfg.Realms)
+	}
+}
+
+func TestDefaultsFillOmittedKeys(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse("min", []byte(`
+listeners:
+  - address: "127.0.0.1:1"
+    websocket:
+  - address: "unix:/tmp/x.sock"
+    rawsocket: {}
+realms:
+  - name: r
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, rs := cfg.Listeners[0].WebSocket, cfg.Listeners[1].RawSocket
+	if ws == nil || ws.Path != "/ws" || ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 1<<20 || len(ws.Serializers) != 3 {
+		t.Fatalf("websocket defaults = %+v", ws)
+	}
+	if rs == nil || rs.MaxMessageSize != 1<<20 || len(rs.Serializers) != 3 {
+		t.Fatalf("rawsocket defaults = %+v", rs)
+	}
+	if cfg.ShutdownTimeout != 10*time.Second || cfg.Log.Level != "info" || cfg.Log.Format != "text" {
+		t.Fatalf("top-level defaults = %+v", cfg)
+	}
+	// An explicit 0s ping interval disables keepalive rather than defaulting.
+	cfg, err = config.Parse("noping", []byte("listeners: [{address: \"127.0.0.1:1\", websocket: {ping_interval: 0s}}]\nrealms: [{name: r}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Listeners[0].WebSocket.PingInterval; got != 0 {
+		t.Fatalf("ping_interval: 0s gave %v", got)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"SWITCHBOARD_LOG_LEVEL":                                 "debug",
+		"SWITCHBOARD_SHUTDOWN_TIMEOUT":                          "3s",
+		"SWITCHBOARD_LISTENERS_0_ADDRESS":                       "0.0.0.0:9000",
+		"SWITCHBOARD_LISTENERS_0_WEBSOCKET_PING_INTERVAL":       "5s",
+		"SWITCHBOARD_LISTENERS_0_WEBSOCKET_SERIALIZERS":         "json,cbor",
+		"SWITCHBOARD_REALMS_0_ROLES_0_PERMISSIONS_0_ALLOW_CALL": "false",
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := config.Parse("default", config.DefaultYAML(), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := cfg.Listeners[0].WebSocket
+	switch {
+	case cfg.Log.Level != "debug":
+		t.Errorf("log.level = %q", cfg.Log.Level)
+	case cfg.ShutdownTimeout != 3*time.Second:
+		t.Errorf("shutdown_timeout = %v", cfg.ShutdownTimeout)
+	case cfg.Listeners[0].Address != "0.0.0.0:9000":
+		t.Errorf("address = %q", cfg.Listeners[0].Address)
+	case ws.PingInterval != 5*time.Second:
+		t.Errorf("ping_interval = %v", ws.PingInterval)
+	case !slices.Equal(ws.Serializers, []string{"json", "cbor"}):
+		t.Errorf("serializers = %v", ws.Serializers)
+	case cfg.Realms[0].Roles[0].Permissions[0].Allow.Call:
+		t.Errorf("allow.call still true")
+	}
+	// A bad override is reported with its key like a bad file value.
+	env = map[string]string{"SWITCHBOARD_LOG_LEVEL": "loud"}
+	_, err = config.Parse("default", config.DefaultYAML(), lookup)
+	if err == nil || !strings.Contains(err.Error(), `log.level: want debug|info|warn|error, got "loud"`) {
+		t.Fatalf("bad env override: err = %v", err)
+	}
+}
+
+// TestExamplesLoad loads config.yaml and every YAML block in the docs and
+// README: the documentation never shows a config that does not load.
+func TestExamplesLoad(t *testing.T) {
+	t.Parallel()
+	if _, err := config.Load("../config.yaml"); err != nil {
+		t.Fatalf("config.yaml: %v", err)
+	}
+	docs, _ := filepath.Glob("../docs/*.md")
+	docs = append(docs, "../README.md")
+	blocks := 0
+	fence := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	for _, doc := range docs {
+		data, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range fence.FindAllSubmatch(data, -1) {
+			blocks++
+			if _, err := config.Parse(filepath.Base(doc), m[1], nil); err != nil {
+				t.Errorf("%s yaml block %d: %v", doc, i+1, err)
+			}
+		}
+	}
+	if blocks == 0 {
+		t.Fatal("no yaml blocks found in docs")
+	}
+}
+
+// TestEveryKeyDocumented fails when a config key is missing from
+// docs/config.md, where each key appears as `key.path` in backquotes.
+func TestEveryKeyDocumented(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, key := range config.Keys() {
+		if !strings.Contains(doc, "`"+key+"`") {
+			t.Errorf("docs/config.md does not document `%s`", key)
+		}
+	}
+}
