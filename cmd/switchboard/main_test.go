@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd(t, context.Background(), "version")
+	if code != 0 || !strings.HasPrefix(out, "switchboard ") {
+		t.Fatalf("version: code %d, output %q", code, out)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	code, out, errOut := runCmd(t, context.Background(), "check-config", "../../config.yaml")
+	if code != 0 || out != "../../config.yaml: OK\n" {
+		t.Fatalf("good config: code %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	bad := "../../config/testdata/bad/bad_log.yaml"
+	code, out, errOut = runCmd(t, context.Background(), "check-config", bad)
+	if code != 1 || out != "" {
+		t.Fatalf("bad config: code %d, stdout %q", code, out)
+	}
+	for _, want := range []string{bad + `: log.level: want debug|info|warn|error, got "loud"`, bad + `: log.format: want text|json, got "xml"`} {
+		if !strings.Contains(errOut, want+"\n") {
+			t.Errorf("stderr %q lacks %q", errOut, want)
+		}
+	}
+	if code, _, _ := runCmd(t, context.Background(), "check-config"); code != 2 {
+		t.Fatalf("check-config without a file: code %d, want 2", code)
+	}
+}
+
+func TestBadConfigDoesNotStart(t *testing.T) {
+	code, _, errOut := runCmd(t, context.Background(), "--config", "../../config/testdata/bad/undefined_role.yaml")
+	if code != 1 || !strings.Contains(errOut, `realms[0].anonymous.role: role "guest" is not defined`) {
+		t.Fatalf("code %d, stderr %q", code, errOut)
+	}
+	if code, _, _ := runCmd(t, context.Background(), "-c", "/nonexistent.yaml"); code != 1 {
+		t.Fatalf("missing file: code %d, want 1", code)
+	}
+	if code, _, _ := runCmd(t, context.Background(), "--bogus"); code != 2 {
+		t.Fatalf("unknown flag: code %d, want 2", code)
+	}
+}
+
+// TestServeUntilCancelled runs the command with a config file whose listener
+// is a Unix socket, joins a session, and stops the command as a signal would:
+// the session gets GOODBYE and the command exits 0.
+func TestServeUntilCancelled(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sb.sock")
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	cfg := "log: { level: debug, format: json }\nlisteners:\n  - address: \"unix:" + sock + "\"\n    rawsocket: {}\n" +
+		"realms:\n  - name: realm1\n    anonymous: { role: anonymous }\n    roles:\n      - name: anonymous\n" +
+		"        permissions: [{ uri: \"\", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }]\n" +
+		"shutdown_timeout: 3s\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	type result struct {
+		code   int
+		stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, []string{"-c", cfgPath}, &stdout, &stderr)
+		done <- result{code, stderr.String()}
+	}()
+
+	var c *client.Client
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		c, err = client.ConnectNet(context.Background(), "unix://"+sock, client.Config{Realm: "realm1", Logger: log.New(io.Discard, "", 0)})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer c.Close()
+	cancel()
+	select {
+	case r := <-done:
+		if r.code != 0 {
+			t.Fatalf("exit code %d, stderr %s", r.code, r.stderr)
+		}
+		if !strings.Contains(r.stderr, `"msg":"shutdown complete"`) {
+			t.Fatalf("stderr lacks the JSON shutdown log line: %s", r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("command did not exit")
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client not disconnected")
+	}
+	if gb := c.RouterGoodbye(); gb == nil || gb.Reason != wamp.CloseSystemShutdown {
+		t.Fatalf("GOODBYE = %v, want %s", gb, wamp.CloseSystemShutdown)
+	}
+}
