@@ -1,0 +1,280 @@
+package router_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router/routertest"
+)
+
+// selfSigned writes a certificate for 127.0.0.1 and returns the file paths
+// and a pool that trusts it.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "switchboard test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	must(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	must(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	must(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := selfSigned(t)
+	srv := routertest.Start(t, func(c *config.Config) {
+		for i := range c.Listeners {
+			c.Listeners[i].TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+		}
+	})
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			url := srv.URL(tr.listener)
+			if !strings.HasPrefix(url, "wss://") && !strings.HasPrefix(url, "tcps://") {
+				t.Fatalf("URL %s is not TLS", url)
+			}
+			c := srv.Dial(t, tr.listener, "json", client.Config{TlsCfg: &tls.Config{RootCAs: pool}})
+			events := make(chan *wamp.Event, 1)
+			must(t, c.SubscribeChan("com.tls."+tr.name, events, nil))
+			must(t, c.Publish("com.tls."+tr.name, wamp.Dict{"exclude_me": false, "acknowledge": true}, wamp.List{"secure"}, nil))
+			if ev := recv(t, events); ev.Arguments[0] != "secure" {
+				t.Fatalf("event = %v", ev.Arguments)
+			}
+			// A client that does not trust the certificate cannot join.
+			if c, err := srv.DialErr(tr.listener, "json", client.Config{TlsCfg: &tls.Config{}}); err == nil {
+				c.Close()
+				t.Fatal("joined without trusting the certificate")
+			}
+		})
+	}
+}
+
+// upgrade attempts a WebSocket upgrade with the given origin and
+// subprotocols and returns the HTTP status and body.
+func upgrade(t *testing.T, url, origin string, protocols []string) (int, string, *websocket.Conn) {
+	t.Helper()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	d := websocket.Dialer{Subprotocols: protocols, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial(url, h)
+	if err == nil {
+		t.Cleanup(func() { ws.Close() })
+		return resp.StatusCode, "", ws
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, string(body), nil
+}
+
+func TestOriginsAndSubprotocols(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.Listeners[0].WebSocket.AllowedOrigins = []string{"https://*.example.com", "http://localhost:*"}
+	})
+	url := srv.URL(0)
+	json1 := []string{"wamp.2.json"}
+	for _, tc := range []struct {
+		origin string
+		status int
+	}{
+		{"", http.StatusSwitchingProtocols},
+		{"https://app.example.com", http.StatusSwitchingProtocols},
+		{"http://localhost:3000", http.StatusSwitchingProtocols},
+		{"http://" + srv.Addr(0).String(), http.StatusSwitchingProtocols}, // same host
+		{"https://evil.example.org", http.StatusForbidden},
+		{"http://app.example.com", http.StatusForbidden}, // wrong scheme
+		{"null", http.StatusForbidden},
+	} {
+		status, body, _ := upgrade(t, url, tc.origin, json1)
+		if status != tc.status {
+			t.Errorf("origin %q: status %d, want %d (%s)", tc.origin, status, tc.status, body)
+		}
+		if status == http.StatusForbidden {
+			var e struct{ Error string }
+			if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != "switchboard.error.origin_not_allowed" {
+				t.Errorf("origin %q: body %q, want a JSON error", tc.origin, body)
+			}
+		}
+	}
+	status, body, _ := upgrade(t, url, "", []string{"mqtt"})
+	if status != http.StatusBadRequest || !strings.Contains(body, "wamp.2.json") {
+		t.Errorf("unsupported subprotocol: status %d body %q", status, body)
+	}
+	resp, err := http.Get("http://" + srv.Addr(0).String() + "/ws")
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("plain GET: status %d, want 426", resp.StatusCode)
+	}
+}
+
+// rawJoin opens a WAMP session by hand over WebSocket with JSON.
+func rawJoin(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	status, body, ws := upgrade(t, url, "", []string{"wamp.2.json"})
+	if ws == nil {
+		t.Fatalf("upgrade: %d %s", status, body)
+	}
+	must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[1,"realm1",{"roles":{"subscriber":{},"publisher":{}}}]`)))
+	_, msg, err := ws.ReadMessage()
+	must(t, err)
+	if !strings.HasPrefix(string(msg), "[2,") {
+		t.Fatalf("expected WELCOME, got %s", msg)
+	}
+	return ws
+}
+
+func TestProtocolViolationGetsAbort(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	ws := rawJoin(t, srv.URL(0))
+	must(t, ws.WriteMessage(websocket.TextMessage, []byte(`this is not json`)))
+	must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, msg, err := ws.ReadMessage()
+	must(t, err)
+	var abort []any
+	must(t, json.Unmarshal(msg, &abort))
+	if len(abort) < 3 || abort[0] != float64(wamp.ABORT) || abort[2] != string(wamp.ErrProtocolViolation) {
+		t.Fatalf("got %s, want ABORT wamp.error.protocol_violation", msg)
+	}
+	if _, _, err := ws.ReadMessage(); err == nil {
+		t.Fatal("connection still open after ABORT")
+	}
+}
+
+func TestMaxMessageSize(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.Listeners[0].WebSocket.MaxMessageSize = 2048
+		c.Listeners[1].RawSocket.MaxMessageSize = 2048
+	})
+	t.Run("websocket", func(t *testing.T) {
+		c := srv.Dial(t, 0, "json", client.Config{})
+		// A message under the limit is fine.
+		must(t, c.Publish("com.size", wamp.Dict{"acknowledge": true}, wamp.List{strings.Repeat("x", 1000)}, nil))
+		// One over it ends the session.
+		_ = c.Publish("com.size", nil, wamp.List{strings.Repeat("x", 4096)}, nil)
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("session still open after an oversized message")
+		}
+	})
+	t.Run("rawsocket", func(t *testing.T) {
+		// nexus's client refuses to send over the announced limit, so this
+		// speaks RawSocket by hand.
+		conn, err := net.Dial("tcp", srv.Addr(1).String())
+		must(t, err)
+		defer conn.Close()
+		must(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
+		_, err = conn.Write([]byte{0x7f, 0xf1, 0, 0}) // JSON, client accepts 16 MiB
+		must(t, err)
+		var hs [4]byte
+		_, err = io.ReadFull(conn, hs[:])
+		must(t, err)
+		if hs[0] != 0x7f || hs[1] != 2<<4|1 {
+			t.Fatalf("handshake reply % x, want 7f 21 (2048 bytes, JSON)", hs)
+		}
+		frame := func(payload []byte) []byte {
+			n := len(payload)
+			return append([]byte{0, byte(n >> 16), byte(n >> 8), byte(n)}, payload...)
+		}
+		_, err = conn.Write(frame([]byte(`[1,"realm1",{"roles":{"publisher":{}}}]`)))
+		must(t, err)
+		var h [4]byte
+		_, err = io.ReadFull(conn, h[:])
+		must(t, err)
+		welcome := make([]byte, int(h[1])<<16|int(h[2])<<8|int(h[3]))
+		_, err = io.ReadFull(conn, welcome)
+		must(t, err)
+		if !strings.HasPrefix(string(welcome), "[2,") {
+			t.Fatalf("expected WELCOME, got %s", welcome)
+		}
+		_, err = conn.Write(frame([]byte(`[16,1,{},"com.size",["` + strings.Repeat("x", 4096) + `"]]`)))
+		must(t, err)
+		// EOF or a reset: the router closed it (with unread input, a reset).
+		if _, err := io.ReadAll(conn); isTimeout(err) {
+			t.Fatalf("connection not closed after an oversized frame: %v", err)
+		}
+	})
+}
+
+func TestKeepaliveDropsSilentClient(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.Listeners[0].WebSocket.PingInterval = 100 * time.Millisecond
+	})
+	// A client that answers pings (gorilla does by default) stays.
+	alive := rawJoin(t, srv.URL(0))
+	aliveErr := make(chan error, 1)
+	go func() {
+		_ = alive.SetReadDeadline(time.Now().Add(time.Second))
+		_, _, err := alive.ReadMessage()
+		aliveErr <- err
+	}()
+	// A client that ignores pings is disconnected after two intervals.
+	silent := rawJoin(t, srv.URL(0))
+	silent.SetPingHandler(func(string) error { return nil })
+	must(t, silent.SetReadDeadline(time.Now().Add(5*time.Second)))
+	start := time.Now()
+	_, _, err := silent.ReadMessage()
+	if err == nil {
+		t.Fatal("silent client got a message instead of being disconnected")
+	}
+	if isTimeout(err) {
+		t.Fatalf("silent client was not disconnected within 5s (%v)", err)
+	}
+	t.Logf("silent client disconnected after %v", time.Since(start).Round(time.Millisecond))
+	// The answering client was not: its read only timed out.
+	if err := <-aliveErr; err == nil || !isTimeout(err) {
+		t.Fatalf("answering client: read error %v, want a timeout (still connected)", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+var _ = context.Background
