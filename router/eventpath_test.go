@@ -22,9 +22,9 @@ import (
 // shared EVENT.Details map (a fatal concurrent map write): 200 prefix and
 // 200 exact subscribers announcing publisher_identification, 2000 publishes
 // with disclosure. Under -race: no crash, no race report, every subscriber
-// gets every event, each with exactly its own details.
+// gets every event, each with exactly its own details. Not parallel: it
+// loads both cores, and would starve the other tests' timeouts.
 func TestFanOutDetailsAreNotShared(t *testing.T) {
-	t.Parallel()
 	const perKind, publishes = 200, 2000
 	srv := routertest.Start(t, func(c *config.Config) {
 		c.Realms[0].Roles[0].Permissions[0].Disclose.Publisher = true

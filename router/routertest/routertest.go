@@ -158,7 +158,7 @@ func (s *Server) DialErr(i int, serializer string, cfg client.Config) (*client.C
 		cfg.Logger = log.New(io.Discard, "", 0)
 	}
 	if cfg.ResponseTimeout == 0 {
-		cfg.ResponseTimeout = 5 * time.Second
+		cfg.ResponseTimeout = 15 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
