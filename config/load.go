@@ -65,10 +65,10 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 	var cfg Config
 	var meta mapstructure.Metadata
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		DecodeHook:       mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToSliceHookFunc(",")),
-		ErrorUnused:      true,
-		Metadata:         &meta,
-		Result:           &cfg,
+		DecodeHook:  mapstructure.ComposeDecodeHookFunc(durationHook, mapstructure.StringToSliceHookFunc(",")),
+		ErrorUnused: true,
+		Metadata:    &meta,
+		Result:      &cfg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
