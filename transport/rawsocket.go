@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -68,20 +67,18 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 	c := &rawConn{
 		conn:      conn,
 		r:         bufio.NewReaderSize(conn, 4096),
-		w:         bufio.NewWriterSize(conn, 4096),
+		w:         batchWriter{conn: conn},
 		recvLimit: recvLimit,
 		sendLimit: 1 << ((hs[1] >> 4) + 9),
 	}
 	return newPeer(c, s, opts), s, nil
 }
 
-// rawConn frames WAMP messages as RawSocket frames. The reader answers
-// pings, so writes are serialized by mu.
+// rawConn frames WAMP messages as RawSocket frames.
 type rawConn struct {
 	conn      net.Conn
 	r         *bufio.Reader
-	mu        sync.Mutex
-	w         *bufio.Writer
+	w         batchWriter
 	recvLimit int
 	sendLimit int
 	seen      func()
@@ -127,28 +124,19 @@ func (c *rawConn) writeFrame(typ byte, b []byte, flush bool) error {
 	if len(b) > c.sendLimit {
 		return fmt.Errorf("rawsocket: %d-byte message exceeds the client's limit of %d: %w", len(b), c.sendLimit, errMessageTooBig)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := len(b)
-	if _, err := c.w.Write([]byte{typ, byte(n >> 16), byte(n >> 8), byte(n)}); err != nil {
-		return err
-	}
-	if _, err := c.w.Write(b); err != nil {
+	if err := c.w.writeFrame([]byte{typ, byte(n >> 16), byte(n >> 8), byte(n)}, b); err != nil {
 		return err
 	}
 	if flush {
-		return c.w.Flush()
+		return c.w.flush()
 	}
 	return nil
 }
 
 func (c *rawConn) WriteFrame(b []byte) error { return c.writeFrame(rawFrameWAMP, b, false) }
 
-func (c *rawConn) Flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.w.Flush()
-}
+func (c *rawConn) Flush() error { return c.w.flush() }
 
 func (c *rawConn) WritePing() error { return c.writeFrame(rawFramePing, nil, true) }
 

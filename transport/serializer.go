@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
-	"github.com/gorilla/websocket"
 )
 
 // Serializer is one WAMP serialization with its names on each transport.
@@ -44,11 +43,4 @@ func LookupSerializers(names []string) ([]Serializer, error) {
 		}
 	}
 	return out, nil
-}
-
-func (s Serializer) frameType() int {
-	if s.Binary {
-		return websocket.BinaryMessage
-	}
-	return websocket.TextMessage
 }
