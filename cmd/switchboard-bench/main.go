@@ -1,0 +1,305 @@
+// Command switchboard-bench drives WAMP routers over real WebSockets on
+// loopback and compares switchboard with stock nexus (its own router and
+// WebsocketServer, built in) in one run: fan-out deliveries/s, lost events
+// and latency for N subscribers, RPC calls/s, and memory per idle session.
+//
+//	switchboard-bench                       every scenario, both routers
+//	switchboard-bench -n 1000 -events 2000  one fan-out size
+//	switchboard-bench serve -router nexus   (internal) the router process
+//
+// Each router runs in its own process, started fresh for every scenario and
+// pinned to CPU 0 with taskset when the machine has 2+ cores; the load
+// generator pins itself to CPU 1. Every loop is bounded in count and time,
+// and only 127.0.0.1 is targeted.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	if len(os.Args) > 2 && os.Args[1] == "serve" {
+		fs := flag.NewFlagSet("serve", flag.ExitOnError)
+		kind := fs.String("router", "switchboard", "switchboard or nexus")
+		_ = fs.Parse(os.Args[2:])
+		if err := serve(*kind); err != nil {
+			fmt.Fprintln(os.Stderr, "serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	routers     []string
+	scenarios   map[string]bool
+	sizes       []int
+	events      int
+	payload     int
+	window      int
+	rpcCalls    int
+	concurrency int
+	idle        int
+	timeout     time.Duration
+	pin         bool
+}
+
+func run() error {
+	var o options
+	routers := flag.String("routers", "switchboard,nexus", "routers to compare")
+	scenarios := flag.String("scenarios", "fanout,rpc,idle", "scenarios to run")
+	sizes := flag.String("n", "1,100,1000,5000", "fan-out subscriber counts")
+	flag.IntVar(&o.events, "events", 2000, "publishes per fan-out run")
+	flag.IntVar(&o.payload, "payload", 64, "payload bytes per event")
+	flag.IntVar(&o.window, "window", 100, "the publisher waits for an acknowledgement every this many publishes")
+	flag.IntVar(&o.rpcCalls, "calls", 50000, "calls per RPC run")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "calls in flight")
+	flag.IntVar(&o.idle, "idle", 2000, "idle sessions for the memory scenario")
+	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
+	flag.BoolVar(&o.pin, "pin", true, "pin router and load generator to different CPUs (needs 2 cores and taskset)")
+	flag.Parse()
+	o.routers = strings.Split(*routers, ",")
+	o.scenarios = map[string]bool{}
+	for _, s := range strings.Split(*scenarios, ",") {
+		o.scenarios[s] = true
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("-n: bad subscriber count %q", s)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	if o.pin && runtime.NumCPU() < 2 {
+		o.pin = false
+	}
+	if o.pin {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			o.pin = false
+		}
+	}
+	if o.pin {
+		var set unix.CPUSet
+		set.Set(1)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return fmt.Errorf("pin load generator: %w", err)
+		}
+		runtime.GOMAXPROCS(1)
+	}
+	fmt.Printf("switchboard-bench: routers %v, pinned %v, %d events x %d bytes per fan-out run\n\n",
+		o.routers, o.pin, o.events, o.payload)
+
+	var rows []row
+	add := func(scenario, metric string, values map[string]float64, unit string, higherBetter bool) {
+		rows = append(rows, row{scenario, metric, values, unit, higherBetter})
+	}
+	if o.scenarios["fanout"] {
+		for _, n := range o.sizes {
+			rate, lost, p50, p99 := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+			for _, r := range o.routers {
+				res, err := withRouter(r, o.pin, func(url string, _ *routerProc) (fanoutResult, error) {
+					return runFanout(url, n, o.events, o.payload, o.window, o.timeout)
+				})
+				if err != nil {
+					return fmt.Errorf("fanout N=%d on %s: %w", n, r, err)
+				}
+				fmt.Printf("fanout N=%-5d %-11s %10.0f deliveries/s  lost %d  dup %d  disconnected %d  p50 %v  p99 %v\n",
+					n, r, res.rate(), res.lost, res.duplicates, res.disconnected, res.p50, res.p99)
+				rate[r], lost[r] = res.rate(), float64(res.lost)
+				p50[r], p99[r] = float64(res.p50.Microseconds()), float64(res.p99.Microseconds())
+			}
+			s := fmt.Sprintf("fan-out N=%d", n)
+			add(s, "deliveries/s", rate, "", true)
+			add(s, "lost events", lost, "", false)
+			add(s, "p50 latency (us)", p50, "", false)
+			add(s, "p99 latency (us)", p99, "", false)
+		}
+	}
+	if o.scenarios["rpc"] {
+		rate, p99 := map[string]float64{}, map[string]float64{}
+		for _, r := range o.routers {
+			res, err := withRouter(r, o.pin, func(url string, _ *routerProc) (rpcResult, error) {
+				return runRPC(url, o.rpcCalls, o.concurrency, o.timeout)
+			})
+			if err != nil {
+				return fmt.Errorf("rpc on %s: %w", r, err)
+			}
+			fmt.Printf("rpc %-11s %10.0f calls/s  p50 %v  p99 %v\n", r, res.rate(), res.p50, res.p99)
+			rate[r], p99[r] = res.rate(), float64(res.p99.Microseconds())
+		}
+		s := fmt.Sprintf("RPC, %d in flight", o.concurrency)
+		add(s, "calls/s", rate, "", true)
+		add(s, "p99 latency (us)", p99, "", false)
+	}
+	if o.scenarios["idle"] {
+		mem := map[string]float64{}
+		for _, r := range o.routers {
+			perSession, err := withRouter(r, o.pin, func(url string, p *routerProc) (float64, error) {
+				return runIdle(url, p, o.idle)
+			})
+			if err != nil {
+				return fmt.Errorf("idle on %s: %w", r, err)
+			}
+			fmt.Printf("idle %-11s %8.1f KiB RSS per session (%d sessions)\n", r, perSession/1024, o.idle)
+			mem[r] = perSession / 1024
+		}
+		add(fmt.Sprintf("%d idle sessions", o.idle), "RSS per session (KiB)", mem, "", false)
+	}
+	printTable(os.Stdout, o.routers, rows)
+	return nil
+}
+
+type row struct {
+	scenario, metric string
+	values           map[string]float64
+	unit             string
+	higherBetter     bool
+}
+
+func printTable(w io.Writer, routers []string, rows []row) {
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "| scenario | metric | %s |", strings.Join(routers, " | "))
+	if len(routers) == 2 {
+		fmt.Fprintf(w, " %s / %s |", routers[0], routers[1])
+	}
+	fmt.Fprintln(w)
+	fmt.Fprint(w, "| --- | --- |"+strings.Repeat(" ---: |", len(routers)))
+	if len(routers) == 2 {
+		fmt.Fprint(w, " ---: |")
+	}
+	fmt.Fprintln(w)
+	for _, r := range rows {
+		fmt.Fprintf(w, "| %s | %s |", r.scenario, r.metric)
+		for _, name := range routers {
+			fmt.Fprintf(w, " %.0f |", r.values[name])
+		}
+		if len(routers) == 2 {
+			a, b := r.values[routers[0]], r.values[routers[1]]
+			switch {
+			case b != 0:
+				fmt.Fprintf(w, " %.2fx |", a/b)
+			case a == 0:
+				fmt.Fprint(w, " = |")
+			default:
+				fmt.Fprint(w, " - |")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// routerProc is a router under test in its own process.
+type routerProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+}
+
+func withRouter[T any](kind string, pin bool, f func(url string, p *routerProc) (T, error)) (T, error) {
+	var zero T
+	exe, err := os.Executable()
+	if err != nil {
+		return zero, err
+	}
+	args := []string{exe, "serve", "-router", kind}
+	if pin {
+		args = append([]string{"taskset", "-c", "0"}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return zero, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return zero, err
+	}
+	if err := cmd.Start(); err != nil {
+		return zero, err
+	}
+	p := &routerProc{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	defer func() {
+		_ = stdin.Close()
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	if !p.out.Scan() {
+		return zero, errors.New("router process printed no address")
+	}
+	url, ok := strings.CutPrefix(p.out.Text(), "ADDR ")
+	if !ok {
+		return zero, fmt.Errorf("router process printed %q", p.out.Text())
+	}
+	return f(url, p)
+}
+
+// rss returns the router process's resident memory after a full GC.
+func (p *routerProc) rss() (float64, error) {
+	if _, err := io.WriteString(p.stdin, "gc\n"); err != nil {
+		return 0, err
+	}
+	if !p.out.Scan() || p.out.Text() != "ok" {
+		return 0, errors.New("router process did not answer gc")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// runIdle opens n sessions that then do nothing and returns the router's
+// RSS growth per session.
+func runIdle(url string, p *routerProc, n int) (float64, error) {
+	// Warm up allocator and runtime with a few sessions first.
+	warm, err := connectAll(url, 50, `"subscriber":{}`, nil)
+	if err != nil {
+		return 0, err
+	}
+	before, err := p.rss()
+	if err != nil {
+		return 0, err
+	}
+	conns, err := connectAll(url, n, `"subscriber":{}`, nil)
+	if err != nil {
+		return 0, err
+	}
+	time.Sleep(500 * time.Millisecond)
+	after, err := p.rss()
+	for _, c := range append(conns, warm...) {
+		c.close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return (after - before) / float64(n), nil
+}

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// fanoutResult is one fan-out run.
+type fanoutResult struct {
+	subscribers  int
+	published    int
+	delivered    int64
+	lost         int64
+	duplicates   int64
+	disconnected int64
+	duration     time.Duration
+	p50, p99     time.Duration
+}
+
+func (r fanoutResult) rate() float64 { return float64(r.delivered) / r.duration.Seconds() }
+
+// connectAll dials n sessions with bounded parallelism.
+func connectAll(url string, n int, roles string, setup func(i int, c *wampConn) error) ([]*wampConn, error) {
+	conns := make([]*wampConn, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := dialWAMP(url, roles)
+			if err == nil && setup != nil {
+				if err = setup(i, c); err != nil {
+					c.close()
+				}
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("session %d: %w", i, err)
+				}
+				mu.Unlock()
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		for _, c := range conns {
+			if c != nil {
+				c.close()
+			}
+		}
+		return nil, firstErr
+	}
+	return conns, nil
+}
+
+// runFanout: n subscribers on one topic, one publisher sending events
+// publishes of payload bytes, acknowledged every window publishes.
+func runFanout(url string, n, events, payload, window int, timeout time.Duration) (fanoutResult, error) {
+	res := fanoutResult{subscribers: n, published: events}
+	subs, err := connectAll(url, n, `"subscriber":{}`, func(i int, c *wampConn) error {
+		if err := c.send(`[32,1,{},"bench.fanout"]`); err != nil {
+			return err
+		}
+		_, err := c.expect(33)
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	pub, err := dialWAMP(url, `"publisher":{}`)
+	if err != nil {
+		return res, err
+	}
+	defer pub.close()
+
+	hist := newHistogram()
+	var delivered, duplicates, disconnected atomic.Int64
+	var lastNanos atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.close()
+			seen := make([]bool, events)
+			got := 0
+			local := map[int]int64{}
+			defer hist.merge(local)
+			for got < events {
+				msg, err := c.read(0)
+				if err != nil {
+					disconnected.Add(1)
+					return
+				}
+				seq, ts, ok := eventSeq(msg)
+				if !ok || seq < 0 || seq >= int64(events) {
+					continue
+				}
+				now := time.Now().UnixNano()
+				if seen[seq] {
+					duplicates.Add(1)
+					continue
+				}
+				seen[seq] = true
+				got++
+				delivered.Add(1)
+				local[bucketOf(time.Duration(now-ts))]++
+				for {
+					last := lastNanos.Load()
+					if now <= last || lastNanos.CompareAndSwap(last, now) {
+						break
+					}
+				}
+			}
+		}()
+	}
+
+	body := strings.Repeat("x", payload)
+	start := time.Now()
+	for seq := range events {
+		opts := "{}"
+		ack := (seq+1)%window == 0 || seq == events-1
+		if ack {
+			opts = `{"acknowledge":true}`
+		}
+		msg := `[16,` + strconv.Itoa(seq+1) + `,` + opts + `,"bench.fanout",[` + strconv.Itoa(seq) + `,` +
+			strconv.FormatInt(time.Now().UnixNano(), 10) + `,"` + body + `"]]`
+		if err := pub.send(msg); err != nil {
+			return res, fmt.Errorf("publish %d: %w", seq, err)
+		}
+		if ack {
+			if _, err := pub.expect(17); err != nil {
+				return res, fmt.Errorf("publish %d: %w", seq, err)
+			}
+		}
+	}
+
+	// Wait for delivery, bounded: stop when done, when nothing arrived for
+	// 5s (what is missing is lost), or at the timeout.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	deadline := time.After(timeout)
+	stall := time.NewTicker(5 * time.Second)
+	defer stall.Stop()
+	prev := int64(-1)
+wait:
+	for {
+		select {
+		case <-done:
+			break wait
+		case <-deadline:
+			break wait
+		case <-stall.C:
+			cur := delivered.Load()
+			if cur == prev {
+				break wait
+			}
+			prev = cur
+		}
+	}
+	for _, c := range subs {
+		c.close()
+	}
+	<-done
+	res.delivered = delivered.Load()
+	res.lost = int64(n)*int64(events) - res.delivered
+	res.duplicates = duplicates.Load()
+	res.disconnected = disconnected.Load()
+	if last := lastNanos.Load(); last > 0 {
+		res.duration = time.Duration(last - start.UnixNano())
+	} else {
+		res.duration = time.Since(start)
+	}
+	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
+	return res, nil
+}
+
+// rpcResult is one RPC run.
+type rpcResult struct {
+	calls    int
+	duration time.Duration
+	p50, p99 time.Duration
+}
+
+func (r rpcResult) rate() float64 { return float64(r.calls) / r.duration.Seconds() }
+
+// runRPC: one callee echoing its arguments, one caller keeping concurrency
+// calls in flight until calls have completed.
+func runRPC(url string, calls, concurrency int, timeout time.Duration) (rpcResult, error) {
+	res := rpcResult{calls: calls}
+	callee, err := dialWAMP(url, `"callee":{}`)
+	if err != nil {
+		return res, err
+	}
+	defer callee.close()
+	if err := callee.send(`[64,1,{},"bench.echo"]`); err != nil {
+		return res, err
+	}
+	if _, err := callee.expect(65); err != nil {
+		return res, err
+	}
+	go func() {
+		for {
+			msg, err := callee.read(0)
+			if err != nil {
+				return
+			}
+			// [68, request, registration, details, args] -> [70, request, {}, args]
+			var inv []json.RawMessage
+			if json.Unmarshal(msg, &inv) != nil || len(inv) < 5 || string(inv[0]) != "68" {
+				continue
+			}
+			_ = callee.send("[70," + string(inv[1]) + ",{}," + string(inv[4]) + "]")
+		}
+	}()
+
+	caller, err := dialWAMP(url, `"caller":{}`)
+	if err != nil {
+		return res, err
+	}
+	defer caller.close()
+	sentAt := make(map[int]time.Time, concurrency)
+	hist := newHistogram()
+	local := map[int]int64{}
+	next := 1
+	sendCall := func() error {
+		sentAt[next] = time.Now()
+		err := caller.send(`[48,` + strconv.Itoa(next) + `,{},"bench.echo",[` + strconv.Itoa(next) + `]]`)
+		next++
+		return err
+	}
+	start := time.Now()
+	for range min(concurrency, calls) {
+		if err := sendCall(); err != nil {
+			return res, err
+		}
+	}
+	deadline := start.Add(timeout)
+	for done := 0; done < calls; {
+		msg, err := caller.read(time.Until(deadline))
+		if err != nil {
+			return res, fmt.Errorf("after %d calls: %w", done, err)
+		}
+		if !strings.HasPrefix(string(msg), "[50,") {
+			return res, fmt.Errorf("unexpected reply %.200s", msg)
+		}
+		rest := string(msg[4:])
+		id, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		if err != nil {
+			return res, errors.New("bad RESULT")
+		}
+		local[bucketOf(time.Since(sentAt[id]))]++
+		delete(sentAt, id)
+		done++
+		if next <= calls {
+			if err := sendCall(); err != nil {
+				return res, err
+			}
+		}
+	}
+	res.duration = time.Since(start)
+	hist.merge(local)
+	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
+	return res, nil
+}

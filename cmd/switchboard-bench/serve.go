@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"time"
+
+	nexusrouter "github.com/gammazero/nexus/v3/router"
+
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router"
+)
+
+// serve runs one router under test on 127.0.0.1:0, prints "ADDR <ws url>",
+// and then obeys commands on stdin: "gc" (collect garbage, answer "ok") and
+// EOF (shut down).
+func serve(kind string) error {
+	var url string
+	var stop func()
+	switch kind {
+	case "switchboard":
+		cfg, err := config.Parse("bench", []byte(`
+listeners:
+  - address: "127.0.0.1:0"
+    websocket: { path: /ws, ping_interval: 0s }
+realms:
+  - name: realm1
+    anonymous: { role: anonymous }
+    roles:
+      - name: anonymous
+        permissions:
+          - { uri: "", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }
+`), nil)
+		if err != nil {
+			return err
+		}
+		srv, err := router.New(cfg, router.Options{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return err
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			return err
+		}
+		url = fmt.Sprintf("ws://%s/ws", srv.Addrs()[0])
+		stop = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}
+	case "nexus":
+		// Stock nexus: its own router and WebsocketServer, default settings.
+		r, err := nexusrouter.NewRouter(&nexusrouter.Config{RealmConfigs: []*nexusrouter.RealmConfig{{
+			URI: "realm1", AnonymousAuth: true, AllowDisclose: true,
+		}}}, log.New(io.Discard, "", 0))
+		if err != nil {
+			return err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		hs := &http.Server{Handler: nexusrouter.NewWebsocketServer(r)}
+		go func() { _ = hs.Serve(l) }()
+		url = fmt.Sprintf("ws://%s/", l.Addr())
+		stop = func() { _ = hs.Close(); r.Close() }
+	default:
+		return fmt.Errorf("unknown router %q (want switchboard or nexus)", kind)
+	}
+	fmt.Printf("ADDR %s\n", url)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "gc" {
+			runtime.GC()
+			debug.FreeOSMemory()
+			fmt.Println("ok")
+		}
+	}
+	stop()
+	return nil
+}
