@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	nexusrouter "github.com/gammazero/nexus/v3/router"
@@ -79,8 +80,23 @@ realms:
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
 		if in.Text() == "gc" {
-			runtime.GC()
+			// Several collections, as a router idle for minutes has had:
+			// each one may halve the stacks of goroutines using little.
+			for range 4 {
+				runtime.GC()
+			}
 			debug.FreeOSMemory()
+			if os.Getenv("BENCH_MEMSTATS") != "" {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				fmt.Fprintf(os.Stderr, "%s memstats heap_inuse=%d stack_inuse=%d goroutines=%d\n",
+					kind, ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine())
+			}
+			if f := os.Getenv("BENCH_HEAP_PROFILE"); f != "" {
+				out, _ := os.Create(f)
+				_ = pprof.WriteHeapProfile(out)
+				out.Close()
+			}
 			fmt.Println("ok")
 		}
 	}
