@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/switchboard
 
-.PHONY: run build test deps test-go test-node test-static vet
+.PHONY: run build test deps test-go test-node test-static test-bench vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -16,7 +16,7 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-test: deps vet test-static test-node test-go
+test: deps vet test-static test-bench test-node test-go
 
 # Everything the tests need that a fresh machine lacks.
 deps:
@@ -33,6 +33,11 @@ test-go:
 
 test-node:
 	cd test/node && node --experimental-websocket --test
+
+# A short run of the load tool against both routers: it must work end to end
+# (figures from a run this small mean little; see docs/performance.md).
+test-bench:
+	$(GO) run ./cmd/switchboard-bench -n 10 -events 200 -calls 1000 -idle 50 -timeout 20s
 
 test-static: build
 	bash .ci/static-check.sh $(BIN)

@@ -90,6 +90,7 @@ func runFanout(url string, n, events, payload, window int, timeout time.Duration
 	hist := newHistogram()
 	var delivered, duplicates, disconnected atomic.Int64
 	var lastNanos atomic.Int64
+	var stopping atomic.Bool // set before the harness closes connections
 	var wg sync.WaitGroup
 	for _, c := range subs {
 		wg.Add(1)
@@ -103,7 +104,9 @@ func runFanout(url string, n, events, payload, window int, timeout time.Duration
 			for got < events {
 				msg, err := c.read(0)
 				if err != nil {
-					disconnected.Add(1)
+					if !stopping.Load() {
+						disconnected.Add(1) // closed by the router
+					}
 					return
 				}
 				seq, ts, ok := eventSeq(msg)
@@ -172,6 +175,7 @@ wait:
 			prev = cur
 		}
 	}
+	stopping.Store(true)
 	for _, c := range subs {
 		c.close()
 	}
