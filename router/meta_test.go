@@ -102,3 +102,27 @@ history:
 		t.Fatalf("last stored event args = %v, want [3]", args)
 	}
 }
+
+func TestRegistrationLookupAnswersNull(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	eachTransport(t, func(t *testing.T, l int, ser string) {
+		c := srv.Dial(t, l, ser, client.Config{})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		proc := "app.reg.lookup." + ser + string(rune('0'+l))
+		must(t, c.Register(proc, func(context.Context, *wamp.Invocation) client.InvokeResult { return client.InvokeResult{} }, nil))
+		for _, meta := range []string{"wamp.registration.lookup", "wamp.registration.match"} {
+			res, err := c.Call(ctx, meta, nil, wamp.List{"app.reg.unknown"}, nil, nil)
+			must(t, err)
+			if len(res.Arguments) != 1 || res.Arguments[0] != nil {
+				t.Errorf("%s of an unknown URI = %v, want [null]", meta, res.Arguments)
+			}
+			res, err = c.Call(ctx, meta, nil, wamp.List{proc}, nil, nil)
+			must(t, err)
+			if id, _ := wamp.AsID(res.Arguments[0]); id == 0 {
+				t.Errorf("%s of a registered URI = %v, want its ID", meta, res.Arguments)
+			}
+		}
+	})
+}

@@ -249,7 +249,7 @@ func (s *Server) peerOptions(ping time.Duration) transport.PeerOptions {
 		Logger:       s.log,
 		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, welcome *wamp.Welcome) transport.Route {
 			if bs := s.broker.Join(p, hello, welcome); bs != nil {
-				return bs
+				return &sessionRoute{broker: bs}
 			}
 			return nil
 		},

@@ -44,6 +44,12 @@ type Route interface {
 	Leave()
 }
 
+// OutboundRewriter is a Route that may change or drop (by returning nil) the
+// messages nexus sends to its session, before they are encoded.
+type OutboundRewriter interface {
+	Outbound(msg wamp.Message) wamp.Message
+}
+
 // SlowConsumerReason is the GOODBYE reason sent to a client disconnected
 // because its outbound queue exceeded MaxQueueBytes.
 const SlowConsumerReason = "switchboard.error.slow_consumer"
@@ -377,6 +383,11 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 			if r := p.opts.OnWelcome(p, hello, w); r != nil {
 				p.route.Store(r)
 			}
+		}
+	}
+	if r, ok := p.route.Load().(OutboundRewriter); ok {
+		if msg = r.Outbound(msg); msg == nil {
+			return nil
 		}
 	}
 	b, err := p.serializer.codec.Serialize(msg)

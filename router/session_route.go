@@ -1,0 +1,69 @@
+package router
+
+import (
+	"sync"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/transport"
+)
+
+// sessionRoute is what a welcomed session's messages meet before nexus:
+// the broker takes publish/subscribe, and answers nexus gets wrong are
+// corrected on their way out.
+type sessionRoute struct {
+	broker *broker.Session
+
+	mu sync.Mutex
+	// lookups are the requests of wamp.registration.lookup/match calls,
+	// whose "not found" nexus answers with registration ID 0 instead of
+	// null.
+	lookups map[wamp.ID]struct{}
+}
+
+var (
+	_ transport.Route            = (*sessionRoute)(nil)
+	_ transport.OutboundRewriter = (*sessionRoute)(nil)
+)
+
+func (r *sessionRoute) Handle(msg wamp.Message) bool {
+	if call, ok := msg.(*wamp.Call); ok {
+		switch call.Procedure {
+		case wamp.MetaProcRegLookup, wamp.MetaProcRegMatch:
+			r.mu.Lock()
+			if r.lookups == nil {
+				r.lookups = map[wamp.ID]struct{}{}
+			}
+			r.lookups[call.Request] = struct{}{}
+			r.mu.Unlock()
+			return false
+		}
+	}
+	return r.broker.Handle(msg)
+}
+
+func (r *sessionRoute) Leave() { r.broker.Leave() }
+
+func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
+	var request wamp.ID
+	switch m := msg.(type) {
+	case *wamp.Result:
+		request = m.Request
+	case *wamp.Error:
+		request = m.Request
+	default:
+		return msg
+	}
+	r.mu.Lock()
+	_, isLookup := r.lookups[request]
+	delete(r.lookups, request)
+	r.mu.Unlock()
+	if res, ok := msg.(*wamp.Result); ok && isLookup && len(res.Arguments) == 1 {
+		// AsID rejects 0 as an invalid ID, which is what is looked for.
+		if n, ok := wamp.AsInt64(res.Arguments[0]); ok && n == 0 {
+			res.Arguments = wamp.List{nil}
+		}
+	}
+	return msg
+}
