@@ -247,9 +247,11 @@ func (s *Server) peerOptions(ping time.Duration) transport.PeerOptions {
 	return transport.PeerOptions{
 		PingInterval: ping,
 		Logger:       s.log,
-		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, welcome *wamp.Welcome) transport.Route {
+		OnHello:      func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
+		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) transport.Route {
 			if bs := s.broker.Join(p, hello, welcome); bs != nil {
-				return &sessionRoute{broker: bs}
+				emulated, _ := helloState.(bool)
+				return &sessionRoute{broker: bs, dropInterrupts: emulated}
 			}
 			return nil
 		},

@@ -14,6 +14,9 @@ import (
 // corrected on their way out.
 type sessionRoute struct {
 	broker *broker.Session
+	// dropInterrupts: the session is a callee for which call_canceling was
+	// announced on its behalf (see emulateCallCanceling).
+	dropInterrupts bool
 
 	mu sync.Mutex
 	// lookups are the requests of wamp.registration.lookup/match calls,
@@ -48,6 +51,11 @@ func (r *sessionRoute) Leave() { r.broker.Leave() }
 func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 	var request wamp.ID
 	switch m := msg.(type) {
+	case *wamp.Interrupt:
+		if r.dropInterrupts {
+			return nil
+		}
+		return msg
 	case *wamp.Result:
 		request = m.Request
 	case *wamp.Error:
@@ -66,4 +74,37 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 		}
 	}
 	return msg
+}
+
+// emulateCallCanceling lets callees that announce progressive_call_results
+// but not call_canceling (autobahn.js, wampy.js) receive progressive calls:
+// nexus v3.3.0 sets INVOCATION.Details.receive_progress only for callees
+// with both features. It announces call_canceling for such a callee and
+// reports whether it did, so that the INTERRUPTs the callee does not expect
+// are dropped. A call cancelled in "kill" mode then completes when the callee
+// answers, as with a callee that cannot be interrupted.
+func emulateCallCanceling(hello *wamp.Hello) bool {
+	// The decoded maps themselves must change: nexus's Dict helpers copy.
+	features := childMap(childMap(childMap(hello.Details, "roles"), "callee"), "features")
+	if features == nil {
+		return false
+	}
+	progressive, _ := features[wamp.FeatureProgCallResults].(bool)
+	canceling, _ := features[wamp.FeatureCallCanceling].(bool)
+	if !progressive || canceling {
+		return false
+	}
+	features[wamp.FeatureCallCanceling] = true
+	return true
+}
+
+// childMap returns m[key] if it is a map, without copying it.
+func childMap(m map[string]any, key string) map[string]any {
+	switch c := m[key].(type) {
+	case wamp.Dict:
+		return c
+	case map[string]any:
+		return c
+	}
+	return nil
 }

@@ -23,10 +23,13 @@ type PeerOptions struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds every write. Default 10s.
 	WriteTimeout time.Duration
+	// OnHello, when set, sees (and may change) the client's HELLO before
+	// nexus does; what it returns is handed to OnWelcome.
+	OnHello func(hello *wamp.Hello) any
 	// OnWelcome, when set, is called as the router welcomes the session, before
 	// WELCOME is written. The Route it returns sees every later inbound
 	// message first.
-	OnWelcome func(p *Peer, hello *wamp.Hello, welcome *wamp.Welcome) Route
+	OnWelcome func(p *Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) Route
 	// OnSlowConsumer, when set, is called when the peer is disconnected for
 	// falling behind.
 	OnSlowConsumer func()
@@ -102,9 +105,10 @@ type Peer struct {
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
 
-	hello atomic.Pointer[wamp.Hello]
-	route atomic.Value // Route, set when the session is welcomed
-	left  sync.Once
+	hello      atomic.Pointer[wamp.Hello]
+	helloState any          // OnHello's result; written before hello is stored
+	route      atomic.Value // Route, set when the session is welcomed
+	left       sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
@@ -261,6 +265,9 @@ func (p *Peer) readLoop() {
 			return
 		}
 		if hello, ok := msg.(*wamp.Hello); ok {
+			if p.opts.OnHello != nil {
+				p.helloState = p.opts.OnHello(hello)
+			}
 			p.hello.Store(hello)
 		} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
 			continue
@@ -380,7 +387,7 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 func (p *Peer) writeMessage(msg wamp.Message) error {
 	if w, ok := msg.(*wamp.Welcome); ok && p.opts.OnWelcome != nil {
 		if hello := p.hello.Load(); hello != nil {
-			if r := p.opts.OnWelcome(p, hello, w); r != nil {
+			if r := p.opts.OnWelcome(p, hello, p.helloState, w); r != nil {
 				p.route.Store(r)
 			}
 		}

@@ -128,3 +128,26 @@ test('an unknown realm is refused with ABORT wamp.error.no_such_realm', async ()
   });
   assert.equal(reason, 'wamp.error.no_such_realm');
 });
+
+test('progressive call results from an autobahn.js callee', async () => {
+  const callee = await connect(serializers.json());
+  const caller = await connect(serializers.msgpack());
+  try {
+    await callee.session.register('com.example.progressive', (args, kwargs, details) => {
+      assert.equal(typeof details.progress, 'function', 'receive_progress reached the callee');
+      details.progress([1]);
+      details.progress([2]);
+      return 3;
+    });
+    const progress = [];
+    const result = await withTimeout(new Promise((resolve, reject) => {
+      caller.session.call('com.example.progressive', [], {}, { receive_progress: true })
+        .then(resolve, reject, (p) => progress.push(p));
+    }), 5000, 'progressive call');
+    assert.equal(result, 3);
+    assert.deepEqual(progress, [1, 2]);
+  } finally {
+    callee.conn.close();
+    caller.conn.close();
+  }
+});
