@@ -50,6 +50,9 @@ type realm struct {
 	byID     map[wamp.ID]*subscription
 
 	history []*historyStore
+
+	retainMu sync.Mutex
+	retained map[string]*publication // the last retained publication per topic
 }
 
 type subscription struct {

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
@@ -20,6 +21,46 @@ type publication struct {
 	disclose  bool
 	filter    filter
 	ppt       wamp.Dict // payload passthru options, copied to details
+	retained  bool      // sent from the retained store to a new subscriber
+}
+
+// retain keeps p as the topic's retained event (WAMP event retention).
+func (r *realm) retain(p *publication) {
+	r.retainMu.Lock()
+	if r.retained == nil {
+		r.retained = map[string]*publication{}
+	}
+	r.retained[p.topic] = p
+	r.retainMu.Unlock()
+}
+
+// sendRetained queues to s, a new subscriber of sub that asked for
+// get_retained, the retained events of the topics sub matches. The caller
+// holds r.mu, so that they precede live events.
+func (s *Session) sendRetained(sub *subscription) {
+	r := s.realm
+	r.retainMu.Lock()
+	var pubs []*publication
+	for topic, p := range r.retained {
+		var match bool
+		switch sub.match {
+		case wamp.MatchPrefix:
+			match = strings.HasPrefix(topic, sub.topic)
+		case wamp.MatchWildcard:
+			match = wildcardMatch(sub.parts, strings.Split(topic, "."))
+		default:
+			match = topic == sub.topic
+		}
+		if match && p.filter.allows(s) {
+			pubs = append(pubs, p)
+		}
+	}
+	r.retainMu.Unlock()
+	for _, p := range pubs {
+		rp := *p
+		rp.retained = true
+		s.reply(s.b.event(&rp, sub, rp.disclose && s.pubIdent))
+	}
 }
 
 func (s *Session) publish(m *wamp.Publish) {
@@ -47,12 +88,19 @@ func (s *Session) publish(m *wamp.Publish) {
 	if v, ok := m.Options[wamp.OptExcludeMe].(bool); ok {
 		p.excludeMe = v
 	}
+	// A publisher may always ask to disclose its own identity (WAMP spec).
+	if v, _ := m.Options[wamp.OptDiscloseMe].(bool); v {
+		p.disclose = true
+	}
 	var err error
 	if p.filter, err = parseFilter(m.Options); err != nil {
 		fail(wamp.ErrInvalidArgument, err.Error())
 		return
 	}
 	p.ppt = pptDetails(m.Options)
+	if retain, _ := m.Options["retain"].(bool); retain {
+		r.retain(p)
+	}
 	s.b.deliver(r, p)
 	if ack {
 		s.reply(&wamp.Published{Request: m.Request, Publication: p.id})
@@ -78,6 +126,9 @@ func (b *Broker) Publish(realmName, topic string, args wamp.List, kwargs wamp.Di
 		return 0, fmt.Errorf("broker: %w", err)
 	}
 	p := &publication{id: wamp.GlobalID(), topic: topic, args: args, kwargs: kwargs, filter: f}
+	if retain, _ := options["retain"].(bool); retain {
+		r.retain(p)
+	}
 	b.deliver(r, p)
 	return p.id, nil
 }
@@ -129,6 +180,9 @@ func (b *Broker) deliver(r *realm, p *publication) {
 // event builds the EVENT of p for sub with fresh details.
 func (b *Broker) event(p *publication, sub *subscription, disclosed bool) *wamp.Event {
 	details := wamp.Dict{}
+	if p.retained {
+		details["retained"] = true
+	}
 	if sub.match != wamp.MatchExact {
 		details["topic"] = p.topic
 	}

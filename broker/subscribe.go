@@ -68,6 +68,9 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	// SUBSCRIBED is queued under the lock, so that it precedes every EVENT
 	// of the subscription on this session.
 	s.reply(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
+	if getRetained, _ := m.Options["get_retained"].(bool); getRetained {
+		s.sendRetained(sub)
+	}
 	var details wamp.Dict
 	if created {
 		details = sub.details()

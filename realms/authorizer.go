@@ -37,9 +37,10 @@ func (a *Authorizer) Permission(role string, uri string, action Action) (*Permis
 }
 
 // Authorize implements nexus's Authorizer. nexus holds the session's lock
-// while it runs. Identity disclosure follows the role, as in Crossbar: the
-// router sets or clears the disclose_me option of PUBLISH and CALL, and drops
-// a callee's disclose_caller request, so that only the permission decides.
+// while it runs. A permission with disclose on sets disclose_me on PUBLISH
+// and CALL, as Crossbar does; a client may still ask to disclose its own
+// identity. A callee's disclose_caller request, which would reveal other
+// sessions' identities, is dropped: only the callers' permissions decide.
 func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, error) {
 	role, _ := wamp.AsString(sess.Details["authrole"])
 	switch m := msg.(type) {
@@ -74,8 +75,6 @@ func setDisclose(opts wamp.Dict, disclose bool) wamp.Dict {
 			opts = wamp.Dict{}
 		}
 		opts[wamp.OptDiscloseMe] = true
-	} else if opts != nil {
-		delete(opts, wamp.OptDiscloseMe)
 	}
 	return opts
 }

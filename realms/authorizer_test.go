@@ -75,9 +75,13 @@ func TestAuthorizeSetsDisclosure(t *testing.T) {
 	}}})
 	sess := &wamp.Session{Details: wamp.Dict{"authrole": "r"}}
 
-	call := &wamp.Call{Procedure: "open.p", Options: wamp.Dict{"disclose_me": true}}
+	call := &wamp.Call{Procedure: "open.p", Options: wamp.Dict{}}
 	if ok, _ := a.Authorize(sess, call); !ok || call.Options["disclose_me"] != nil {
 		t.Errorf("open call: ok=%v options=%v, want allowed without disclose_me", ok, call.Options)
+	}
+	call = &wamp.Call{Procedure: "open.p", Options: wamp.Dict{"disclose_me": true}}
+	if ok, _ := a.Authorize(sess, call); !ok || call.Options["disclose_me"] != true {
+		t.Errorf("open call asking disclosure: ok=%v options=%v, want disclose_me kept", ok, call.Options)
 	}
 	call = &wamp.Call{Procedure: "shown.p"}
 	if ok, _ := a.Authorize(sess, call); !ok || call.Options["disclose_me"] != true {

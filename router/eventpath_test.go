@@ -174,5 +174,8 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	if o.close == nil || o.close.Code != websocket.ClosePolicyViolation {
 		t.Fatalf("slow subscriber: close = %v, want status 1008", o.err)
 	}
+	if n := srv.Stats().SlowConsumers; n != 1 {
+		t.Fatalf("slow consumers counted: %d, want 1", n)
+	}
 	t.Logf("slow subscriber read %d of %d events before being disconnected", o.read, events)
 }

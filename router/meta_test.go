@@ -2,11 +2,14 @@ package router_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
@@ -125,4 +128,73 @@ func TestRegistrationLookupAnswersNull(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRetainedEvents speaks WAMP by hand on the subscriber side: the nexus
+// client drops an EVENT that arrives right after SUBSCRIBED, before it has
+// registered the handler, which is exactly when retained events come.
+func TestRetainedEvents(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	pub := srv.Dial(t, 1, "msgpack", client.Config{})
+	must(t, pub.Publish("app.retain.a", wamp.Dict{"retain": true, "acknowledge": true}, wamp.List{"first"}, nil))
+	must(t, pub.Publish("app.retain.a", wamp.Dict{"retain": true, "acknowledge": true}, wamp.List{"latest"}, nil))
+	must(t, pub.Publish("app.retain.b", wamp.Dict{"acknowledge": true}, wamp.List{"not retained"}, nil))
+
+	ws := rawJoin(t, srv.URL(0))
+	read := func() []any {
+		t.Helper()
+		must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+		_, msg, err := ws.ReadMessage()
+		must(t, err)
+		var m []any
+		must(t, json.Unmarshal(msg, &m))
+		return m
+	}
+	send := func(s string) { t.Helper(); must(t, ws.WriteMessage(websocket.TextMessage, []byte(s))) }
+
+	send(`[32,1,{"get_retained":true},"app.retain.a"]`)
+	if m := read(); m[0] != float64(wamp.SUBSCRIBED) {
+		t.Fatalf("want SUBSCRIBED, got %v", m)
+	}
+	ev := read()
+	if ev[0] != float64(wamp.EVENT) || fmt.Sprint(ev[4]) != "[latest]" || ev[3].(map[string]any)["retained"] != true {
+		t.Fatalf("want the retained EVENT [latest] with details.retained, got %v", ev)
+	}
+	send(`[32,2,{"match":"prefix","get_retained":true},"app.retain."]`)
+	if m := read(); m[0] != float64(wamp.SUBSCRIBED) {
+		t.Fatalf("want SUBSCRIBED, got %v", m)
+	}
+	ev = read()
+	if fmt.Sprint(ev[4]) != "[latest]" || ev[3].(map[string]any)["topic"] != "app.retain.a" {
+		t.Fatalf("prefix subscription: want the retained EVENT of app.retain.a, got %v", ev)
+	}
+	// Without get_retained nothing old arrives: the next event is live.
+	send(`[32,3,{},"app.retain.b"]`)
+	if m := read(); m[0] != float64(wamp.SUBSCRIBED) {
+		t.Fatalf("want SUBSCRIBED, got %v", m)
+	}
+	must(t, pub.Publish("app.retain.b", wamp.Dict{"acknowledge": true}, wamp.List{"live"}, nil))
+	if ev := read(); fmt.Sprint(ev[4]) != "[live]" || ev[3].(map[string]any)["retained"] != nil {
+		t.Fatalf("plain subscriber got %v first, want the live event", ev)
+	}
+}
+
+func TestTestamentReachesSubscribers(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	watcher := srv.Dial(t, 0, "json", client.Config{})
+	events := make(chan *wamp.Event, 1)
+	must(t, watcher.SubscribeChan("app.testament.gone", events, nil))
+	dying, err := srv.DialErr(1, "msgpack", client.Config{})
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = dying.Call(ctx, "wamp.session.add_testament", nil,
+		wamp.List{"app.testament.gone", wamp.List{"bye"}, wamp.Dict{}}, nil, nil)
+	must(t, err)
+	must(t, dying.Close())
+	if ev := recv(t, events); ev.Arguments[0] != "bye" {
+		t.Fatalf("testament event = %v", ev.Arguments)
+	}
 }

@@ -125,13 +125,18 @@ func TestDisclosure(t *testing.T) {
 			t.Fatalf("publisher_authrole = %q", r)
 		}
 
-		// Disclose off: not revealed, even when the publisher asks.
-		off := make(chan *wamp.Event, 1)
+		// Disclose off: not revealed, unless the publisher asks for it.
+		off := make(chan *wamp.Event, 2)
 		must(t, sub.SubscribeChan("app.open.news."+suffix, off, nil))
-		must(t, pub.Publish("app.open.news."+suffix, wamp.Dict{"acknowledge": true, "disclose_me": true}, nil, nil))
+		must(t, pub.Publish("app.open.news."+suffix, wamp.Dict{"acknowledge": true}, nil, nil))
 		ev = recv(t, off)
 		if _, ok := ev.Details["publisher"]; ok {
 			t.Fatalf("undisclosed event details = %v", ev.Details)
+		}
+		must(t, pub.Publish("app.open.news."+suffix, wamp.Dict{"acknowledge": true, "disclose_me": true}, nil, nil))
+		ev = recv(t, off)
+		if id, _ := wamp.AsID(ev.Details["publisher"]); id != wantID {
+			t.Fatalf("disclose_me event details = %v, want publisher %d", ev.Details, wantID)
 		}
 
 		// Caller disclosure, on and off.
@@ -146,10 +151,16 @@ func TestDisclosure(t *testing.T) {
 		if id, _ := wamp.AsID(res.Arguments[0]); id != wantID {
 			t.Fatalf("disclosed caller = %v, want %d", res.Arguments[0], wantID)
 		}
-		res, err = pub.Call(ctx, "app.open.who."+suffix, wamp.Dict{"disclose_me": true}, nil, nil, nil)
+		// The callee's disclose_caller is dropped: not revealed unless asked.
+		res, err = pub.Call(ctx, "app.open.who."+suffix, nil, nil, nil, nil)
 		must(t, err)
 		if id, _ := wamp.AsID(res.Arguments[0]); id != 0 {
 			t.Fatalf("undisclosed caller = %v, want none", res.Arguments[0])
+		}
+		res, err = pub.Call(ctx, "app.open.who."+suffix, wamp.Dict{"disclose_me": true}, nil, nil, nil)
+		must(t, err)
+		if id, _ := wamp.AsID(res.Arguments[0]); id != wantID {
+			t.Fatalf("caller asking disclosure = %v, want %d", res.Arguments[0], wantID)
 		}
 	})
 }

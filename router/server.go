@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -53,6 +54,20 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownErr  error
+
+	slowConsumers atomic.Uint64
+}
+
+// Stats are the server's counters since Start.
+type Stats struct {
+	// SlowConsumers is how many sessions were disconnected because their
+	// outbound queue exceeded its bound.
+	SlowConsumers uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{SlowConsumers: s.slowConsumers.Load()}
 }
 
 // listener is one bound address with what serves it.
@@ -245,9 +260,10 @@ func (s *Server) serve(l *listener) {
 // to the broker once nexus welcomes them.
 func (s *Server) peerOptions(ping time.Duration) transport.PeerOptions {
 	return transport.PeerOptions{
-		PingInterval: ping,
-		Logger:       s.log,
-		OnHello:      func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
+		PingInterval:   ping,
+		Logger:         s.log,
+		OnSlowConsumer: func() { s.slowConsumers.Add(1) },
+		OnHello:        func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
 		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) transport.Route {
 			if bs := s.broker.Join(p, hello, welcome); bs != nil {
 				emulated, _ := helloState.(bool)
