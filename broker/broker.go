@@ -179,14 +179,18 @@ func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI
 
 func (r *realm) remove(sub *subscription) {
 	delete(r.byID, sub.id)
-	switch sub.match {
+	delete(r.table(sub.match), sub.topic)
+}
+
+// table returns the subscriptions of a match policy, by topic.
+func (r *realm) table(match string) map[string]*subscription {
+	switch match {
 	case wamp.MatchPrefix:
-		delete(r.prefix, sub.topic)
+		return r.prefix
 	case wamp.MatchWildcard:
-		delete(r.wildcard, sub.topic)
-	default:
-		delete(r.exact, sub.topic)
+		return r.wildcard
 	}
+	return r.exact
 }
 
 // matches calls f for each subscription matching topic. The caller holds

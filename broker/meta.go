@@ -75,16 +75,7 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 				}
 			}
 		}
-		var table map[string]*subscription
-		switch match {
-		case wamp.MatchPrefix:
-			table = r.prefix
-		case wamp.MatchWildcard:
-			table = r.wildcard
-		default:
-			table = r.exact
-		}
-		if sub, ok := table[topic]; ok {
+		if sub, ok := r.table(match)[topic]; ok {
 			result(sub.id)
 		} else {
 			result(nil)

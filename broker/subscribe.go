@@ -35,15 +35,7 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		return
 	}
 
-	var table map[string]*subscription
-	switch match {
-	case wamp.MatchPrefix:
-		table = r.prefix
-	case wamp.MatchWildcard:
-		table = r.wildcard
-	default:
-		table = r.exact
-	}
+	table := r.table(match)
 	r.mu.Lock()
 	if s.gone {
 		r.mu.Unlock()
