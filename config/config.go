@@ -32,11 +32,68 @@ type Listener struct {
 	// TLS turns the listener into TLS (wss:// or RawSocket over TLS) when both
 	// files are set. Default: no TLS.
 	TLS TLS `mapstructure:"tls"`
-	// WebSocket serves WAMP over WebSocket on this listener. Exactly one of
-	// websocket and rawsocket must be set.
+	// WebSocket serves WAMP over WebSocket on this listener. A listener has
+	// rawsocket, or websocket and/or bridge.
 	WebSocket *WebSocket `mapstructure:"websocket"`
 	// RawSocket serves WAMP over RawSocket on this listener.
 	RawSocket *RawSocket `mapstructure:"rawsocket"`
+	// Bridge serves the HTTP bridge (/publish, /call) on this listener, beside
+	// WebSocket or alone. Not with rawsocket.
+	Bridge *Bridge `mapstructure:"bridge"`
+}
+
+// Bridge configures the HTTP bridge: backends publish and call over HTTP.
+type Bridge struct {
+	// Realm is the realm requests publish and call in. Required.
+	Realm string `mapstructure:"realm"`
+	// PublishPath serves POST publish requests (an object, or an array for a
+	// batch; PublishPath + "/batch" takes arrays too). Default "/publish";
+	// "off" disables it.
+	PublishPath string `mapstructure:"publish_path"`
+	// CallPath serves POST call requests. Default "/call"; "off" disables it.
+	CallPath string `mapstructure:"call_path"`
+	// MaxBodySize is the largest request body in bytes. Default 65536.
+	MaxBodySize int `mapstructure:"max_body_size"`
+	// TimestampDeltaLimit is how far a signed request's timestamp may be from
+	// the router's clock; nonces are remembered this long to reject replays.
+	// Default "300s".
+	TimestampDeltaLimit time.Duration `mapstructure:"timestamp_delta_limit"`
+	// CallTimeout bounds a call whose request sets no options.timeout.
+	// Default "30s".
+	CallTimeout time.Duration `mapstructure:"call_timeout"`
+	// CrossbarCompat answers WAMP errors (not authorized, no such procedure,
+	// callee errors, timeouts) with HTTP 200 and the error body, as Crossbar
+	// does. Default false (documented 4xx/5xx statuses).
+	CrossbarCompat bool `mapstructure:"crossbar_compat"`
+	// Role is the role of requests without credentials, which are accepted
+	// only from loopback addresses and only when no keys are configured.
+	// Default: the realm's anonymous role.
+	Role string `mapstructure:"role"`
+	// Keys are the credentials backends use. With none, only loopback
+	// clients may use the bridge.
+	Keys []BridgeKey `mapstructure:"keys"`
+}
+
+// BridgeKey is one backend's credential and identity.
+type BridgeKey struct {
+	// Key names the credential: the "key" query parameter of signed
+	// requests. Required, unique.
+	Key string `mapstructure:"key"`
+	// Secret signs requests (Crossbar's scheme: HMAC-SHA256 over key,
+	// timestamp, seq, nonce and body). "${NAME}" reads environment variable
+	// NAME. At least 16 characters. Default "" (no signing).
+	Secret string `mapstructure:"secret"`
+	// SecretFile reads Secret from a file (surrounding whitespace trimmed).
+	// Default "".
+	SecretFile string `mapstructure:"secret_file"`
+	// BearerToken is accepted as "Authorization: Bearer <token>". "${NAME}"
+	// reads environment variable NAME. At least 16 characters. Default "".
+	BearerToken string `mapstructure:"bearer_token"`
+	// AuthID is the identity requests with this key act as. Default: Key.
+	AuthID string `mapstructure:"authid"`
+	// Role is the role whose permissions apply to requests with this key.
+	// Required; one of the bridge realm's roles.
+	Role string `mapstructure:"role"`
 }
 
 // TLS names the certificate and key files of a listener.

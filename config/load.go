@@ -49,7 +49,8 @@ func Load(path string) (*Config, error) {
 type LookupEnv func(key string) (string, bool)
 
 // Parse decodes and validates YAML data; name is the file name used in
-// problems. lookupEnv supplies overrides (nil means none).
+// problems. lookupEnv supplies overrides (nil means none) and the values
+// of "${NAME}" secrets (nil means the process environment).
 func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
@@ -82,6 +83,11 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 		set[k] = true
 	}
 	cfg.applyDefaults(set)
+	secretsEnv := lookupEnv
+	if secretsEnv == nil {
+		secretsEnv = os.LookupEnv
+	}
+	problems = append(problems, cfg.resolveSecrets(secretsEnv)...)
 	for _, p := range cfg.validate(set) {
 		if !coveredBy(p, problems) {
 			problems = append(problems, p)

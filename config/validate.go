@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +18,16 @@ const (
 	DefaultWebSocketPath   = "/ws"
 	DefaultMaxMessageSize  = 1 << 20
 	DefaultPingInterval    = 30 * time.Second
+
+	DefaultPublishPath         = "/publish"
+	DefaultCallPath            = "/call"
+	DefaultBridgeMaxBodySize   = 64 << 10
+	DefaultTimestampDeltaLimit = 300 * time.Second
+	DefaultCallTimeout         = 30 * time.Second
+	// PathOff disables a bridge endpoint.
+	PathOff = "off"
+	// MinSecretLength is the shortest bridge secret or bearer token accepted.
+	MinSecretLength = 16
 )
 
 // Serializers are the serializer names switchboard supports.
@@ -62,6 +73,35 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			}
 			if !set[key+".websocket.ping_interval"] {
 				ws.PingInterval = DefaultPingInterval
+			}
+		}
+		if b := l.Bridge; b != nil {
+			if b.PublishPath == "" {
+				b.PublishPath = DefaultPublishPath
+			}
+			if b.CallPath == "" {
+				b.CallPath = DefaultCallPath
+			}
+			if !set[key+".bridge.max_body_size"] {
+				b.MaxBodySize = DefaultBridgeMaxBodySize
+			}
+			if !set[key+".bridge.timestamp_delta_limit"] {
+				b.TimestampDeltaLimit = DefaultTimestampDeltaLimit
+			}
+			if !set[key+".bridge.call_timeout"] {
+				b.CallTimeout = DefaultCallTimeout
+			}
+			for j := range b.Keys {
+				if b.Keys[j].AuthID == "" {
+					b.Keys[j].AuthID = b.Keys[j].Key
+				}
+			}
+			if b.Role == "" && len(b.Keys) == 0 {
+				for _, r := range c.Realms {
+					if r.Name == b.Realm && r.Anonymous != nil {
+						b.Role = r.Anonymous.Role
+					}
+				}
 			}
 		}
 		if rs := l.RawSocket; rs != nil {
@@ -165,10 +205,13 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 		ps.add(key+".address", "want host:port or unix:/path, got %q", l.Address)
 	}
 	switch {
-	case l.WebSocket == nil && l.RawSocket == nil:
-		ps.add(key, "want one of websocket or rawsocket")
-	case l.WebSocket != nil && l.RawSocket != nil:
-		ps.add(key, "want one of websocket or rawsocket, not both")
+	case l.WebSocket == nil && l.RawSocket == nil && l.Bridge == nil:
+		ps.add(key, "want websocket, bridge or rawsocket")
+	case l.RawSocket != nil && (l.WebSocket != nil || l.Bridge != nil):
+		ps.add(key, "want rawsocket alone, or websocket and/or bridge")
+	}
+	if l.Bridge != nil {
+		c.validateBridge(ps, key+".bridge", l.Bridge, l.WebSocket)
 	}
 	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
 		ps.add(key+".tls", "want both cert_file and key_file, or neither")
@@ -202,6 +245,134 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 			ps.add(rkey+".max_message_size", "want 512..16777216 bytes, got %d", rs.MaxMessageSize)
 		}
 	}
+}
+
+func (c *Config) validateBridge(ps *problems, key string, b *Bridge, ws *WebSocket) {
+	var realm *Realm
+	for i := range c.Realms {
+		if c.Realms[i].Name == b.Realm {
+			realm = &c.Realms[i]
+		}
+	}
+	switch {
+	case b.Realm == "":
+		ps.add(key+".realm", "required")
+	case realm == nil:
+		ps.add(key+".realm", "realm %q is not defined in realms", b.Realm)
+	}
+	hasRole := func(name string) bool {
+		if realm == nil {
+			return true // reported above
+		}
+		for _, r := range realm.Roles {
+			if r.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	paths := map[string]string{}
+	if ws != nil {
+		paths[ws.Path] = "websocket.path"
+	}
+	for _, p := range []struct{ name, path string }{{"publish_path", b.PublishPath}, {"call_path", b.CallPath}} {
+		if p.path == PathOff {
+			continue
+		}
+		if !strings.HasPrefix(p.path, "/") {
+			ps.add(key+"."+p.name, "want a path starting with / (or off), got %q", p.path)
+		} else if other, dup := paths[p.path]; dup {
+			ps.add(key+"."+p.name, "%q is also the listener's %s", p.path, other)
+		}
+		paths[p.path] = "bridge." + p.name
+	}
+	if b.MaxBodySize <= 0 {
+		ps.add(key+".max_body_size", "want a positive number of bytes, got %d", b.MaxBodySize)
+	}
+	if b.TimestampDeltaLimit <= 0 {
+		ps.add(key+".timestamp_delta_limit", "want a positive duration, got %q", b.TimestampDeltaLimit.String())
+	}
+	if b.CallTimeout <= 0 {
+		ps.add(key+".call_timeout", "want a positive duration, got %q", b.CallTimeout.String())
+	}
+	if len(b.Keys) == 0 {
+		if b.Role == "" {
+			ps.add(key+".role", "required when no keys are configured and realm %q has no anonymous role", b.Realm)
+		} else if !hasRole(b.Role) {
+			ps.add(key+".role", "role %q is not defined in realm %q", b.Role, b.Realm)
+		}
+	} else if b.Role != "" {
+		ps.add(key+".role", "only for requests without credentials, which are refused once keys are configured")
+	}
+	names := map[string]int{}
+	for j := range b.Keys {
+		k := &b.Keys[j]
+		kkey := fmt.Sprintf("%s.keys[%d]", key, j)
+		if k.Key == "" {
+			ps.add(kkey+".key", "required")
+		} else if first, dup := names[k.Key]; dup {
+			ps.add(kkey+".key", "duplicate key %q (also keys[%d])", k.Key, first)
+		} else {
+			names[k.Key] = j
+		}
+		if k.Role == "" {
+			ps.add(kkey+".role", "required")
+		} else if !hasRole(k.Role) {
+			ps.add(kkey+".role", "role %q is not defined in realm %q", k.Role, b.Realm)
+		}
+		if k.Secret == "" && k.BearerToken == "" && k.SecretFile == "" {
+			ps.add(kkey, "want a secret (or secret_file) or a bearer_token")
+		}
+		for name, v := range map[string]string{"secret": k.Secret, "bearer_token": k.BearerToken} {
+			if v != "" && len(v) < MinSecretLength {
+				// The value itself is never printed.
+				ps.add(kkey+"."+name, "too short: want at least %d characters", MinSecretLength)
+			}
+		}
+	}
+}
+
+// resolveSecrets reads bridge secrets given as "${NAME}" or secret_file.
+// Parse runs it once, before validation; the values are never reported.
+func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
+	var ps problems
+	for i := range c.Listeners {
+		b := c.Listeners[i].Bridge
+		if b == nil {
+			continue
+		}
+		for j := range b.Keys {
+			k := &b.Keys[j]
+			kkey := fmt.Sprintf("listeners[%d].bridge.keys[%d]", i, j)
+			if k.SecretFile != "" {
+				if k.Secret != "" {
+					ps.add(kkey, "want secret or secret_file, not both")
+				} else if data, err := os.ReadFile(k.SecretFile); err != nil {
+					ps.add(kkey+".secret_file", "cannot read: %v", err)
+				} else {
+					k.Secret = strings.TrimSpace(string(data))
+				}
+			}
+			k.Secret = expandSecret(&ps, lookupEnv, kkey+".secret", k.Secret)
+			k.BearerToken = expandSecret(&ps, lookupEnv, kkey+".bearer_token", k.BearerToken)
+		}
+	}
+	return ps
+}
+
+// expandSecret resolves a "${NAME}" value from the environment.
+func expandSecret(ps *problems, lookupEnv LookupEnv, key, v string) string {
+	name, ok := strings.CutPrefix(v, "${")
+	if !ok || !strings.HasSuffix(name, "}") {
+		return v
+	}
+	name = strings.TrimSuffix(name, "}")
+	val, set := lookupEnv(name)
+	if !set || val == "" {
+		ps.add(key, "environment variable %s is not set", name)
+		return ""
+	}
+	return val
 }
 
 func validateSerializers(ps *problems, key string, names []string) {
