@@ -107,25 +107,43 @@ func (s *Session) publish(m *wamp.Publish) {
 	}
 }
 
-// ErrNoSuchRealm is returned by Publish for a realm the broker does not serve.
-var ErrNoSuchRealm = errors.New("broker: no such realm")
+// Errors of Publish.
+var (
+	ErrNoSuchRealm     = errors.New("broker: no such realm")
+	ErrInvalidURI      = errors.New("broker: invalid topic URI")
+	ErrInvalidArgument = errors.New("broker: invalid option")
+)
+
+// Publisher identifies an in-process publisher, such as an HTTP bridge key.
+type Publisher struct {
+	AuthID, AuthRole string
+	// Disclose reveals AuthID and AuthRole to subscribers that announce
+	// publisher_identification.
+	Disclose bool
+}
 
 // Publish publishes an event in-process (for the HTTP bridge and the
-// router's own events): options may hold the exclude/eligible filters. The
-// caller is responsible for authorization. It returns the publication ID.
-func (b *Broker) Publish(realmName, topic string, args wamp.List, kwargs wamp.Dict, options wamp.Dict) (wamp.ID, error) {
+// router's own events); from may be nil. options may hold the
+// exclude/eligible filters, retain and disclose_me. The caller is
+// responsible for authorization. It returns the publication ID.
+func (b *Broker) Publish(realmName string, from *Publisher, topic string, args wamp.List, kwargs wamp.Dict, options wamp.Dict) (wamp.ID, error) {
 	r, ok := b.realms[realmName]
 	if !ok {
 		return 0, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
 	}
 	if !wamp.URI(topic).ValidURI(r.strict, "") {
-		return 0, fmt.Errorf("broker: invalid topic URI %q", topic)
+		return 0, fmt.Errorf("%w: %q", ErrInvalidURI, topic)
 	}
 	f, err := parseFilter(options)
 	if err != nil {
-		return 0, fmt.Errorf("broker: %w", err)
+		return 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	p := &publication{id: wamp.GlobalID(), topic: topic, args: args, kwargs: kwargs, filter: f}
+	if from != nil {
+		p.publisher = &Session{id: 0, authID: from.AuthID, authRole: from.AuthRole}
+		discloseMe, _ := options[wamp.OptDiscloseMe].(bool)
+		p.disclose = from.Disclose || discloseMe
+	}
 	if retain, _ := options["retain"].(bool); retain {
 		r.retain(p)
 	}
@@ -187,7 +205,9 @@ func (b *Broker) event(p *publication, sub *subscription, disclosed bool) *wamp.
 		details["topic"] = p.topic
 	}
 	if disclosed && p.publisher != nil {
-		details["publisher"] = p.publisher.id
+		if p.publisher.id != 0 { // in-process publishers have no session
+			details["publisher"] = p.publisher.id
+		}
 		details["publisher_authid"] = p.publisher.authID
 		details["publisher_authrole"] = p.publisher.authRole
 	}

@@ -45,6 +45,7 @@ type Server struct {
 	closing    bool
 	nexus      nexusrouter.Router
 	forwarders []*client.Client
+	bridges    []*bridgeBackend
 	listeners  []*listener
 	attaching  map[*transport.Peer]struct{}
 	attachWG   sync.WaitGroup
@@ -172,10 +173,15 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (l *listener) transport() string {
-	if l.cfg.WebSocket != nil {
+	switch {
+	case l.cfg.RawSocket != nil:
+		return "rawsocket"
+	case l.cfg.Bridge == nil:
 		return "websocket"
+	case l.cfg.WebSocket == nil:
+		return "http-bridge"
 	}
-	return "rawsocket"
+	return "websocket+http-bridge"
 }
 
 func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error) {
@@ -198,21 +204,37 @@ func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	l := &listener{cfg: lc, ln: ln}
-	if ws := lc.WebSocket; ws != nil {
-		serializers, err := transport.LookupSerializers(ws.Serializers)
-		if err != nil {
-			_ = ln.Close()
-			return nil, err
-		}
+	if lc.WebSocket != nil || lc.Bridge != nil {
 		mux := http.NewServeMux()
-		mux.Handle(ws.Path, s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
-			Serializers:    serializers,
-			AllowedOrigins: ws.AllowedOrigins,
-			MaxMessageSize: ws.MaxMessageSize,
-			Peer:           s.peerOptions(ws.PingInterval),
-			Attach:         s.attach,
-			Logger:         s.log,
-		})))
+		if ws := lc.WebSocket; ws != nil {
+			serializers, err := transport.LookupSerializers(ws.Serializers)
+			if err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
+			mux.Handle(ws.Path, s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
+				Serializers:    serializers,
+				AllowedOrigins: ws.AllowedOrigins,
+				MaxMessageSize: ws.MaxMessageSize,
+				Peer:           s.peerOptions(ws.PingInterval),
+				Attach:         s.attach,
+				Logger:         s.log,
+			})))
+		}
+		if bc := lc.Bridge; bc != nil {
+			h, err := s.newBridge(bc)
+			if err != nil {
+				_ = ln.Close()
+				return nil, err
+			}
+			if bc.PublishPath != config.PathOff {
+				mux.Handle(bc.PublishPath, h.Publish())
+				mux.Handle(strings.TrimSuffix(bc.PublishPath, "/")+"/batch", h.Publish())
+			}
+			if bc.CallPath != config.PathOff {
+				mux.Handle(bc.CallPath, h.Call())
+			}
+		}
 		l.http = &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -292,7 +314,7 @@ func (s *Server) forwardNexusEvents() error {
 			if topic == "" || strings.HasPrefix(topic, "wamp.subscription.") {
 				return
 			}
-			if _, err := s.broker.Publish(realm, topic, ev.Arguments, ev.ArgumentsKw, nil); err != nil {
+			if _, err := s.broker.Publish(realm, nil, topic, ev.Arguments, ev.ArgumentsKw, nil); err != nil {
 				s.log.Error("cannot forward router event", "realm", realm, "error", err)
 			}
 		}, wamp.Dict{wamp.OptMatch: wamp.MatchPrefix})
@@ -308,6 +330,9 @@ func (s *Server) closeForwarders() {
 		_ = c.Close()
 	}
 	s.forwarders = nil
+	for _, b := range s.bridges {
+		b.close()
+	}
 }
 
 // beginConn counts a connection whose opening is in progress, unless the
@@ -396,14 +421,23 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 	s.log.Info("shutting down")
 
-	// Stop accepting.
+	// Stop accepting, and let HTTP bridge requests in progress finish
+	// (WebSockets are hijacked: http.Server no longer tracks them).
+	var drained sync.WaitGroup
 	for _, l := range s.listeners {
-		if l.http != nil {
-			_ = l.http.Close() // closes the listener and idle HTTP connections; WebSockets are hijacked
-		} else {
+		if l.http == nil {
 			_ = l.ln.Close()
+			continue
 		}
+		drained.Add(1)
+		go func() {
+			defer drained.Done()
+			if err := l.http.Shutdown(ctx); err != nil {
+				_ = l.http.Close()
+			}
+		}()
 	}
+	drained.Wait()
 	// Sessions still in their opening handshake are refused.
 	for _, p := range attaching {
 		p.Close()

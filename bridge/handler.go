@@ -1,0 +1,309 @@
+package bridge
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Action is what a request does to a URI, for permission checks.
+type Action string
+
+// The bridge's actions.
+const (
+	ActionPublish Action = "publish"
+	ActionCall    Action = "call"
+)
+
+// Identity is who a request acts as.
+type Identity struct {
+	// Key names the credential ("" for credential-less loopback requests).
+	Key    string
+	AuthID string
+	Role   string
+}
+
+// Backend is the router as the bridge uses it.
+type Backend interface {
+	// Authorize reports whether role may do action on uri, and whether the
+	// role's permission discloses the requester's identity.
+	Authorize(role, uri string, action Action) (allowed, disclose bool)
+	// Publish publishes one event and returns the publication ID. A refused
+	// publication returns an *Error (e.g. wamp.error.invalid_uri).
+	Publish(id Identity, disclose bool, req PublishRequest) (uint64, error)
+	// Call calls a procedure until ctx ends. WAMP errors are *Error.
+	Call(ctx context.Context, id Identity, disclose bool, req CallRequest) (args []any, kwargs map[string]any, err error)
+}
+
+// Key is one backend credential.
+type Key struct {
+	Key         string
+	Secret      string // signs requests; "" if the key does not sign
+	BearerToken string // "" if the key has no bearer token
+	AuthID      string
+	Role        string
+}
+
+// Options configure a Handler.
+type Options struct {
+	Backend             Backend
+	Keys                []Key
+	AnonymousRole       string // role of credential-less loopback requests, when no keys are configured
+	MaxBodySize         int
+	TimestampDeltaLimit time.Duration
+	CallTimeout         time.Duration
+	CrossbarCompat      bool
+	Logger              *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Handler serves the bridge's endpoints.
+type Handler struct {
+	opts   Options
+	byKey  map[string]*Key
+	nonces nonceStore
+	log    *slog.Logger
+}
+
+// New returns a Handler for opts.
+func New(opts Options) *Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{opts: opts, byKey: map[string]*Key{}, log: opts.Logger}
+	for i := range opts.Keys {
+		h.byKey[opts.Keys[i].Key] = &opts.Keys[i]
+	}
+	h.nonces.window = opts.TimestampDeltaLimit
+	return h
+}
+
+// Publish returns the handler of publish requests.
+func (h *Handler) Publish() http.Handler { return http.HandlerFunc(h.servePublish) }
+
+// Call returns the handler of call requests.
+func (h *Handler) Call() http.Handler { return http.HandlerFunc(h.serveCall) }
+
+// prelude runs the checks every request passes, in Crossbar's order:
+// method, content type, body size, credentials.
+func (h *Handler) prelude(w http.ResponseWriter, r *http.Request) (Identity, []byte, *requestError) {
+	if r.Method != http.MethodPost && r.Method != http.MethodPut {
+		w.Header().Set("Allow", "POST, PUT")
+		return Identity{}, nil, refuse(http.StatusMethodNotAllowed, ErrMethodNotAllowed, "method %s: want POST", r.Method)
+	}
+	if err := checkContentType(r); err != nil {
+		return Identity{}, nil, err
+	}
+	if r.ContentLength > int64(h.opts.MaxBodySize) {
+		return Identity{}, nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
+			"body of %d bytes exceeds the limit of %d", r.ContentLength, h.opts.MaxBodySize)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.opts.MaxBodySize)))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return Identity{}, nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
+				"body exceeds the limit of %d bytes", h.opts.MaxBodySize)
+		}
+		return Identity{}, nil, refuse(http.StatusBadRequest, ErrInvalidRequest, "cannot read body: %v", err)
+	}
+	id, rerr := h.authenticate(r, body)
+	if rerr != nil {
+		h.log.Info("http bridge request refused", "remote_addr", r.RemoteAddr, "path", r.URL.Path, "reason", rerr.message)
+		return Identity{}, nil, rerr
+	}
+	return id, body, nil
+}
+
+// authenticate finds the request's identity: a signed request, a bearer
+// token, or (with no keys configured) a loopback client.
+func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *requestError) {
+	q := r.URL.Query()
+	if q.Has("signature") || q.Has("key") {
+		return h.verifySigned(q.Get, body)
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		token, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "Authorization: want Bearer <token>")
+		}
+		// Compare with every token, so timing says nothing about which.
+		var match *Key
+		for i := range h.opts.Keys {
+			k := &h.opts.Keys[i]
+			if k.BearerToken != "" && subtle.ConstantTimeCompare([]byte(k.BearerToken), []byte(token)) == 1 {
+				match = k
+			}
+		}
+		if match == nil {
+			return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "invalid bearer token")
+		}
+		return Identity{Key: match.Key, AuthID: match.AuthID, Role: match.Role}, nil
+	}
+	if len(h.opts.Keys) > 0 {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
+			"credentials required: sign the request or send Authorization: Bearer <token>")
+	}
+	if !isLoopback(r.RemoteAddr) {
+		return Identity{}, refuse(http.StatusForbidden, ErrForbidden,
+			"the bridge has no keys configured and answers loopback clients only")
+	}
+	return Identity{AuthID: "http-bridge", Role: h.opts.AnonymousRole}, nil
+}
+
+func (h *Handler) verifySigned(get func(string) string, body []byte) (Identity, *requestError) {
+	params := map[string]string{}
+	for _, p := range []string{"key", "timestamp", "seq", "nonce", "signature"} {
+		v := get(p)
+		if v == "" {
+			return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "signed request: query parameter %q missing", p)
+		}
+		params[p] = v
+	}
+	k, ok := h.byKey[params["key"]]
+	if !ok || k.Secret == "" {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "unknown key %q", params["key"])
+	}
+	ts, ok := parseTimestamp(params["timestamp"])
+	if !ok {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
+			"timestamp %q: want UTC like 2011-10-14T16:59:51.123Z", params["timestamp"])
+	}
+	now := h.opts.Now()
+	if d := now.Sub(ts); d > h.opts.TimestampDeltaLimit || d < -h.opts.TimestampDeltaLimit {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
+			"timestamp %s is more than %s from the router's clock", params["timestamp"], h.opts.TimestampDeltaLimit)
+	}
+	if !validSignature(k.Secret, params["key"], params["timestamp"], params["seq"], params["nonce"], body, params["signature"]) {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "invalid signature")
+	}
+	if !h.nonces.fresh(k.Key, params["nonce"], now) {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "nonce %q was already used (replayed request)", params["nonce"])
+	}
+	return Identity{Key: k.Key, AuthID: k.AuthID, Role: k.Role}, nil
+}
+
+func isLoopback(remoteAddr string) bool {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// wampError answers a WAMP error: its mapped status, or 200 in Crossbar
+// compatibility mode.
+func (h *Handler) wampError(w http.ResponseWriter, e *Error) {
+	status := StatusOf(e.URI)
+	if h.opts.CrossbarCompat {
+		status = http.StatusOK
+	}
+	args, kwargs := e.Args, e.Kwargs
+	if args == nil {
+		args = []any{}
+	}
+	if kwargs == nil {
+		kwargs = map[string]any{}
+	}
+	writeJSON(w, status, errorBody{Error: e.URI, Args: args, Kwargs: kwargs})
+}
+
+func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
+	id, body, rerr := h.prelude(w, r)
+	if rerr != nil {
+		rerr.write(w)
+		return
+	}
+	reqs, batch, err := ParsePublish(body)
+	if err != nil {
+		refuse(http.StatusBadRequest, ErrInvalidRequest, "%v", err).write(w)
+		return
+	}
+	batch = batch || strings.HasSuffix(r.URL.Path, "/batch")
+	// Every publication is checked before any is published.
+	disclose := make([]bool, len(reqs))
+	for i, req := range reqs {
+		allowed, d := h.opts.Backend.Authorize(id.Role, req.Topic, ActionPublish)
+		if !allowed {
+			h.wampError(w, &Error{URI: "wamp.error.not_authorized",
+				Args: []any{"role " + id.Role + " may not publish to " + req.Topic}})
+			return
+		}
+		disclose[i] = d
+	}
+	ids := make([]uint64, 0, len(reqs))
+	for i, req := range reqs {
+		pid, err := h.opts.Backend.Publish(id, disclose[i], req)
+		if err != nil {
+			var we *Error
+			if errors.As(err, &we) {
+				if len(ids) > 0 {
+					we.Kwargs = map[string]any{"published": ids}
+				}
+				h.wampError(w, we)
+				return
+			}
+			h.wampError(w, &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}})
+			return
+		}
+		ids = append(ids, pid)
+	}
+	if batch {
+		writeJSON(w, http.StatusOK, map[string]any{"ids": ids})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": ids[0]})
+}
+
+func (h *Handler) serveCall(w http.ResponseWriter, r *http.Request) {
+	id, body, rerr := h.prelude(w, r)
+	if rerr != nil {
+		rerr.write(w)
+		return
+	}
+	req, err := ParseCall(body)
+	if err != nil {
+		refuse(http.StatusBadRequest, ErrInvalidRequest, "%v", err).write(w)
+		return
+	}
+	allowed, disclose := h.opts.Backend.Authorize(id.Role, req.Procedure, ActionCall)
+	if !allowed {
+		h.wampError(w, &Error{URI: "wamp.error.not_authorized",
+			Args: []any{"role " + id.Role + " may not call " + req.Procedure}})
+		return
+	}
+	timeout := h.opts.CallTimeout
+	if req.TimeoutMillis > 0 {
+		timeout = time.Duration(req.TimeoutMillis) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	args, kwargs, err := h.opts.Backend.Call(ctx, id, disclose || req.DiscloseMe, req)
+	if err != nil {
+		var we *Error
+		if !errors.As(err, &we) {
+			we = &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}}
+		}
+		h.wampError(w, we)
+		return
+	}
+	out := map[string]any{}
+	if len(args) > 0 {
+		out["args"] = args
+	}
+	if len(kwargs) > 0 {
+		out["kwargs"] = kwargs
+	}
+	writeJSON(w, http.StatusOK, out)
+}

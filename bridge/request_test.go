@@ -1,0 +1,77 @@
+package bridge
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		`{"topic":"com.myapp.topic1"}`,
+		`{"topic":"a.b","args":[1,2.5,"x",null,true,{"k":[1]}],"kwargs":{"a":1},"options":{"exclude":[1],"retain":true}}`,
+		`[{"topic":"a"},{"topic":"b","args":[]}]`,
+		`{"procedure":"com.add","args":[1,2],"options":{"timeout":100}}`,
+		`{"topic":1e400}`, `[]`, `{`, "\xff", `{"args":[123456789012345678901234567890]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		reqs, _, err := ParsePublish(body)
+		if err == nil {
+			for _, r := range reqs {
+				if r.Topic == "" {
+					t.Fatal("accepted a publication without a topic")
+				}
+			}
+		}
+		if c, err := ParseCall(body); err == nil && c.Procedure == "" {
+			t.Fatal("accepted a call without a procedure")
+		}
+	})
+}
+
+func TestParseKeepsIntegersExact(t *testing.T) {
+	t.Parallel()
+	reqs, _, err := ParsePublish([]byte(`{"topic":"a","args":[9007199254740993, 1.5, 12345678901234567890123]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reqs[0].Args[0]; got != int64(9007199254740993) {
+		t.Fatalf("large integer became %v (%T)", got, got)
+	}
+	if got := reqs[0].Args[1]; got != 1.5 {
+		t.Fatalf("float became %v", got)
+	}
+}
+
+// refusingBackend fails the test if a refused request reaches the router.
+type refusingBackend struct{ t *testing.T }
+
+func (b refusingBackend) Authorize(string, string, Action) (bool, bool) { return true, false }
+func (b refusingBackend) Publish(Identity, bool, PublishRequest) (uint64, error) {
+	b.t.Fatal("published")
+	return 0, nil
+}
+func (b refusingBackend) Call(context.Context, Identity, bool, CallRequest) ([]any, map[string]any, error) {
+	b.t.Fatal("called")
+	return nil, nil, nil
+}
+
+// TestKeylessBridgeAnswersLoopbackOnly checks the remote address rule on
+// requests built in memory (no remote network is involved).
+func TestKeylessBridgeAnswersLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	h := New(Options{Backend: refusingBackend{t}, AnonymousRole: "anonymous", MaxBodySize: 1024})
+	for _, addr := range []string{"192.0.2.10:4000", "[2001:db8::1]:4000"} {
+		req := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(`{"topic":"a.b"}`))
+		req.RemoteAddr = addr
+		w := httptest.NewRecorder()
+		h.Publish().ServeHTTP(w, req)
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), ErrForbidden) {
+			t.Errorf("%s: status %d body %s, want 403 %s", addr, w.Code, w.Body, ErrForbidden)
+		}
+	}
+}
