@@ -296,8 +296,10 @@ func TestBridgeCredentials(t *testing.T) {
 	}
 	post(b.signedURL("/publish", body, nil), ct, body).expect(t, http.StatusOK, "")
 	for name, mutate := range map[string]func(url.Values){
-		"wrong signature": func(q url.Values) { q.Set("signature", bridge.Sign("another-secret-0123456789", "django", q.Get("timestamp"), "1", q.Get("nonce"), body)) },
-		"wrong key":       func(q url.Values) { q.Set("key", "nobody") },
+		"wrong signature": func(q url.Values) {
+			q.Set("signature", bridge.Sign("another-secret-0123456789", "django", q.Get("timestamp"), "1", q.Get("nonce"), body))
+		},
+		"wrong key": func(q url.Values) { q.Set("key", "nobody") },
 		"stale timestamp": func(q url.Values) {
 			ts := bridge.Timestamp(time.Now().Add(-2 * time.Minute))
 			q.Set("timestamp", ts)
