@@ -22,6 +22,10 @@ test: deps vet test-static test-bench test-node test-go
 deps:
 	$(GO) mod download
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	@# The HTTP bridge's Python example needs requests (PyPI is out of reach: Debian's package).
+	python3 -c 'import requests' 2>/dev/null || /usr/bin/python3 -c 'import requests' 2>/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq python3-requests; }
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 
 vet:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
