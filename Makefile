@@ -41,7 +41,7 @@ test-node:
 # A short run of the load tool against both routers: it must work end to end
 # (figures from a run this small mean little; see docs/performance.md).
 test-bench:
-	$(GO) run ./cmd/switchboard-bench -n 10 -events 200 -calls 1000 -idle 50 -timeout 20s
+	$(GO) run ./cmd/switchboard-bench -n 10 -events 200 -calls 1000 -idle 50 -bridge-requests 200 -bridge-subscribers 10 -timeout 20s
 
 test-static: build
 	bash .ci/static-check.sh $(BIN)

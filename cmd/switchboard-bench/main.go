@@ -57,13 +57,15 @@ type options struct {
 	concurrency int
 	idle        int
 	timeout     time.Duration
-	pin         bool
+
+	bridgeRequests, bridgeSubscribers int
+	pin                               bool
 }
 
 func run() error {
 	var o options
 	routers := flag.String("routers", "switchboard,nexus", "routers to compare")
-	scenarios := flag.String("scenarios", "fanout,rpc,idle", "scenarios to run")
+	scenarios := flag.String("scenarios", "fanout,rpc,idle,bridge", "scenarios to run")
 	sizes := flag.String("n", "1,100,1000,5000", "fan-out subscriber counts")
 	flag.IntVar(&o.events, "events", 2000, "publishes per fan-out run")
 	flag.IntVar(&o.payload, "payload", 64, "payload bytes per event")
@@ -71,6 +73,8 @@ func run() error {
 	flag.IntVar(&o.rpcCalls, "calls", 50000, "calls per RPC run")
 	flag.IntVar(&o.concurrency, "concurrency", 16, "calls in flight")
 	flag.IntVar(&o.idle, "idle", 2000, "idle sessions for the memory scenario")
+	flag.IntVar(&o.bridgeRequests, "bridge-requests", 5000, "HTTP bridge publish requests")
+	flag.IntVar(&o.bridgeSubscribers, "bridge-subscribers", 100, "WebSocket subscribers in the bridge scenario")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
 	flag.BoolVar(&o.pin, "pin", true, "pin router and load generator to different CPUs (needs 2 cores and taskset)")
 	flag.Parse()
@@ -161,6 +165,24 @@ func run() error {
 		}
 		add(fmt.Sprintf("%d idle sessions", o.idle), "RSS per session (KiB)", mem, "", false)
 	}
+	if o.scenarios["bridge"] {
+		// Stock nexus has no HTTP bridge: this row is switchboard's alone.
+		res, err := withRouter("switchboard", o.pin, func(url string, _ *routerProc) (bridgeResult, error) {
+			return runBridge(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload, o.timeout)
+		})
+		if err != nil {
+			return fmt.Errorf("bridge: %w", err)
+		}
+		reqRate := float64(res.requests) / res.duration.Seconds()
+		delRate := float64(res.delivered) / res.duration.Seconds()
+		fmt.Printf("bridge switchboard %8.0f publish requests/s -> %8.0f delivered events/s (%d subscribers, lost %d, request p50 %v p99 %v)\n",
+			reqRate, delRate, o.bridgeSubscribers, res.lost, res.p50, res.p99)
+		s := fmt.Sprintf("HTTP bridge, %d subscribers", o.bridgeSubscribers)
+		add(s, "publish requests/s", map[string]float64{"switchboard": reqRate}, "", true)
+		add(s, "delivered events/s", map[string]float64{"switchboard": delRate}, "", true)
+		add(s, "lost events", map[string]float64{"switchboard": float64(res.lost)}, "", false)
+		add(s, "request p99 (us)", map[string]float64{"switchboard": float64(res.p99.Microseconds())}, "", false)
+	}
 	printTable(os.Stdout, o.routers, rows)
 	return nil
 }
@@ -187,11 +209,18 @@ func printTable(w io.Writer, routers []string, rows []row) {
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s |", r.scenario, r.metric)
 		for _, name := range routers {
-			fmt.Fprintf(w, " %.0f |", r.values[name])
+			if v, ok := r.values[name]; ok {
+				fmt.Fprintf(w, " %.0f |", v)
+			} else {
+				fmt.Fprint(w, " n/a |")
+			}
 		}
 		if len(routers) == 2 {
 			a, b := r.values[routers[0]], r.values[routers[1]]
+			_, hasB := r.values[routers[1]]
 			switch {
+			case !hasB:
+				fmt.Fprint(w, " - |")
 			case b != 0:
 				fmt.Fprintf(w, " %.2fx |", a/b)
 			case a == 0:

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -278,6 +280,111 @@ func runRPC(url string, calls, concurrency int, timeout time.Duration) (rpcResul
 	}
 	res.duration = time.Since(start)
 	hist.merge(local)
+	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
+	return res, nil
+}
+
+// bridgeResult is one HTTP bridge run.
+type bridgeResult struct {
+	requests  int
+	delivered int64
+	lost      int64
+	duration  time.Duration
+	p50, p99  time.Duration
+}
+
+// runBridge: n WebSocket subscribers, and HTTP clients POSTing requests
+// publications to /publish with concurrency requests in flight.
+func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time.Duration) (bridgeResult, error) {
+	res := bridgeResult{requests: requests}
+	base := "http://" + strings.TrimPrefix(strings.TrimSuffix(wsURL, "/ws"), "ws://")
+	subs, err := connectAll(wsURL, n, `"subscriber":{}`, func(i int, c *wampConn) error {
+		if err := c.send(`[32,1,{},"bench.bridge"]`); err != nil {
+			return err
+		}
+		_, err := c.expect(33)
+		return err
+	})
+	if err != nil {
+		return res, err
+	}
+	var delivered atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.close()
+			for got := 0; got < requests; got++ {
+				if _, err := c.read(0); err != nil {
+					return
+				}
+				delivered.Add(1)
+			}
+		}()
+	}
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 10 * time.Second}
+	body := strings.Repeat("x", payload)
+	hist := newHistogram()
+	jobs := make(chan int)
+	errs := make(chan error, concurrency)
+	var senders sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			local := map[int]int64{}
+			defer hist.merge(local)
+			for seq := range jobs {
+				t0 := time.Now()
+				msg := `{"topic":"bench.bridge","args":[` + strconv.Itoa(seq) + `,"` + body + `"]}`
+				resp, err := httpClient.Post(base+"/publish", "application/json", strings.NewReader(msg))
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("publish %d: HTTP %d", seq, resp.StatusCode)
+					return
+				}
+				local[bucketOf(time.Since(t0))]++
+			}
+		}()
+	}
+	var sendErr error
+feed:
+	for seq := range requests {
+		select {
+		case jobs <- seq:
+		case sendErr = <-errs:
+			break feed
+		}
+	}
+	close(jobs)
+	senders.Wait()
+	if sendErr != nil {
+		for _, c := range subs {
+			c.close()
+		}
+		wg.Wait()
+		return res, sendErr
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		for _, c := range subs {
+			c.close()
+		}
+		<-done
+	}
+	res.duration = time.Since(start)
+	res.delivered = delivered.Load()
+	res.lost = int64(n)*int64(requests) - res.delivered
 	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
 	return res, nil
 }

@@ -33,6 +33,7 @@ func serve(kind string) error {
 listeners:
   - address: "127.0.0.1:0"
     websocket: { path: /ws, ping_interval: 0s }
+    bridge: { realm: realm1 }
 realms:
   - name: realm1
     anonymous: { role: anonymous }
