@@ -59,7 +59,12 @@ type Options struct {
 	TimestampDeltaLimit time.Duration
 	CallTimeout         time.Duration
 	CrossbarCompat      bool
-	Logger              *slog.Logger
+	// RequireIP, when set, limits clients to these networks (after
+	// TrustedProxies); RequireTLS to requests that came over TLS.
+	RequireIP      []*net.IPNet
+	TrustedProxies []*net.IPNet
+	RequireTLS     bool
+	Logger         *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -100,6 +105,9 @@ func (h *Handler) prelude(w http.ResponseWriter, r *http.Request) (Identity, []b
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
 		return Identity{}, nil, refuse(http.StatusMethodNotAllowed, ErrMethodNotAllowed, "method %s: want POST", r.Method)
+	}
+	if err := h.checkAccess(r); err != nil {
+		return Identity{}, nil, err
 	}
 	if err := checkContentType(r); err != nil {
 		return Identity{}, nil, err
@@ -154,7 +162,7 @@ func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *request
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
 			"credentials required: sign the request or send Authorization: Bearer <token>")
 	}
-	if !isLoopback(r.RemoteAddr) {
+	if ip := clientIP(r, h.opts.TrustedProxies); ip == nil || !ip.IsLoopback() {
 		return Identity{}, refuse(http.StatusForbidden, ErrForbidden,
 			"the bridge has no keys configured and answers loopback clients only")
 	}
@@ -191,15 +199,6 @@ func (h *Handler) verifySigned(get func(string) string, body []byte) (Identity, 
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "nonce %q was already used (replayed request)", params["nonce"])
 	}
 	return Identity{Key: k.Key, AuthID: k.AuthID, Role: k.Role}, nil
-}
-
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // wampError answers a WAMP error: its mapped status, or 200 in Crossbar

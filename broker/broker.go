@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -99,6 +100,45 @@ type Session struct {
 
 	subs map[wamp.ID]*subscription // guarded by realm.mu
 	gone bool                      // guarded by realm.mu
+
+	// local, for in-process subscribers, receives events instead of conn.
+	local func(LocalEvent)
+}
+
+// LocalEvent is an event delivered to an in-process subscriber.
+type LocalEvent struct {
+	Topic       string
+	Publication wamp.ID
+	Args        wamp.List
+	Kwargs      wamp.Dict
+}
+
+// SubscribeLocal subscribes fn in-process to topic under match (for
+// forwarding events to HTTP). fn is called with the realm locked and must
+// not block. Permissions do not apply: the subscription is configuration.
+// The returned function unsubscribes.
+func (b *Broker) SubscribeLocal(realmName, topic, match string, fn func(LocalEvent)) (func(), error) {
+	r, ok := b.realms[realmName]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
+	}
+	s := &Session{b: b, realm: r, id: wamp.GlobalID(), subs: map[wamp.ID]*subscription{}, local: fn}
+	table := r.table(match)
+	r.mu.Lock()
+	sub, exists := table[topic]
+	if !exists {
+		sub = &subscription{id: wamp.GlobalID(), topic: topic, match: match, created: time.Now(),
+			subscribers: map[*Session]struct{}{}}
+		if match == wamp.MatchWildcard {
+			sub.parts = strings.Split(topic, ".")
+		}
+		table[topic] = sub
+		r.byID[sub.id] = sub
+	}
+	sub.subscribers[s] = struct{}{}
+	s.subs[sub.id] = sub
+	r.mu.Unlock()
+	return s.Leave, nil
 }
 
 // Join registers a session that nexus is welcoming. It returns nil for a

@@ -176,6 +176,10 @@ func (b *Broker) deliver(r *realm, p *publication) {
 			if !p.filter.allows(s) {
 				continue
 			}
+			if s.local != nil {
+				s.local(LocalEvent{Topic: p.topic, Publication: p.id, Args: p.args, Kwargs: p.kwargs})
+				continue
+			}
 			key := frameKey{serializer: s.conn.SerializerName(), disclosed: p.disclose && s.pubIdent}
 			frame, ok := frames[key]
 			if !ok {

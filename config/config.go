@@ -72,6 +72,70 @@ type Bridge struct {
 	// Keys are the credentials backends use. With none, only loopback
 	// clients may use the bridge.
 	Keys []BridgeKey `mapstructure:"keys"`
+	// RequireIP lists the CIDRs clients must come from (after
+	// trusted_proxies). Default: any address.
+	RequireIP []string `mapstructure:"require_ip"`
+	// TrustedProxies lists the CIDRs of proxies whose X-Forwarded-For names
+	// the client. Default: none (the connection's address is the client).
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// RequireTLS refuses requests that did not arrive over TLS (directly or,
+	// from a trusted proxy, with X-Forwarded-Proto: https). Default false.
+	RequireTLS bool `mapstructure:"require_tls"`
+	// Webhooks are inbound webhooks: POST /webhook/<name> publishes the
+	// request to a topic.
+	Webhooks []Webhook `mapstructure:"webhooks"`
+	// Forwards POST the events of topics to the app (outbound webhooks).
+	Forwards []Forward `mapstructure:"forwards"`
+	// Callees register procedures that are answered by the app over HTTP.
+	Callees []HTTPCallee `mapstructure:"callees"`
+}
+
+// Webhook publishes each POST to /webhook/<name> as one event
+// {"headers": {name: [values]}, "body": "<raw body>"}, as Crossbar does.
+type Webhook struct {
+	// Name is the last path segment: POST /webhook/<name>. Required, unique.
+	Name string `mapstructure:"name"`
+	// Topic receives the events. Required.
+	Topic string `mapstructure:"topic"`
+	// GitHubSecret, when set, requires GitHub's X-Hub-Signature-256 header
+	// (HMAC-SHA256 of the body). "${NAME}" reads the environment. Default "".
+	GitHubSecret string `mapstructure:"github_secret"`
+}
+
+// Forward POSTs the events of matching topics to an app URL as
+// {"topic", "args", "kwargs", "publication"}, signed, with retries.
+type Forward struct {
+	// Topic is the topic URI or pattern. Required.
+	Topic string `mapstructure:"topic"`
+	// Match is exact, prefix or wildcard. Default "exact".
+	Match string `mapstructure:"match"`
+	// URL receives the POSTs. Required, http or https.
+	URL string `mapstructure:"url"`
+	// Secret signs each request (X-Switchboard-Signature). "${NAME}" reads
+	// the environment. At least 16 characters. Required.
+	Secret string `mapstructure:"secret"`
+	// QueueSize bounds the events waiting to be delivered; beyond it new
+	// events are counted as dropped and logged. Default 1000.
+	QueueSize int `mapstructure:"queue_size"`
+	// MaxRetries bounds the retries of one event (exponential backoff from
+	// 100ms to 30s); then it is counted as failed and logged. Default 10.
+	MaxRetries int `mapstructure:"max_retries"`
+	// Timeout bounds each POST. Default "5s".
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// HTTPCallee answers a procedure by POSTing each call to an app URL.
+type HTTPCallee struct {
+	// Procedure is the URI registered. Required, unique.
+	Procedure string `mapstructure:"procedure"`
+	// URL receives {"procedure", "args", "kwargs", "caller"} and answers with
+	// the result. Required, http or https.
+	URL string `mapstructure:"url"`
+	// Secret signs each request (X-Switchboard-Signature). "${NAME}" reads
+	// the environment. At least 16 characters. Required.
+	Secret string `mapstructure:"secret"`
+	// Timeout bounds each POST. Default "10s".
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // BridgeKey is one backend's credential and identity.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -24,6 +25,10 @@ const (
 	DefaultBridgeMaxBodySize   = 64 << 10
 	DefaultTimestampDeltaLimit = 300 * time.Second
 	DefaultCallTimeout         = 30 * time.Second
+	DefaultForwardQueueSize    = 1000
+	DefaultForwardMaxRetries   = 10
+	DefaultForwardTimeout      = 5 * time.Second
+	DefaultCalleeTimeout       = 10 * time.Second
 	// PathOff disables a bridge endpoint.
 	PathOff = "off"
 	// MinSecretLength is the shortest bridge secret or bearer token accepted.
@@ -94,6 +99,27 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			for j := range b.Keys {
 				if b.Keys[j].AuthID == "" {
 					b.Keys[j].AuthID = b.Keys[j].Key
+				}
+			}
+			for j := range b.Forwards {
+				f := &b.Forwards[j]
+				fkey := fmt.Sprintf("%s.bridge.forwards[%d]", key, j)
+				if f.Match == "" {
+					f.Match = MatchExact
+				}
+				if !set[fkey+".queue_size"] {
+					f.QueueSize = DefaultForwardQueueSize
+				}
+				if !set[fkey+".max_retries"] {
+					f.MaxRetries = DefaultForwardMaxRetries
+				}
+				if !set[fkey+".timeout"] {
+					f.Timeout = DefaultForwardTimeout
+				}
+			}
+			for j := range b.Callees {
+				if !set[fmt.Sprintf("%s.bridge.callees[%d].timeout", key, j)] {
+					b.Callees[j].Timeout = DefaultCalleeTimeout
 				}
 			}
 			if b.Role == "" && len(b.Keys) == 0 {
@@ -304,6 +330,7 @@ func (c *Config) validateBridge(ps *problems, key string, b *Bridge, ws *WebSock
 	} else if b.Role != "" {
 		ps.add(key+".role", "only for requests without credentials, which are refused once keys are configured")
 	}
+	c.validateBridgeExtras(ps, key, b)
 	names := map[string]int{}
 	for j := range b.Keys {
 		k := &b.Keys[j]
@@ -332,6 +359,85 @@ func (c *Config) validateBridge(ps *problems, key string, b *Bridge, ws *WebSock
 	}
 }
 
+func (c *Config) validateBridgeExtras(ps *problems, key string, b *Bridge) {
+	for i, cidr := range b.RequireIP {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			ps.add(fmt.Sprintf("%s.require_ip[%d]", key, i), "want a CIDR like 10.0.0.0/8, got %q", cidr)
+		}
+	}
+	for i, cidr := range b.TrustedProxies {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			ps.add(fmt.Sprintf("%s.trusted_proxies[%d]", key, i), "want a CIDR like 127.0.0.1/32, got %q", cidr)
+		}
+	}
+	secret := func(k, v string, required bool) {
+		switch {
+		case v == "" && required:
+			ps.add(k, "required")
+		case v != "" && len(v) < MinSecretLength:
+			ps.add(k, "too short: want at least %d characters", MinSecretLength)
+		}
+	}
+	httpURL := func(k, v string) {
+		u, err := url.Parse(v)
+		if v == "" {
+			ps.add(k, "required")
+		} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add(k, "want an http:// or https:// URL, got %q", v)
+		}
+	}
+	names := map[string]int{}
+	for i, w := range b.Webhooks {
+		wkey := fmt.Sprintf("%s.webhooks[%d]", key, i)
+		if w.Name == "" || strings.ContainsAny(w.Name, "/?# ") {
+			ps.add(wkey+".name", "want a name usable as a path segment, got %q", w.Name)
+		} else if first, dup := names[w.Name]; dup {
+			ps.add(wkey+".name", "duplicate webhook %q (also webhooks[%d])", w.Name, first)
+		} else {
+			names[w.Name] = i
+		}
+		if !wamp.URI(w.Topic).ValidURI(false, "") {
+			ps.add(wkey+".topic", "want a topic URI, got %q", w.Topic)
+		}
+		secret(wkey+".github_secret", w.GitHubSecret, false)
+	}
+	for i, f := range b.Forwards {
+		fkey := fmt.Sprintf("%s.forwards[%d]", key, i)
+		if f.Topic == "" && f.Match != MatchPrefix {
+			ps.add(fkey+".topic", "required")
+		} else if validateMatch(ps, fkey+".match", f.Match) && !validPattern(f.Topic, f.Match) {
+			ps.add(fkey+".topic", "not a valid %s URI: %q", f.Match, f.Topic)
+		}
+		httpURL(fkey+".url", f.URL)
+		secret(fkey+".secret", f.Secret, true)
+		if f.QueueSize <= 0 {
+			ps.add(fkey+".queue_size", "want a positive number of events, got %d", f.QueueSize)
+		}
+		if f.MaxRetries < 0 {
+			ps.add(fkey+".max_retries", "want 0 or more, got %d", f.MaxRetries)
+		}
+		if f.Timeout <= 0 {
+			ps.add(fkey+".timeout", "want a positive duration, got %q", f.Timeout.String())
+		}
+	}
+	procs := map[string]int{}
+	for i, c := range b.Callees {
+		ckey := fmt.Sprintf("%s.callees[%d]", key, i)
+		if !wamp.URI(c.Procedure).ValidURI(false, "") {
+			ps.add(ckey+".procedure", "want a procedure URI, got %q", c.Procedure)
+		} else if first, dup := procs[c.Procedure]; dup {
+			ps.add(ckey+".procedure", "duplicate procedure %q (also callees[%d])", c.Procedure, first)
+		} else {
+			procs[c.Procedure] = i
+		}
+		httpURL(ckey+".url", c.URL)
+		secret(ckey+".secret", c.Secret, true)
+		if c.Timeout <= 0 {
+			ps.add(ckey+".timeout", "want a positive duration, got %q", c.Timeout.String())
+		}
+	}
+}
+
 // resolveSecrets reads bridge secrets given as "${NAME}" or secret_file.
 // Parse runs it once, before validation; the values are never reported.
 func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
@@ -355,6 +461,18 @@ func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 			}
 			k.Secret = expandSecret(&ps, lookupEnv, kkey+".secret", k.Secret)
 			k.BearerToken = expandSecret(&ps, lookupEnv, kkey+".bearer_token", k.BearerToken)
+		}
+		for j := range b.Webhooks {
+			w := &b.Webhooks[j]
+			w.GitHubSecret = expandSecret(&ps, lookupEnv, fmt.Sprintf("listeners[%d].bridge.webhooks[%d].github_secret", i, j), w.GitHubSecret)
+		}
+		for j := range b.Forwards {
+			f := &b.Forwards[j]
+			f.Secret = expandSecret(&ps, lookupEnv, fmt.Sprintf("listeners[%d].bridge.forwards[%d].secret", i, j), f.Secret)
+		}
+		for j := range b.Callees {
+			c := &b.Callees[j]
+			c.Secret = expandSecret(&ps, lookupEnv, fmt.Sprintf("listeners[%d].bridge.callees[%d].secret", i, j), c.Secret)
 		}
 	}
 	return ps

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -25,11 +28,93 @@ type bridgeBackend struct {
 
 	mu      sync.Mutex
 	callers map[string]*client.Client // by key name ("" for keyless requests)
+
+	forwarders    []*bridge.Forwarder
+	unsubscribe   []func()
+	callees       []config.HTTPCallee
+	calleeSession *client.Client
+	running       sync.WaitGroup
 }
 
 var _ bridge.Backend = (*bridgeBackend)(nil)
 
-func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, error) {
+// mountBridge serves a listener's bridge on mux and starts its forwarders
+// and HTTP callees.
+func (s *Server) mountBridge(mux *http.ServeMux, cfg *config.Bridge) error {
+	h, be, err := s.newBridge(cfg)
+	if err != nil {
+		return err
+	}
+	if cfg.PublishPath != config.PathOff {
+		mux.Handle(cfg.PublishPath, h.Publish())
+		mux.Handle(strings.TrimSuffix(cfg.PublishPath, "/")+"/batch", h.Publish())
+	}
+	if cfg.CallPath != config.PathOff {
+		mux.Handle(cfg.CallPath, h.Call())
+	}
+	for _, w := range cfg.Webhooks {
+		mux.Handle("/webhook/"+w.Name, h.Webhook(bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret}))
+	}
+	for _, f := range cfg.Forwards {
+		fwd := bridge.NewForwarder(bridge.ForwardOptions{
+			URL: f.URL, Secret: f.Secret, QueueSize: f.QueueSize, MaxRetries: f.MaxRetries,
+			Timeout: f.Timeout, Logger: s.log,
+		})
+		unsubscribe, err := s.broker.SubscribeLocal(cfg.Realm, f.Topic, f.Match, func(ev broker.LocalEvent) {
+			fwd.Enqueue(bridge.ForwardEvent{Topic: ev.Topic, Args: ev.Args, Kwargs: ev.Kwargs, Publication: uint64(ev.Publication)})
+		})
+		if err != nil {
+			return fmt.Errorf("bridge: forward %s: %w", f.Topic, err)
+		}
+		be.unsubscribe = append(be.unsubscribe, unsubscribe)
+		be.forwarders = append(be.forwarders, fwd)
+	}
+	be.callees = cfg.Callees
+	return nil
+}
+
+// start begins forwarding and registers the HTTP callees; nexus is running.
+func (b *bridgeBackend) start(ctx context.Context) error {
+	for _, fwd := range b.forwarders {
+		b.running.Add(1)
+		go func() {
+			defer b.running.Done()
+			fwd.Run(ctx)
+		}()
+	}
+	if len(b.callees) == 0 {
+		return nil
+	}
+	c, err := client.ConnectLocal(b.s.nexus, client.Config{
+		Realm: b.realm, HelloDetails: wamp.Dict{"authid": "http-callee"}, Logger: nexusLogger{b.s.log},
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: connect callee session: %w", err)
+	}
+	b.calleeSession = c
+	for _, cc := range b.callees {
+		callee := bridge.NewHTTPCallee(bridge.CalleeOptions{URL: cc.URL, Secret: cc.Secret, Timeout: cc.Timeout})
+		proc := cc.Procedure
+		err := c.Register(proc, func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+			caller := map[string]any{"session": inv.Details["caller"], "authid": inv.Details["caller_authid"], "authrole": inv.Details["caller_authrole"]}
+			args, kwargs, err := callee.Invoke(ctx, proc, inv.Arguments, inv.ArgumentsKw, caller)
+			if err != nil {
+				var be *bridge.Error
+				if !errors.As(err, &be) {
+					be = &bridge.Error{URI: bridge.ErrHTTPCalleeFailed, Args: []any{err.Error()}}
+				}
+				return client.InvokeResult{Err: wamp.URI(be.URI), Args: be.Args, Kwargs: be.Kwargs}
+			}
+			return client.InvokeResult{Args: args, Kwargs: kwargs}
+		}, wamp.Dict{wamp.OptDiscloseCaller: true})
+		if err != nil {
+			return fmt.Errorf("bridge: register HTTP callee %s: %w", proc, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend, error) {
 	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[string]*client.Client{}}
 	for i, r := range s.realms {
 		if r.Name == cfg.Realm {
@@ -37,7 +122,15 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, error) {
 		}
 	}
 	if be.authz == nil {
-		return nil, fmt.Errorf("bridge: realm %q is not configured", cfg.Realm)
+		return nil, nil, fmt.Errorf("bridge: realm %q is not configured", cfg.Realm)
+	}
+	requireIP, err := parseCIDRs(cfg.RequireIP)
+	if err != nil {
+		return nil, nil, err
+	}
+	trusted, err := parseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return nil, nil, err
 	}
 	s.bridges = append(s.bridges, be)
 	keys := make([]bridge.Key, len(cfg.Keys))
@@ -45,6 +138,9 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, error) {
 		keys[i] = bridge.Key{Key: k.Key, Secret: k.Secret, BearerToken: k.BearerToken, AuthID: k.AuthID, Role: k.Role}
 	}
 	return bridge.New(bridge.Options{
+		RequireIP:           requireIP,
+		TrustedProxies:      trusted,
+		RequireTLS:          cfg.RequireTLS,
 		Backend:             be,
 		Keys:                keys,
 		AnonymousRole:       cfg.Role,
@@ -53,7 +149,19 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, error) {
 		CallTimeout:         cfg.CallTimeout,
 		CrossbarCompat:      cfg.CrossbarCompat,
 		Logger:              s.log,
-	}), nil
+	}), be, nil
+}
+
+func parseCIDRs(cidrs []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, c := range cidrs {
+		_, n, err := net.ParseCIDR(c)
+		if err != nil {
+			return nil, fmt.Errorf("bridge: %w", err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func (b *bridgeBackend) Authorize(role, uri string, action bridge.Action) (bool, bool) {
@@ -130,7 +238,8 @@ func (b *bridgeBackend) caller(id bridge.Identity) (*client.Client, error) {
 	return c, nil
 }
 
-// close ends the in-process sessions; later calls fail.
+// close ends the in-process sessions (later calls fail) and stops the
+// forwarders once ctx (the router's background context) is cancelled.
 func (b *bridgeBackend) close() {
 	b.mu.Lock()
 	callers := b.callers
@@ -138,5 +247,11 @@ func (b *bridgeBackend) close() {
 	b.mu.Unlock()
 	for _, c := range callers {
 		_ = c.Close()
+	}
+	if b.calleeSession != nil {
+		_ = b.calleeSession.Close()
+	}
+	for _, unsubscribe := range b.unsubscribe {
+		unsubscribe()
 	}
 }

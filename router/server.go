@@ -57,6 +57,10 @@ type Server struct {
 	shutdownErr  error
 
 	slowConsumers atomic.Uint64
+
+	// background lives from Start to Shutdown: bridge forwarders run in it.
+	background     context.Context
+	stopBackground context.CancelFunc
 }
 
 // Stats are the server's counters since Start.
@@ -165,6 +169,15 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		s.listeners = append(s.listeners, l)
 	}
+	s.background, s.stopBackground = context.WithCancel(context.Background())
+	for _, b := range s.bridges {
+		if err := b.start(s.background); err != nil {
+			s.mu.Unlock()
+			_ = s.Shutdown(context.Background())
+			s.mu.Lock()
+			return fmt.Errorf("router: %w", err)
+		}
+	}
 	for _, l := range s.listeners {
 		s.serve(l)
 		s.log.Info("listening", "address", l.ln.Addr().String(), "transport", l.transport(), "tls", l.cfg.TLS.Enabled())
@@ -222,17 +235,9 @@ func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error
 			})))
 		}
 		if bc := lc.Bridge; bc != nil {
-			h, err := s.newBridge(bc)
-			if err != nil {
+			if err := s.mountBridge(mux, bc); err != nil {
 				_ = ln.Close()
 				return nil, err
-			}
-			if bc.PublishPath != config.PathOff {
-				mux.Handle(bc.PublishPath, h.Publish())
-				mux.Handle(strings.TrimSuffix(bc.PublishPath, "/")+"/batch", h.Publish())
-			}
-			if bc.CallPath != config.PathOff {
-				mux.Handle(bc.CallPath, h.Call())
 			}
 		}
 		l.http = &http.Server{
@@ -462,6 +467,12 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.conns.closeAll()
 	s.connWG.Wait()
 	s.serveWG.Wait()
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
+	for _, b := range s.bridges {
+		b.running.Wait()
+	}
 	s.log.Info("shutdown complete")
 	return err
 }
