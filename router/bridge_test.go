@@ -355,6 +355,17 @@ func TestBridgeBadInput(t *testing.T) {
 	}
 	r := b.do(http.MethodGet, b.base+"/publish", nil, nil)
 	r.expect(t, http.StatusMethodNotAllowed, bridge.ErrMethodNotAllowed)
+	// Restrictive CORS: a browser preflight from another origin is refused
+	// and no Access-Control-Allow-Origin is ever sent.
+	req, _ := http.NewRequest(http.MethodOptions, b.base+"/publish", nil)
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight: status %d, ACAO %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
 }
 
 // TestBridgeLoopbackWithoutKeys: the embedded default: no keys, loopback
