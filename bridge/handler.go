@@ -31,9 +31,9 @@ type Identity struct {
 
 // Backend is the router as the bridge uses it.
 type Backend interface {
-	// Authorize reports whether role may do action on uri, and whether the
+	// Authorize reports whether id may do action on uri, and whether the
 	// role's permission discloses the requester's identity.
-	Authorize(role, uri string, action Action) (allowed, disclose bool)
+	Authorize(id Identity, uri string, action Action) (allowed, disclose bool)
 	// Publish publishes one event and returns the publication ID. A refused
 	// publication returns an *Error (e.g. wamp.error.invalid_uri).
 	Publish(id Identity, disclose bool, req PublishRequest) (uint64, error)
@@ -233,7 +233,7 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
 	// Every publication is checked before any is published.
 	disclose := make([]bool, len(reqs))
 	for i, req := range reqs {
-		allowed, d := h.opts.Backend.Authorize(id.Role, req.Topic, ActionPublish)
+		allowed, d := h.opts.Backend.Authorize(id, req.Topic, ActionPublish)
 		if !allowed {
 			h.wampError(w, &Error{URI: "wamp.error.not_authorized",
 				Args: []any{"role " + id.Role + " may not publish to " + req.Topic}})
@@ -276,7 +276,7 @@ func (h *Handler) serveCall(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, ErrInvalidRequest, "%v", err).write(w)
 		return
 	}
-	allowed, disclose := h.opts.Backend.Authorize(id.Role, req.Procedure, ActionCall)
+	allowed, disclose := h.opts.Backend.Authorize(id, req.Procedure, ActionCall)
 	if !allowed {
 		h.wampError(w, &Error{URI: "wamp.error.not_authorized",
 			Args: []any{"role " + id.Role + " may not call " + req.Procedure}})

@@ -50,7 +50,7 @@ func TestParseKeepsIntegersExact(t *testing.T) {
 // refusingBackend fails the test if a refused request reaches the router.
 type refusingBackend struct{ t *testing.T }
 
-func (b refusingBackend) Authorize(string, string, Action) (bool, bool) { return true, false }
+func (b refusingBackend) Authorize(Identity, string, Action) (bool, bool) { return true, false }
 func (b refusingBackend) Publish(Identity, bool, PublishRequest) (uint64, error) {
 	b.t.Fatal("published")
 	return 0, nil

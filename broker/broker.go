@@ -157,6 +157,10 @@ func (b *Broker) Join(conn Conn, hello *wamp.Hello, welcome *wamp.Welcome) *Sess
 	return s
 }
 
+func (s *Session) subject() realms.Subject {
+	return realms.Subject{AuthID: s.authID, Role: s.authRole}
+}
+
 // ID returns the WAMP session ID.
 func (s *Session) ID() wamp.ID { return s.id }
 

@@ -28,7 +28,7 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 	if !strings.HasPrefix(proc, "wamp.subscription.") {
 		return false
 	}
-	if _, ok := s.realm.authz.Permission(s.authRole, proc, realms.ActionCall); !ok {
+	if _, ok := s.realm.authz.Permission(s.subject(), proc, realms.ActionCall); !ok {
 		s.replyError(wamp.CALL, m.Request, wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not call %q", s.authRole, proc))
 		return true
 	}

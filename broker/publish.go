@@ -76,7 +76,7 @@ func (s *Session) publish(m *wamp.Publish) {
 		fail(wamp.ErrInvalidURI, fmt.Sprintf("publish to invalid topic URI %q", topic))
 		return
 	}
-	perm, ok := r.authz.Permission(s.authRole, topic, realms.ActionPublish)
+	perm, ok := r.authz.Permission(s.subject(), topic, realms.ActionPublish)
 	if !ok {
 		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not publish to %q", s.authRole, topic))
 		return

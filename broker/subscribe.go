@@ -29,7 +29,7 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 			fmt.Sprintf("subscribe for invalid %s topic URI %q", match, topic))
 		return
 	}
-	if _, ok := r.authz.Permission(s.authRole, topic, realms.ActionSubscribe); !ok {
+	if _, ok := r.authz.Permission(s.subject(), topic, realms.ActionSubscribe); !ok {
 		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrNotAuthorized,
 			fmt.Sprintf("role %q may not subscribe to %q", s.authRole, topic))
 		return

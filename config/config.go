@@ -207,12 +207,87 @@ type Realm struct {
 	// Name is the realm URI clients join, e.g. "realm1". Required, unique.
 	Name string `mapstructure:"name"`
 	// Anonymous, when set, admits clients that do not authenticate, with the
-	// given role. Omit it to forbid anonymous joins.
+	// given role. Omit it to forbid anonymous joins. Same as auth.anonymous.
 	Anonymous *Anonymous `mapstructure:"anonymous"`
+	// Auth configures how clients authenticate.
+	Auth Auth `mapstructure:"auth"`
 	// Roles are the roles sessions of this realm may have.
 	Roles []Role `mapstructure:"roles"`
 	// Options are realm-wide routing options.
 	Options RealmOptions `mapstructure:"options"`
+}
+
+// Auth lists a realm's authentication methods; several may be on at once.
+type Auth struct {
+	// Anonymous admits clients that do not authenticate (authmethod
+	// anonymous). Same as the realm's anonymous key.
+	Anonymous *Anonymous `mapstructure:"anonymous"`
+	// Ticket admits static principals with their tickets (authmethod
+	// ticket).
+	Ticket *TicketAuth `mapstructure:"ticket"`
+	// JWT admits tickets that are JWTs signed by the web app (authmethod
+	// ticket, tried after the static principals).
+	JWT *JWTAuth `mapstructure:"jwt"`
+	// Webhook asks the web app, forwarding the WebSocket upgrade's headers
+	// (its session cookie), whether and as what to admit a client.
+	Webhook *WebhookAuth `mapstructure:"webhook"`
+}
+
+// TicketAuth holds static ticket principals.
+type TicketAuth struct {
+	// Principals maps authid to its ticket and role.
+	Principals map[string]TicketPrincipal `mapstructure:"principals"`
+}
+
+// TicketPrincipal is one static principal.
+type TicketPrincipal struct {
+	// Ticket is the secret; "${NAME}" reads the environment. Required unless
+	// ticket_file is set.
+	Ticket string `mapstructure:"ticket"`
+	// TicketFile reads the ticket from a file. Default "".
+	TicketFile string `mapstructure:"ticket_file"`
+	// Role of the principal. Required; one of the realm's roles.
+	Role string `mapstructure:"role"`
+}
+
+// JWTAuth verifies JWT tickets.
+type JWTAuth struct {
+	// Algorithms allowed, from HS256, HS384, HS512, RS256, ES256, EdDSA.
+	// Default [HS256].
+	Algorithms []string `mapstructure:"algorithms"`
+	// Secret is the HMAC key for HS* algorithms; "${NAME}" reads the
+	// environment. At least 32 characters.
+	Secret string `mapstructure:"secret"`
+	// PublicKeyFile is a PEM public key for RS256, ES256 or EdDSA.
+	PublicKeyFile string `mapstructure:"public_key_file"`
+	// Issuer, when set, must equal the token's iss. Default "".
+	Issuer string `mapstructure:"issuer"`
+	// Audience, when set, must be in the token's aud. Default "".
+	Audience string `mapstructure:"audience"`
+	// AuthIDClaim names the claim that is the session's authid. Default "sub".
+	AuthIDClaim string `mapstructure:"authid_claim"`
+	// RoleClaim names the claim that is the session's role. Default "role".
+	RoleClaim string `mapstructure:"role_claim"`
+	// DefaultRole is the role of tokens without the role claim. Default ""
+	// (such tokens are refused).
+	DefaultRole string `mapstructure:"default_role"`
+	// Leeway tolerates clock skew for exp and nbf. Default "30s".
+	Leeway time.Duration `mapstructure:"leeway"`
+}
+
+// WebhookAuth asks the web app over HTTP.
+type WebhookAuth struct {
+	// URL receives POST {realm, authid, authmethod, ticket?, session,
+	// transport: {peer, headers}}. Required.
+	URL string `mapstructure:"url"`
+	// Methods are the HELLO authmethods the webhook decides: anonymous
+	// and/or ticket. Default [ticket].
+	Methods []string `mapstructure:"methods"`
+	// ForwardHeaders are the upgrade request headers sent along. Default
+	// [Cookie, Authorization].
+	ForwardHeaders []string `mapstructure:"forward_headers"`
+	// Timeout bounds the request; a timeout rejects the client. Default "3s".
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Anonymous configures anonymous authentication for a realm.

@@ -24,6 +24,8 @@ func Keys() []string {
 				walk(ft, key+".")
 			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 				walk(ft.Elem(), key+"[].")
+			case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+				walk(ft.Elem(), key+".<name>.")
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
 )
 
 // EnvPrefix starts every environment variable that overrides a config key:
@@ -58,6 +59,9 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 		return nil, &Error{File: name, Problems: []Problem{{Message: fmt.Sprintf("not valid YAML: %v", err)}}}
 	}
 	raw := v.AllSettings()
+	if err := restoreKeyCase(raw, data); err != nil {
+		return nil, &Error{File: name, Problems: []Problem{{Message: fmt.Sprintf("not valid YAML: %v", err)}}}
+	}
 	enableEmptySections(raw)
 	if lookupEnv != nil {
 		applyEnv(raw, reflect.TypeFor[Config](), EnvPrefix, lookupEnv)
@@ -109,6 +113,34 @@ func coveredBy(p Problem, decodeProblems []Problem) bool {
 		}
 	}
 	return false
+}
+
+// restoreKeyCase puts back the user-chosen keys viper lowercases: the
+// authids of realms[].auth.ticket.principals.
+func restoreKeyCase(raw map[string]any, data []byte) error {
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	origRealms, _ := doc["realms"].([]any)
+	realms, _ := raw["realms"].([]any)
+	for i := range min(len(realms), len(origRealms)) {
+		orig := childMap(childMap(childMap(origRealms[i], "auth"), "ticket"), "principals")
+		dst := childMap(childMap(realms[i], "auth"), "ticket")
+		if orig != nil && dst != nil {
+			dst["principals"] = orig
+		}
+	}
+	return nil
+}
+
+func childMap(v any, key string) map[string]any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	c, _ := m[key].(map[string]any)
+	return c
 }
 
 // enableEmptySections turns "websocket:" (YAML null) into an empty section, so
@@ -174,6 +206,8 @@ func applyEnv(raw map[string]any, t reflect.Type, prefix string, lookupEnv Looku
 			if sub, ok := raw[key].(map[string]any); ok {
 				applyEnv(sub, ft.Elem(), env+"_", lookupEnv)
 			}
+		case ft.Kind() == reflect.Map:
+			// Maps keyed by user data (principals) have no fixed key paths.
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 			items, _ := raw[key].([]any)
 			for j, item := range items {

@@ -1,7 +1,11 @@
 package config
 
 import (
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -140,6 +144,36 @@ func (c *Config) applyDefaults(set map[string]bool) {
 		}
 	}
 	for i := range c.Realms {
+		a := &c.Realms[i].Auth
+		if j := a.JWT; j != nil {
+			if !set[fmt.Sprintf("realms[%d].auth.jwt.algorithms", i)] {
+				j.Algorithms = []string{"HS256"}
+			}
+			if j.AuthIDClaim == "" {
+				j.AuthIDClaim = "sub"
+			}
+			if j.RoleClaim == "" {
+				j.RoleClaim = "role"
+			}
+			if !set[fmt.Sprintf("realms[%d].auth.jwt.leeway", i)] {
+				j.Leeway = 30 * time.Second
+			}
+		}
+		if w := a.Webhook; w != nil {
+			if !set[fmt.Sprintf("realms[%d].auth.webhook.methods", i)] {
+				w.Methods = []string{"ticket"}
+			}
+			if !set[fmt.Sprintf("realms[%d].auth.webhook.forward_headers", i)] {
+				w.ForwardHeaders = []string{"Cookie", "Authorization"}
+			}
+			if !set[fmt.Sprintf("realms[%d].auth.webhook.timeout", i)] {
+				w.Timeout = 3 * time.Second
+			}
+		}
+		// auth.anonymous and the realm's anonymous are one setting.
+		if a.Anonymous != nil && c.Realms[i].Anonymous == nil {
+			c.Realms[i].Anonymous = a.Anonymous
+		}
 		for j := range c.Realms[i].Roles {
 			for k := range c.Realms[i].Roles[j].Permissions {
 				if p := &c.Realms[i].Roles[j].Permissions[k]; p.Match == "" {
@@ -442,6 +476,28 @@ func (c *Config) validateBridgeExtras(ps *problems, key string, b *Bridge) {
 // Parse runs it once, before validation; the values are never reported.
 func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 	var ps problems
+	for i := range c.Realms {
+		a := &c.Realms[i].Auth
+		if t := a.Ticket; t != nil {
+			for authid, p := range t.Principals {
+				pkey := fmt.Sprintf("realms[%d].auth.ticket.principals.%s", i, authid)
+				if p.TicketFile != "" {
+					if p.Ticket != "" {
+						ps.add(pkey, "want ticket or ticket_file, not both")
+					} else if data, err := os.ReadFile(p.TicketFile); err != nil {
+						ps.add(pkey+".ticket_file", "cannot read: %v", err)
+					} else {
+						p.Ticket = strings.TrimSpace(string(data))
+					}
+				}
+				p.Ticket = expandSecret(&ps, lookupEnv, pkey+".ticket", p.Ticket)
+				t.Principals[authid] = p
+			}
+		}
+		if j := a.JWT; j != nil {
+			j.Secret = expandSecret(&ps, lookupEnv, fmt.Sprintf("realms[%d].auth.jwt.secret", i), j.Secret)
+		}
+	}
 	for i := range c.Listeners {
 		b := c.Listeners[i].Bridge
 		if b == nil {
@@ -540,6 +596,13 @@ func validateRealm(ps *problems, key string, r Realm) {
 			}
 		}
 	}
+	if r.Auth.Anonymous != nil && r.Anonymous != r.Auth.Anonymous {
+		ps.add(key+".auth.anonymous", "also set as %s.anonymous: keep one", key)
+	}
+	validateAuth(ps, key+".auth", r.Auth, func(role string) bool { _, ok := roles[role]; return ok })
+	if w := r.Auth.Webhook; w != nil && r.Anonymous != nil && slices.Contains(w.Methods, "anonymous") {
+		ps.add(key+".auth.webhook.methods", "anonymous joins are decided by the webhook: remove %s.anonymous", key)
+	}
 	if r.Anonymous != nil {
 		if r.Anonymous.Role == "" {
 			ps.add(key+".anonymous.role", "required")
@@ -558,6 +621,98 @@ func validateRealm(ps *problems, key string, r Realm) {
 			ps.add(hkey+".limit", "want a positive number of events, got %d", h.Limit)
 		}
 	}
+}
+
+// JWTAlgorithms are the JWT signing algorithms switchboard verifies.
+var JWTAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"}
+
+// MinJWTSecretLength is the shortest HMAC secret accepted for JWTs.
+const MinJWTSecretLength = 32
+
+func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
+	if t := a.Ticket; t != nil {
+		for authid, p := range t.Principals {
+			pkey := fmt.Sprintf("%s.ticket.principals.%s", key, authid)
+			if p.Ticket == "" {
+				ps.add(pkey+".ticket", "required (or ticket_file)")
+			}
+			if p.Role == "" {
+				ps.add(pkey+".role", "required")
+			} else if !hasRole(p.Role) {
+				ps.add(pkey+".role", "role %q is not defined in the realm's roles", p.Role)
+			}
+		}
+	}
+	if j := a.JWT; j != nil {
+		jkey := key + ".jwt"
+		var hmacAlg, keyAlg bool
+		for i, alg := range j.Algorithms {
+			switch {
+			case !slices.Contains(JWTAlgorithms, alg):
+				ps.add(fmt.Sprintf("%s.algorithms[%d]", jkey, i), "want one of %s, got %q", strings.Join(JWTAlgorithms, "|"), alg)
+			case strings.HasPrefix(alg, "HS"):
+				hmacAlg = true
+			default:
+				keyAlg = true
+			}
+		}
+		if len(j.Algorithms) == 0 {
+			ps.add(jkey+".algorithms", "want at least one algorithm")
+		}
+		if hmacAlg && len(j.Secret) < MinJWTSecretLength {
+			ps.add(jkey+".secret", "HS* algorithms need a secret of at least %d characters", MinJWTSecretLength)
+		}
+		if keyAlg {
+			if j.PublicKeyFile == "" {
+				ps.add(jkey+".public_key_file", "required for RS256, ES256 and EdDSA")
+			} else if _, err := LoadPublicKey(j.PublicKeyFile); err != nil {
+				ps.add(jkey+".public_key_file", "%v", err)
+			}
+		}
+		if j.AuthIDClaim == "" {
+			ps.add(jkey+".authid_claim", "required")
+		}
+		if j.DefaultRole != "" && !hasRole(j.DefaultRole) {
+			ps.add(jkey+".default_role", "role %q is not defined in the realm's roles", j.DefaultRole)
+		}
+		if j.Leeway < 0 {
+			ps.add(jkey+".leeway", "want a duration >= 0, got %q", j.Leeway.String())
+		}
+	}
+	if w := a.Webhook; w != nil {
+		wkey := key + ".webhook"
+		if u, err := url.Parse(w.URL); w.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ps.add(wkey+".url", "want an http:// or https:// URL, got %q", w.URL)
+		}
+		if len(w.Methods) == 0 {
+			ps.add(wkey+".methods", "want anonymous and/or ticket")
+		}
+		for i, m := range w.Methods {
+			if m != "anonymous" && m != "ticket" {
+				ps.add(fmt.Sprintf("%s.methods[%d]", wkey, i), "want anonymous|ticket, got %q", m)
+			}
+		}
+		if w.Timeout <= 0 {
+			ps.add(wkey+".timeout", "want a positive duration, got %q", w.Timeout.String())
+		}
+	}
+}
+
+// LoadPublicKey reads a PEM public key (RSA, ECDSA or Ed25519) for JWTs.
+func LoadPublicKey(path string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("not a PEM file")
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("not a PEM public key: %w", err)
+	}
+	return key, nil
 }
 
 func validateMatch(ps *problems, key, match string) bool {

@@ -22,14 +22,14 @@ func NewAuthorizer(roles []Role) *Authorizer {
 	return a
 }
 
-// Permission returns the permission that governs action on uri for role, and
-// whether the action is allowed.
-func (a *Authorizer) Permission(role string, uri string, action Action) (*Permission, bool) {
-	set, ok := a.roles[role]
+// Permission returns the permission that governs action on uri for the
+// subject, and whether the action is allowed.
+func (a *Authorizer) Permission(sub Subject, uri string, action Action) (*Permission, bool) {
+	set, ok := a.roles[sub.Role]
 	if !ok {
 		return nil, false
 	}
-	p := set.lookup(uri)
+	p := set.lookup(uri, sub)
 	if p == nil {
 		return nil, false
 	}
@@ -42,25 +42,27 @@ func (a *Authorizer) Permission(role string, uri string, action Action) (*Permis
 // identity. A callee's disclose_caller request, which would reveal other
 // sessions' identities, is dropped: only the callers' permissions decide.
 func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, error) {
-	role, _ := wamp.AsString(sess.Details["authrole"])
+	var sub Subject
+	sub.Role, _ = wamp.AsString(sess.Details["authrole"])
+	sub.AuthID, _ = wamp.AsString(sess.Details["authid"])
 	switch m := msg.(type) {
 	case *wamp.Publish:
-		p, ok := a.Permission(role, string(m.Topic), ActionPublish)
+		p, ok := a.Permission(sub, string(m.Topic), ActionPublish)
 		if ok {
 			m.Options = setDisclose(m.Options, p.Disclose.Publisher)
 		}
 		return ok, nil
 	case *wamp.Subscribe:
-		_, ok := a.Permission(role, string(m.Topic), ActionSubscribe)
+		_, ok := a.Permission(sub, string(m.Topic), ActionSubscribe)
 		return ok, nil
 	case *wamp.Call:
-		p, ok := a.Permission(role, string(m.Procedure), ActionCall)
+		p, ok := a.Permission(sub, string(m.Procedure), ActionCall)
 		if ok {
 			m.Options = setDisclose(m.Options, p.Disclose.Caller)
 		}
 		return ok, nil
 	case *wamp.Register:
-		_, ok := a.Permission(role, string(m.Procedure), ActionRegister)
+		_, ok := a.Permission(sub, string(m.Procedure), ActionRegister)
 		if ok && m.Options != nil {
 			delete(m.Options, wamp.OptDiscloseCaller)
 		}

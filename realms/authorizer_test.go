@@ -35,7 +35,7 @@ func TestPermissionMostSpecificWins(t *testing.T) {
 		{"app.y.feed", ActionRegister, false},      // prefix "app." beats wildcard
 		{"a.b", ActionSubscribe, true},             // "" prefix
 	} {
-		_, got := a.Permission("user", tc.uri, tc.action)
+		_, got := a.Permission(Subject{Role: "user"}, tc.uri, tc.action)
 		if got != tc.want {
 			t.Errorf("%s %s: allowed=%v, want %v", tc.action, tc.uri, got, tc.want)
 		}
@@ -52,16 +52,16 @@ func TestPermissionMostSpecificWins(t *testing.T) {
 		{"q.r.z.w", ActionCall, false},     // ... and lacks call
 		{"a.b.c", ActionSubscribe, false},  // no pattern with 3 parts
 	} {
-		_, got := a.Permission("patterns", tc.uri, tc.action)
+		_, got := a.Permission(Subject{Role: "patterns"}, tc.uri, tc.action)
 		if got != tc.want {
 			t.Errorf("%s %s: allowed=%v, want %v", tc.action, tc.uri, got, tc.want)
 		}
 	}
-	if _, ok := a.Permission("nobody", "other.topic", ActionSubscribe); ok {
+	if _, ok := a.Permission(Subject{Role: "nobody"}, "other.topic", ActionSubscribe); ok {
 		t.Error("an unknown role was allowed")
 	}
 	empty := NewAuthorizer([]Role{{Name: "none"}})
-	if _, ok := empty.Permission("none", "a", ActionCall); ok {
+	if _, ok := empty.Permission(Subject{Role: "none"}, "a", ActionCall); ok {
 		t.Error("a role without permissions was allowed")
 	}
 }
@@ -96,5 +96,43 @@ func TestAuthorizeSetsDisclosure(t *testing.T) {
 	}
 	if ok, _ := a.Authorize(sess, &wamp.Subscribe{Topic: "open.t"}); ok {
 		t.Error("subscribe without the subscribe action was allowed")
+	}
+}
+
+func TestPermissionTemplates(t *testing.T) {
+	t.Parallel()
+	a := NewAuthorizer([]Role{{Name: "user", Permissions: []Permission{
+		{URI: "app.user.{authid}.", Match: MatchPrefix, Allow: Actions{Subscribe: true}},
+		{URI: "app.user.{authid}.inbox", Match: MatchExact, Allow: Actions{Subscribe: true, Publish: true}},
+		{URI: "app.role.{authrole}.", Match: MatchPrefix, Allow: Actions{Subscribe: true}},
+		{URI: "app.shared.", Match: MatchPrefix, Allow: Actions{Subscribe: true}},
+		{URI: "app.user.", Match: MatchPrefix, Allow: Actions{}},
+	}}})
+	alice := Subject{AuthID: "alice", Role: "user"}
+	bob := Subject{AuthID: "bob", Role: "user"}
+	evil := Subject{AuthID: "alice.x", Role: "user"}
+	for _, tc := range []struct {
+		sub    Subject
+		uri    string
+		action Action
+		want   bool
+	}{
+		{alice, "app.user.alice.news", ActionSubscribe, true},
+		{alice, "app.user.alice.", ActionSubscribe, true},
+		{alice, "app.user.bob.news", ActionSubscribe, false}, // the static "app.user." prefix denies
+		{bob, "app.user.bob.news", ActionSubscribe, true},
+		{bob, "app.user.alice.news", ActionSubscribe, false},
+		{alice, "app.user.alice.inbox", ActionPublish, true}, // exact template beats prefix
+		{alice, "app.user.alice.other", ActionPublish, false},
+		{alice, "app.role.user.news", ActionSubscribe, true},
+		{alice, "app.role.admin.news", ActionSubscribe, false},
+		{alice, "app.shared.chat", ActionSubscribe, true},
+		{alice, "app.user.", ActionSubscribe, false},            // the whole user namespace
+		{evil, "app.user.alice.x.news", ActionSubscribe, false}, // an authid with a dot gets no template
+		{evil, "app.user.alice.news", ActionSubscribe, false},
+	} {
+		if _, got := a.Permission(tc.sub, tc.uri, tc.action); got != tc.want {
+			t.Errorf("%s %s %s: allowed=%v, want %v", tc.sub.AuthID, tc.action, tc.uri, got, tc.want)
+		}
 	}
 }

@@ -66,13 +66,49 @@ type Role struct {
 	Permissions []Permission
 }
 
+// Subject is who asks: the session's authid and role.
+type Subject struct {
+	AuthID, Role string
+}
+
 // permissionSet finds the most specific permission for a URI: an exact match,
 // else the longest matching prefix, else the wildcard with the most fixed
-// components (earliest in the configuration on a tie).
+// components (earliest in the configuration on a tie). Permissions whose URI
+// holds {authid} or {authrole} are templates, instantiated per subject.
 type permissionSet struct {
 	exact     map[string]*Permission
 	prefixes  []*Permission // longest first
 	wildcards []*wildcard   // most specific first
+	templates []Permission
+}
+
+// isTemplate reports whether a permission URI holds a placeholder.
+func isTemplate(uri string) bool {
+	return strings.Contains(uri, "{authid}") || strings.Contains(uri, "{authrole}")
+}
+
+// validComponent reports whether s can stand for one URI component: a value
+// with a "." could reach into another user's namespace.
+func validComponent(s string) bool {
+	return s != "" && !strings.ContainsAny(s, ".#{} \t\n\r")
+}
+
+// instantiate fills the templates for subject; templates whose values are
+// not valid URI components are left out (they grant nothing).
+func (s *permissionSet) instantiate(sub Subject) *permissionSet {
+	var perms []Permission
+	for _, t := range s.templates {
+		if strings.Contains(t.URI, "{authid}") && !validComponent(sub.AuthID) {
+			continue
+		}
+		if strings.Contains(t.URI, "{authrole}") && !validComponent(sub.Role) {
+			continue
+		}
+		p := t
+		p.URI = strings.NewReplacer("{authid}", sub.AuthID, "{authrole}", sub.Role).Replace(t.URI)
+		perms = append(perms, p)
+	}
+	return newPermissionSet(perms)
 }
 
 type wildcard struct {
@@ -85,6 +121,10 @@ func newPermissionSet(perms []Permission) *permissionSet {
 	s := &permissionSet{exact: map[string]*Permission{}}
 	for i := range perms {
 		p := &perms[i]
+		if isTemplate(p.URI) {
+			s.templates = append(s.templates, *p)
+			continue
+		}
 		switch p.Match {
 		case MatchPrefix:
 			s.prefixes = append(s.prefixes, p)
@@ -108,8 +148,50 @@ func newPermissionSet(perms []Permission) *permissionSet {
 	return s
 }
 
-// lookup returns the permission that governs uri, or nil.
-func (s *permissionSet) lookup(uri string) *Permission {
+// lookup returns the permission that governs uri for sub, or nil.
+func (s *permissionSet) lookup(uri string, sub Subject) *Permission {
+	if len(s.templates) == 0 {
+		return s.lookupStatic(uri)
+	}
+	sets := [2]*permissionSet{s, s.instantiate(sub)}
+	for _, set := range sets {
+		if p, ok := set.exact[uri]; ok {
+			return p
+		}
+	}
+	var best *Permission
+	for _, set := range sets {
+		for _, p := range set.prefixes {
+			if strings.HasPrefix(uri, p.URI) {
+				if best == nil || len(p.URI) > len(best.URI) {
+					best = p
+				}
+				break // longest first within a set
+			}
+		}
+	}
+	if best != nil {
+		return best
+	}
+	parts := strings.Split(uri, ".")
+	var bestW *wildcard
+	for _, set := range sets {
+		for _, w := range set.wildcards {
+			if wildcardMatch(w.parts, parts) {
+				if bestW == nil || w.fixed > bestW.fixed {
+					bestW = w
+				}
+				break
+			}
+		}
+	}
+	if bestW != nil {
+		return bestW.perm
+	}
+	return nil
+}
+
+func (s *permissionSet) lookupStatic(uri string) *Permission {
 	if p, ok := s.exact[uri]; ok {
 		return p
 	}

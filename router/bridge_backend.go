@@ -164,12 +164,12 @@ func parseCIDRs(cidrs []string) ([]*net.IPNet, error) {
 	return out, nil
 }
 
-func (b *bridgeBackend) Authorize(role, uri string, action bridge.Action) (bool, bool) {
+func (b *bridgeBackend) Authorize(id bridge.Identity, uri string, action bridge.Action) (bool, bool) {
 	a := realms.ActionPublish
 	if action == bridge.ActionCall {
 		a = realms.ActionCall
 	}
-	p, ok := b.authz.Permission(role, uri, a)
+	p, ok := b.authz.Permission(realms.Subject{AuthID: id.AuthID, Role: id.Role}, uri, a)
 	if !ok {
 		return false, false
 	}
