@@ -35,10 +35,13 @@ const ErrHTTPCalleeFailed = "switchboard.error.http_callee_failed"
 // NewHTTPCallee returns a callee for opts.
 func NewHTTPCallee(opts CalleeOptions) *HTTPCallee {
 	if opts.Client == nil {
-		opts.Client = &http.Client{}
+		opts.Client = &http.Client{Transport: &http.Transport{}}
 	}
 	return &HTTPCallee{opts: opts}
 }
+
+// Close releases idle connections to the app.
+func (c *HTTPCallee) Close() { c.opts.Client.CloseIdleConnections() }
 
 // Invoke calls the app. Errors are *Error.
 func (c *HTTPCallee) Invoke(ctx context.Context, procedure string, args []any, kwargs map[string]any, caller map[string]any) ([]any, map[string]any, error) {

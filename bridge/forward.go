@@ -64,7 +64,7 @@ func NewForwarder(opts ForwardOptions) *Forwarder {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{}
+		opts.Client = &http.Client{Transport: &http.Transport{}}
 	}
 	return &Forwarder{opts: opts, queue: make(chan ForwardEvent, opts.QueueSize), log: opts.Logger}
 }
@@ -96,6 +96,7 @@ func (f *Forwarder) Run(ctx context.Context) {
 			if n := len(f.queue); n > 0 {
 				f.log.Warn("forwarder stopped with events undelivered", "url", f.opts.URL, "events", n)
 			}
+			f.opts.Client.CloseIdleConnections()
 			return
 		case ev := <-f.queue:
 			f.deliver(ctx, ev)

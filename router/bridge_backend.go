@@ -33,6 +33,7 @@ type bridgeBackend struct {
 	unsubscribe   []func()
 	callees       []config.HTTPCallee
 	calleeSession *client.Client
+	httpCallees   []*bridge.HTTPCallee
 	running       sync.WaitGroup
 }
 
@@ -94,6 +95,7 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 	b.calleeSession = c
 	for _, cc := range b.callees {
 		callee := bridge.NewHTTPCallee(bridge.CalleeOptions{URL: cc.URL, Secret: cc.Secret, Timeout: cc.Timeout})
+		b.httpCallees = append(b.httpCallees, callee)
 		proc := cc.Procedure
 		err := c.Register(proc, func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
 			caller := map[string]any{"session": inv.Details["caller"], "authid": inv.Details["caller_authid"], "authrole": inv.Details["caller_authrole"]}
@@ -250,6 +252,9 @@ func (b *bridgeBackend) close() {
 	}
 	if b.calleeSession != nil {
 		_ = b.calleeSession.Close()
+	}
+	for _, c := range b.httpCallees {
+		c.Close()
 	}
 	for _, unsubscribe := range b.unsubscribe {
 		unsubscribe()

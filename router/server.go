@@ -94,7 +94,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}}
 	var brokerRealms []broker.Realm
 	for _, rc := range cfg.Realms {
-		r := realmFromConfig(rc)
+		r, err := realmFromConfig(rc)
+		if err != nil {
+			return nil, fmt.Errorf("router: %w", err)
+		}
 		authz := realms.NewAuthorizer(r.Roles)
 		s.realms = append(s.realms, r)
 		s.authz = append(s.authz, authz)
@@ -108,11 +111,13 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func realmFromConfig(r config.Realm) realms.Realm {
+func realmFromConfig(r config.Realm) (realms.Realm, error) {
 	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI}
-	if r.Anonymous != nil {
-		out.Authenticators = []nexusauth.Authenticator{&auth.Anonymous{Role: r.Anonymous.Role}}
+	authenticators, err := authenticators(r)
+	if err != nil {
+		return out, err
 	}
+	out.Authenticators = authenticators
 	for _, role := range r.Roles {
 		rr := realms.Role{Name: role.Name}
 		for _, p := range role.Permissions {
@@ -128,7 +133,53 @@ func realmFromConfig(r config.Realm) realms.Realm {
 		}
 		out.Roles = append(out.Roles, rr)
 	}
-	return out
+	return out, nil
+}
+
+// authenticators builds a realm's authentication methods.
+func authenticators(r config.Realm) ([]nexusauth.Authenticator, error) {
+	var out []nexusauth.Authenticator
+	a := r.Auth
+	var hook *auth.Webhook
+	hookFor := map[string]bool{}
+	if w := a.Webhook; w != nil {
+		hook = &auth.Webhook{URL: w.URL, Realm: r.Name, ForwardHeaders: w.ForwardHeaders, Timeout: w.Timeout,
+			Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+		for _, m := range w.Methods {
+			hookFor[m] = true
+		}
+	}
+	switch {
+	case hookFor["anonymous"]:
+		out = append(out, &auth.Anonymous{Webhook: hook})
+	case r.Anonymous != nil:
+		out = append(out, &auth.Anonymous{Role: r.Anonymous.Role})
+	}
+	if a.Ticket != nil || a.JWT != nil || hookFor["ticket"] {
+		t := &auth.Ticket{Principals: map[string]auth.Principal{}}
+		if a.Ticket != nil {
+			for authid, p := range a.Ticket.Principals {
+				t.Principals[authid] = auth.Principal{Ticket: p.Ticket, Role: p.Role}
+			}
+		}
+		if j := a.JWT; j != nil {
+			v := &auth.JWTVerifier{Algorithms: j.Algorithms, Secret: []byte(j.Secret), Issuer: j.Issuer, Audience: j.Audience,
+				AuthIDClaim: j.AuthIDClaim, RoleClaim: j.RoleClaim, DefaultRole: j.DefaultRole, Leeway: j.Leeway}
+			if j.PublicKeyFile != "" {
+				key, err := config.LoadPublicKey(j.PublicKeyFile)
+				if err != nil {
+					return nil, fmt.Errorf("realm %s: jwt public key: %w", r.Name, err)
+				}
+				v.PublicKey = key
+			}
+			t.JWT = v
+		}
+		if hookFor["ticket"] {
+			t.Webhook = hook
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // Start creates the routing core and binds every listener before it

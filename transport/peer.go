@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,8 +107,9 @@ type Peer struct {
 	notify      chan struct{} // capacity 1: frames were queued
 
 	hello      atomic.Pointer[wamp.Hello]
-	helloState any          // OnHello's result; written before hello is stored
-	route      atomic.Value // Route, set when the session is welcomed
+	headers    atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
+	helloState any                         // OnHello's result; written before hello is stored
+	route      atomic.Value                // Route, set when the session is welcomed
 	left       sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
@@ -161,6 +163,16 @@ func (p *Peer) Send() chan<- wamp.Message { return p.out }
 
 // IsLocal reports false: the client is remote.
 func (p *Peer) IsLocal() bool { return false }
+
+// RequestHeaders returns the WebSocket upgrade request's headers while the
+// session is being opened (for authenticators), nil afterwards and for
+// RawSocket.
+func (p *Peer) RequestHeaders() http.Header {
+	if h := p.headers.Load(); h != nil {
+		return *h
+	}
+	return nil
+}
 
 // Serializer returns the session's serializer.
 func (p *Peer) Serializer() Serializer { return p.serializer }
@@ -385,6 +397,9 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 }
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
+	if _, ok := msg.(*wamp.Welcome); ok {
+		p.headers.Store(nil) // authentication is over: hold no cookies
+	}
 	if w, ok := msg.(*wamp.Welcome); ok && p.opts.OnWelcome != nil {
 		if hello := p.hello.Load(); hello != nil {
 			if r := p.opts.OnWelcome(p, hello, p.helloState, w); r != nil {

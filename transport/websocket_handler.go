@@ -90,6 +90,8 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s := h.bySub[ws.Subprotocol()]
 	peer := NewWebSocketPeer(ws, s, h.opts.MaxMessageSize, h.opts.Peer)
+	headers := r.Header.Clone()
+	peer.headers.Store(&headers)
 	h.opts.Attach(peer, wamp.Dict{
 		"type":     "websocket",
 		"protocol": s.Subprotocol,
