@@ -201,3 +201,31 @@ func TestEveryKeyDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestPrincipalsKeepTheirCase(t *testing.T) {
+	t.Parallel()
+	env := func(name string) (string, bool) {
+		if name == "ALICE_TICKET" {
+			return "alice-secret-ticket", true
+		}
+		return "", false
+	}
+	cfg, err := config.Parse("auth.yaml", []byte(`
+listeners: [{address: "127.0.0.1:1", websocket: {}}]
+realms:
+  - name: app
+    auth:
+      ticket:
+        principals:
+          Alice: { ticket: "${ALICE_TICKET}", role: user }
+          bob: { ticket: "bob-ticket", role: user }
+    roles: [{name: user}]
+`), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Realms[0].Auth.Ticket.Principals
+	if p["Alice"].Ticket != "alice-secret-ticket" || p["bob"].Role != "user" || len(p) != 2 {
+		t.Fatalf("principals = %+v", p)
+	}
+}
