@@ -174,7 +174,7 @@ func TestExamplesLoad(t *testing.T) {
 				if strings.HasPrefix(name, config.EnvPrefix) {
 					return "", false
 				}
-				return "placeholder-secret-for-docs", true
+				return "placeholder-secret-for-the-docs-examples-0123456789", true
 			}
 			if _, err := config.Parse(filepath.Base(doc), m[1], secrets); err != nil {
 				t.Errorf("%s yaml block %d: %v", doc, i+1, err)
