@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/switchboard
 
-.PHONY: run build test deps test-go test-node test-static test-bench vet
+.PHONY: run build test deps test-go test-node test-django test-browser test-static test-bench vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -16,12 +16,17 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-test: deps vet test-static test-bench test-node test-go
+test: deps vet test-static test-bench test-node test-django test-browser test-go
 
 # Everything the tests need that a fresh machine lacks.
 deps:
 	$(GO) mod download
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	cd test/browser && npm ci --no-audit --no-fund --loglevel=error
+	@# Debian packages: Chromium for the browser tests, Django for the example app.
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	/usr/bin/python3 -c 'import django' 2>/dev/null || missing="$$missing python3-django"; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 	@# The HTTP bridge's Python example needs requests (PyPI is out of reach: Debian's package).
 	python3 -c 'import requests' 2>/dev/null || /usr/bin/python3 -c 'import requests' 2>/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq python3-requests; }
@@ -37,6 +42,14 @@ test-go:
 
 test-node:
 	cd test/node && node --experimental-websocket --test
+
+# The Django example's own tests (router down: saves still succeed).
+test-django:
+	cd examples/django-live && DJANGO_DB=$$(mktemp -d)/db.sqlite3 /usr/bin/python3 manage.py test board
+
+# Headless Chromium: the Django live board end to end, and the browser quickstart.
+test-browser:
+	cd test/browser && node --test --test-concurrency=1
 
 # A short run of the load tool against both routers: it must work end to end
 # (figures from a run this small mean little; see docs/performance.md).
