@@ -20,6 +20,10 @@ type HeaderSource interface {
 // text reaches the client in ABORT details.message: it never holds a secret.
 var ErrAuthFailed = errors.New("authentication failed")
 
+// ErrServiceFailed wraps failures of an authentication service (the
+// webhook): unreachable, timed out, or a broken answer.
+var ErrServiceFailed = errors.New("authentication service failed")
+
 // challenge sends CHALLENGE for method and returns the client's AUTHENTICATE
 // signature.
 func challenge(client wamp.Peer, method string, extra wamp.Dict, timeout time.Duration) (string, error) {

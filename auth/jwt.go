@@ -60,18 +60,18 @@ func (v *JWTVerifier) Verify(token string) (Identity, error) {
 		}
 	}, opts...)
 	if err != nil {
-		return Identity{}, fmt.Errorf("invalid JWT: %w", err)
+		return Identity{}, fmt.Errorf("%w: invalid JWT: %w", ErrAuthFailed, err)
 	}
 	authid, _ := claims[v.AuthIDClaim].(string)
 	if authid == "" {
-		return Identity{}, fmt.Errorf("invalid JWT: no %q claim", v.AuthIDClaim)
+		return Identity{}, fmt.Errorf("%w: invalid JWT: no %q claim", ErrAuthFailed, v.AuthIDClaim)
 	}
 	role, _ := claims[v.RoleClaim].(string)
 	if role == "" {
 		role = v.DefaultRole
 	}
 	if role == "" {
-		return Identity{}, fmt.Errorf("invalid JWT: no %q claim and no default role", v.RoleClaim)
+		return Identity{}, fmt.Errorf("%w: invalid JWT: no %q claim and no default role", ErrAuthFailed, v.RoleClaim)
 	}
 	return Identity{AuthID: authid, Role: role}, nil
 }

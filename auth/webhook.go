@@ -76,9 +76,9 @@ func (w *Webhook) Ask(sid wamp.ID, details wamp.Dict, client wamp.Peer, method, 
 	resp, err := httpClient.Do(hreq)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return Identity{}, fmt.Errorf("authentication service did not answer within %s", w.Timeout)
+			return Identity{}, fmt.Errorf("%w: no answer within %s", ErrServiceFailed, w.Timeout)
 		}
-		return Identity{}, errors.New("authentication service unreachable")
+		return Identity{}, fmt.Errorf("%w: unreachable", ErrServiceFailed)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -86,11 +86,11 @@ func (w *Webhook) Ask(sid wamp.ID, details wamp.Dict, client wamp.Peer, method, 
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return Identity{}, ErrAuthFailed
 	case resp.StatusCode != http.StatusOK:
-		return Identity{}, fmt.Errorf("authentication service failed (HTTP %d)", resp.StatusCode)
+		return Identity{}, fmt.Errorf("%w: HTTP %d", ErrServiceFailed, resp.StatusCode)
 	}
 	var a webhookAnswer
 	if err := json.Unmarshal(raw, &a); err != nil || a.Role == "" {
-		return Identity{}, errors.New("authentication service answered without a role")
+		return Identity{}, fmt.Errorf("%w: answer without a role", ErrServiceFailed)
 	}
 	if a.AuthID == "" {
 		a.AuthID = authid

@@ -32,6 +32,21 @@ type ForwardOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
 	Client                 *http.Client
+	// Observer, when set, counts outcomes (for metrics).
+	Observer ForwardObserver
+}
+
+// ForwardObserver counts a forwarder's outcomes: Forwarded with
+// "delivered", "failed" or "dropped", and Retried.
+type ForwardObserver interface {
+	Forwarded(result string)
+	Retried()
+}
+
+func (f *Forwarder) count(result string) {
+	if f.opts.Observer != nil {
+		f.opts.Observer.Forwarded(result)
+	}
 }
 
 // ForwardStats counts a forwarder's events.
@@ -76,6 +91,7 @@ func (f *Forwarder) Enqueue(ev ForwardEvent) bool {
 	case f.queue <- ev:
 		return true
 	default:
+		f.count("dropped")
 		if f.dropped.Add(1) == 1 || f.dropped.Load()%1000 == 0 {
 			f.log.Warn("forward queue full, events dropped", "url", f.opts.URL, "dropped", f.dropped.Load())
 		}
@@ -114,6 +130,7 @@ func (f *Forwarder) deliver(ctx context.Context, ev ForwardEvent) {
 	body, err := json.Marshal(ev)
 	if err != nil {
 		f.failed.Add(1)
+		f.count("failed")
 		f.log.Error("cannot encode forwarded event", "topic", ev.Topic, "error", err)
 		return
 	}
@@ -122,14 +139,19 @@ func (f *Forwarder) deliver(ctx context.Context, ev ForwardEvent) {
 		retry, err := f.post(ctx, body)
 		if err == nil {
 			f.delivered.Add(1)
+			f.count("delivered")
 			return
 		}
 		if !retry || attempt >= f.opts.MaxRetries || ctx.Err() != nil {
 			f.failed.Add(1)
+			f.count("failed")
 			f.log.Warn("event not forwarded", "url", f.opts.URL, "topic", ev.Topic, "attempts", attempt+1, "error", err)
 			return
 		}
 		f.retries.Add(1)
+		if f.opts.Observer != nil {
+			f.opts.Observer.Retried()
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(backoff):

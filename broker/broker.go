@@ -33,10 +33,23 @@ type Realm struct {
 	History []History
 }
 
+// Observer counts the broker's work (for metrics). Methods must be cheap:
+// they run on the publish path.
+type Observer interface {
+	// Published counts a publication of a client or in-process publisher
+	// (not the router's own meta events) accepted in realm.
+	Published(realm string)
+	// Delivered counts n EVENTs queued for subscribers of realm.
+	Delivered(realm string, n int)
+	// Sent counts a reply (SUBSCRIBED, PUBLISHED, ERROR, ...) queued.
+	Sent(t wamp.MessageType)
+}
+
 // Broker routes events of every realm.
 type Broker struct {
 	realms map[string]*realm
 	log    *slog.Logger
+	obs    Observer
 }
 
 type realm struct {
@@ -65,12 +78,12 @@ type subscription struct {
 	subscribers map[*Session]struct{}
 }
 
-// New returns a broker for the given realms.
-func New(rs []Realm, log *slog.Logger) *Broker {
+// New returns a broker for the given realms; obs may be nil.
+func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log}
+	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs}
 	for _, r := range rs {
 		rs := &realm{
 			name: r.Name, authz: r.Authorizer, strict: r.StrictURI,
@@ -214,7 +227,9 @@ func (s *Session) reply(msg wamp.Message) {
 		s.b.log.Error("cannot encode reply", "type", msg.MessageType().String(), "error", err)
 		return
 	}
-	s.conn.EnqueueFrame(b)
+	if s.conn.EnqueueFrame(b) && s.b.obs != nil {
+		s.b.obs.Sent(msg.MessageType())
+	}
 }
 
 func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI, message string) {

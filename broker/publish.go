@@ -22,6 +22,7 @@ type publication struct {
 	filter    filter
 	ppt       wamp.Dict // payload passthru options, copied to details
 	retained  bool      // sent from the retained store to a new subscriber
+	internal  bool      // the router's own (meta events, testaments): not counted as published
 }
 
 // retain keeps p as the topic's retained event (WAMP event retention).
@@ -138,7 +139,7 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	p := &publication{id: wamp.GlobalID(), topic: topic, args: args, kwargs: kwargs, filter: f}
+	p := &publication{id: wamp.GlobalID(), topic: topic, args: args, kwargs: kwargs, filter: f, internal: from == nil}
 	if from != nil {
 		p.publisher = &Session{id: 0, authID: from.AuthID, authRole: from.AuthRole}
 		discloseMe, _ := options[wamp.OptDiscloseMe].(bool)
@@ -152,7 +153,7 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 }
 
 func (b *Broker) publishMeta(r *realm, topic wamp.URI, args wamp.List) {
-	b.deliver(r, &publication{id: wamp.GlobalID(), topic: string(topic), args: args})
+	b.deliver(r, &publication{id: wamp.GlobalID(), topic: string(topic), args: args, internal: true})
 }
 
 // frameKey selects one encoding of an EVENT within a subscription.
@@ -165,8 +166,19 @@ type frameKey struct {
 // encoded once per subscription, serializer and details variant.
 func (b *Broker) deliver(r *realm, p *publication) {
 	r.record(p)
+	delivered := 0
 	r.mu.RLock()
-	defer r.mu.RUnlock()
+	defer func() {
+		r.mu.RUnlock()
+		if b.obs != nil {
+			if !p.internal {
+				b.obs.Published(r.name)
+			}
+			if delivered > 0 {
+				b.obs.Delivered(r.name, delivered)
+			}
+		}
+	}()
 	r.matches(p.topic, func(sub *subscription) {
 		var frames map[frameKey][]byte
 		for s := range sub.subscribers {
@@ -194,7 +206,9 @@ func (b *Broker) deliver(r *realm, p *publication) {
 				}
 				frames[key] = frame
 			}
-			s.conn.EnqueueFrame(frame)
+			if s.conn.EnqueueFrame(frame) {
+				delivered++
+			}
 		}
 	})
 }

@@ -13,6 +13,27 @@ type Config struct {
 	// ShutdownTimeout bounds a graceful shutdown: sessions get GOODBYE and
 	// connections still open after it are closed. Default "10s".
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	// ShutdownDrainDelay is how long /readyz answers 503 before sessions get
+	// GOODBYE, so that load balancers stop sending new clients. Default "0s".
+	ShutdownDrainDelay time.Duration `mapstructure:"shutdown_drain_delay"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `mapstructure:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint. /healthz and /readyz are
+// served on every HTTP listener regardless.
+type Metrics struct {
+	// Enabled serves the metrics. Default true.
+	Enabled bool `mapstructure:"enabled"`
+	// Path of the endpoint. Default "/metrics".
+	Path string `mapstructure:"path"`
+	// Listener is the address (as in listeners[].address) of the HTTP
+	// listener that serves the metrics. Default: the first websocket or
+	// bridge listener.
+	Listener string `mapstructure:"listener"`
+	// AllowRemote serves the metrics to non-loopback clients too. Default
+	// false.
+	AllowRemote bool `mapstructure:"allow_remote"`
 }
 
 // Log configures logging.
@@ -21,6 +42,12 @@ type Log struct {
 	Level string `mapstructure:"level"`
 	// Format is text or json. Default "text".
 	Format string `mapstructure:"format"`
+	// AccessLog logs every HTTP bridge and webhook request (remote address,
+	// path, status, duration; never query strings, which carry signatures).
+	// Default true.
+	AccessLog bool `mapstructure:"access_log"`
+	// AccessLogUpgrades logs WebSocket upgrade requests too. Default false.
+	AccessLogUpgrades bool `mapstructure:"access_log_upgrades"`
 }
 
 // Listener is one socket: a TCP "host:port" or "unix:/path" address serving

@@ -64,6 +64,15 @@ func (c *Config) applyDefaults(set map[string]bool) {
 	if !set["shutdown_timeout"] {
 		c.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if !set["metrics.enabled"] {
+		c.Metrics.Enabled = true
+	}
+	if c.Metrics.Path == "" {
+		c.Metrics.Path = "/metrics"
+	}
+	if !set["log.access_log"] {
+		c.Log.AccessLog = true
+	}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -224,6 +233,17 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	if len(c.Listeners) == 0 {
 		ps.add("listeners", "want at least one listener")
 	}
+	if c.ShutdownDrainDelay < 0 {
+		ps.add("shutdown_drain_delay", "want a duration >= 0, got %q", c.ShutdownDrainDelay.String())
+	}
+	if c.Metrics.Enabled {
+		if !strings.HasPrefix(c.Metrics.Path, "/") {
+			ps.add("metrics.path", "want a path starting with /, got %q", c.Metrics.Path)
+		}
+		if l := c.MetricsListener(); l < 0 && c.Metrics.Listener != "" {
+			ps.add("metrics.listener", "no websocket or bridge listener has address %q", c.Metrics.Listener)
+		}
+	}
 	addresses := map[string]int{}
 	for i, l := range c.Listeners {
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -252,6 +272,20 @@ func (c *Config) validate(set map[string]bool) []Problem {
 		}
 	}
 	return ps
+}
+
+// MetricsListener returns the index of the listener serving the metrics,
+// or -1.
+func (c *Config) MetricsListener() int {
+	for i, l := range c.Listeners {
+		if l.WebSocket == nil && l.Bridge == nil {
+			continue
+		}
+		if c.Metrics.Listener == "" || c.Metrics.Listener == l.Address {
+			return i
+		}
+	}
+	return -1
 }
 
 func (c *Config) validateListener(ps *problems, key string, l Listener, set map[string]bool) {

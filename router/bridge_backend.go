@@ -46,20 +46,23 @@ func (s *Server) mountBridge(mux *http.ServeMux, cfg *config.Bridge) error {
 	if err != nil {
 		return err
 	}
+	access := s.cfg.Log.AccessLog
 	if cfg.PublishPath != config.PathOff {
-		mux.Handle(cfg.PublishPath, h.Publish())
-		mux.Handle(strings.TrimSuffix(cfg.PublishPath, "/")+"/batch", h.Publish())
+		publish := s.observeHTTP("publish", access, h.Publish())
+		mux.Handle(cfg.PublishPath, publish)
+		mux.Handle(strings.TrimSuffix(cfg.PublishPath, "/")+"/batch", publish)
 	}
 	if cfg.CallPath != config.PathOff {
-		mux.Handle(cfg.CallPath, h.Call())
+		mux.Handle(cfg.CallPath, s.observeHTTP("call", access, h.Call()))
 	}
 	for _, w := range cfg.Webhooks {
-		mux.Handle("/webhook/"+w.Name, h.Webhook(bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret}))
+		mux.Handle("/webhook/"+w.Name, s.observeHTTP("webhook", access,
+			h.Webhook(bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret})))
 	}
 	for _, f := range cfg.Forwards {
 		fwd := bridge.NewForwarder(bridge.ForwardOptions{
 			URL: f.URL, Secret: f.Secret, QueueSize: f.QueueSize, MaxRetries: f.MaxRetries,
-			Timeout: f.Timeout, Logger: s.log,
+			Timeout: f.Timeout, Logger: s.log, Observer: forwardObserver{s.metrics},
 		})
 		unsubscribe, err := s.broker.SubscribeLocal(cfg.Realm, f.Topic, f.Match, func(ev broker.LocalEvent) {
 			fwd.Enqueue(bridge.ForwardEvent{Topic: ev.Topic, Args: ev.Args, Kwargs: ev.Kwargs, Publication: uint64(ev.Publication)})

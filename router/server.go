@@ -17,10 +17,13 @@ import (
 	nexusrouter "github.com/gammazero/nexus/v3/router"
 	nexusauth "github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/realms"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
@@ -29,6 +32,11 @@ import (
 type Options struct {
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
+	// Registry receives the server's metrics and serves them at
+	// metrics.path. Default: a registry of the server's own.
+	Registry *prometheus.Registry
+	// Version is reported in switchboard_build_info. Default "dev".
+	Version string
 }
 
 // Server is one switchboard router: New allocates, Start binds every
@@ -39,6 +47,11 @@ type Server struct {
 	realms []realms.Realm
 	authz  []*realms.Authorizer // per realm, shared by nexus and the broker
 	broker *broker.Broker
+
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+	observer *observer
+	ready    atomic.Bool // /readyz: listeners bound and not shutting down
 
 	mu         sync.Mutex
 	started    bool
@@ -91,12 +104,32 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}}
+	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry}
+	if s.registry == nil {
+		s.registry = prometheus.NewRegistry()
+	}
+	version := opts.Version
+	if version == "" {
+		version = "dev"
+	}
+	m, err := metrics.New(s.registry, version)
+	if err != nil {
+		return nil, fmt.Errorf("router: metrics: %w", err)
+	}
+	s.metrics = m
+	var realmNames []string
+	for _, rc := range cfg.Realms {
+		realmNames = append(realmNames, rc.Name)
+	}
+	s.observer = newObserver(m, realmNames)
 	var brokerRealms []broker.Realm
 	for _, rc := range cfg.Realms {
 		r, err := realmFromConfig(rc)
 		if err != nil {
 			return nil, fmt.Errorf("router: %w", err)
+		}
+		for i, a := range r.Authenticators {
+			r.Authenticators[i] = countingAuthenticator{Authenticator: a, failures: m.AuthFailures, realm: r.Name}
 		}
 		authz := realms.NewAuthorizer(r.Roles)
 		s.realms = append(s.realms, r)
@@ -107,7 +140,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		brokerRealms = append(brokerRealms, br)
 	}
-	s.broker = broker.New(brokerRealms, log)
+	s.broker = broker.New(brokerRealms, log, s.observer)
 	return s, nil
 }
 
@@ -208,7 +241,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 
 	for i, lc := range s.cfg.Listeners {
-		l, err := s.bind(ctx, lc)
+		l, err := s.bind(ctx, i, lc)
 		if err != nil {
 			for _, bound := range s.listeners {
 				_ = bound.ln.Close()
@@ -233,6 +266,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.serve(l)
 		s.log.Info("listening", "address", l.ln.Addr().String(), "transport", l.transport(), "tls", l.cfg.TLS.Enabled())
 	}
+	s.ready.Store(true)
 	return nil
 }
 
@@ -248,7 +282,7 @@ func (l *listener) transport() string {
 	return "websocket+http-bridge"
 }
 
-func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error) {
+func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*listener, error) {
 	network, address := "tcp", lc.Address
 	if path, ok := strings.CutPrefix(lc.Address, "unix:"); ok {
 		network, address = "unix", path
@@ -270,20 +304,33 @@ func (s *Server) bind(ctx context.Context, lc config.Listener) (*listener, error
 	l := &listener{cfg: lc, ln: ln}
 	if lc.WebSocket != nil || lc.Bridge != nil {
 		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", healthz)
+		mux.HandleFunc("/readyz", s.readyz)
+		if s.cfg.Metrics.Enabled && s.cfg.MetricsListener() == index {
+			var h http.Handler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+			if !s.cfg.Metrics.AllowRemote {
+				h = loopbackOnly(h)
+			}
+			mux.Handle(s.cfg.Metrics.Path, h)
+		}
 		if ws := lc.WebSocket; ws != nil {
 			serializers, err := transport.LookupSerializers(ws.Serializers)
 			if err != nil {
 				_ = ln.Close()
 				return nil, err
 			}
-			mux.Handle(ws.Path, s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
+			var h http.Handler = s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
 				Serializers:    serializers,
 				AllowedOrigins: ws.AllowedOrigins,
 				MaxMessageSize: ws.MaxMessageSize,
-				Peer:           s.peerOptions(ws.PingInterval),
+				Peer:           s.peerOptions("websocket", ws.PingInterval),
 				Attach:         s.attach,
 				Logger:         s.log,
-			})))
+			}))
+			if s.cfg.Log.AccessLogUpgrades {
+				h = s.logUpgrades(h)
+			}
+			mux.Handle(ws.Path, h)
 		}
 		if bc := lc.Bridge; bc != nil {
 			if err := s.mountBridge(mux, bc); err != nil {
@@ -320,7 +367,7 @@ func (s *Server) serve(l *listener) {
 				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
 					Serializers:    serializers,
 					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           s.peerOptions(0),
+					Peer:           s.peerOptions("rawsocket", 0),
 					Attach:         s.attach,
 					Logger:         s.log,
 					Begin:          s.beginConn,
@@ -336,18 +383,35 @@ func (s *Server) serve(l *listener) {
 
 // peerOptions configures the peers of a listener: their pub/sub messages go
 // to the broker once nexus welcomes them.
-func (s *Server) peerOptions(ping time.Duration) transport.PeerOptions {
+func (s *Server) peerOptions(transportName string, ping time.Duration) transport.PeerOptions {
+	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
-		PingInterval:   ping,
-		Logger:         s.log,
-		OnSlowConsumer: func() { s.slowConsumers.Add(1) },
-		OnHello:        func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
+		PingInterval: ping,
+		Logger:       s.log,
+		Observer:     s.observer,
+		OnSlowConsumer: func() {
+			s.slowConsumers.Add(1)
+			slow.Inc()
+		},
+		OnHello: func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
 		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) transport.Route {
-			if bs := s.broker.Join(p, hello, welcome); bs != nil {
-				emulated, _ := helloState.(bool)
-				return &sessionRoute{broker: bs, dropInterrupts: emulated}
+			bs := s.broker.Join(p, hello, welcome)
+			if bs == nil {
+				return nil
 			}
-			return nil
+			realm := string(hello.Realm)
+			sessions := s.metrics.Sessions.WithLabelValues(realm, transportName)
+			sessions.Inc()
+			s.metrics.SessionJoins.WithLabelValues(realm, transportName).Inc()
+			emulated, _ := helloState.(bool)
+			return &sessionRoute{
+				broker: bs, dropInterrupts: emulated,
+				callDuration: s.metrics.CallDuration.WithLabelValues(realm),
+				onLeave: func() {
+					sessions.Dec()
+					s.metrics.SessionLeaves.WithLabelValues(realm, transportName).Inc()
+				},
+			}
 		},
 	}
 }
@@ -475,7 +539,16 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if !started {
 		return nil
 	}
-	s.log.Info("shutting down")
+	// Not ready from now on: load balancers stop sending new clients while
+	// the sessions still run (for shutdown_drain_delay), then GOODBYE.
+	s.ready.Store(false)
+	s.log.Info("shutting down", "drain_delay", s.cfg.ShutdownDrainDelay.String())
+	if d := s.cfg.ShutdownDrainDelay; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
 
 	// Stop accepting, and let HTTP bridge requests in progress finish
 	// (WebSockets are hijacked: http.Server no longer tracks them).

@@ -2,8 +2,10 @@ package router
 
 import (
 	"sync"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/transport"
@@ -14,6 +16,9 @@ import (
 // corrected on their way out.
 type sessionRoute struct {
 	broker *broker.Session
+	// callDuration times this session's calls; onLeave updates the gauges.
+	callDuration prometheus.Observer
+	onLeave      func()
 	// dropInterrupts: the session is a callee for which call_canceling was
 	// announced on its behalf (see emulateCallCanceling).
 	dropInterrupts bool
@@ -23,6 +28,8 @@ type sessionRoute struct {
 	// whose "not found" nexus answers with registration ID 0 instead of
 	// null.
 	lookups map[wamp.ID]struct{}
+	// calls holds when each pending CALL (that nexus routes) arrived.
+	calls map[wamp.ID]time.Time
 }
 
 var (
@@ -32,21 +39,33 @@ var (
 
 func (r *sessionRoute) Handle(msg wamp.Message) bool {
 	if call, ok := msg.(*wamp.Call); ok {
+		if r.broker.Handle(msg) { // wamp.subscription.* answered by the broker
+			return true
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.calls == nil {
+			r.calls = map[wamp.ID]time.Time{}
+		}
+		r.calls[call.Request] = time.Now()
 		switch call.Procedure {
 		case wamp.MetaProcRegLookup, wamp.MetaProcRegMatch:
-			r.mu.Lock()
 			if r.lookups == nil {
 				r.lookups = map[wamp.ID]struct{}{}
 			}
 			r.lookups[call.Request] = struct{}{}
-			r.mu.Unlock()
-			return false
 		}
+		return false // nexus's dealer routes it
 	}
 	return r.broker.Handle(msg)
 }
 
-func (r *sessionRoute) Leave() { r.broker.Leave() }
+func (r *sessionRoute) Leave() {
+	r.broker.Leave()
+	if r.onLeave != nil {
+		r.onLeave()
+	}
+}
 
 func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 	var request wamp.ID
@@ -58,7 +77,13 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 		return msg
 	case *wamp.Result:
 		request = m.Request
+		if progress, _ := m.Details["progress"].(bool); progress {
+			return msg
+		}
 	case *wamp.Error:
+		if m.Type != wamp.CALL {
+			return msg
+		}
 		request = m.Request
 	default:
 		return msg
@@ -66,7 +91,12 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 	r.mu.Lock()
 	_, isLookup := r.lookups[request]
 	delete(r.lookups, request)
+	start, timed := r.calls[request]
+	delete(r.calls, request)
 	r.mu.Unlock()
+	if timed && r.callDuration != nil {
+		r.callDuration.Observe(time.Since(start).Seconds())
+	}
 	if res, ok := msg.(*wamp.Result); ok && isLookup && len(res.Arguments) == 1 {
 		// AsID rejects 0 as an invalid ID, which is what is looked for.
 		if n, ok := wamp.AsInt64(res.Arguments[0]); ok && n == 0 {

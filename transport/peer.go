@@ -34,8 +34,21 @@ type PeerOptions struct {
 	// OnSlowConsumer, when set, is called when the peer is disconnected for
 	// falling behind.
 	OnSlowConsumer func()
+	// Observer, when set, counts the peer's traffic.
+	Observer Observer
 	// Logger receives transport events. Default: discard.
 	Logger *slog.Logger
+}
+
+// Observer counts what peers see (for metrics). Methods must be cheap.
+type Observer interface {
+	// Received counts a message from the client.
+	Received(t wamp.MessageType)
+	// Sent counts a message from nexus written to the client (the broker
+	// counts its own).
+	Sent(t wamp.MessageType)
+	// QueuedBytes reports the outbound queue's size as a write batch starts.
+	QueuedBytes(n int)
 }
 
 // Route takes the messages of an established session that the router
@@ -276,6 +289,9 @@ func (p *Peer) readLoop() {
 			p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
 			return
 		}
+		if p.opts.Observer != nil {
+			p.opts.Observer.Received(msg.MessageType())
+		}
 		if hello, ok := msg.(*wamp.Hello); ok {
 			if p.opts.OnHello != nil {
 				p.helloState = p.opts.OnHello(hello)
@@ -366,9 +382,12 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 			}
 		}
 		p.mu.Lock()
-		frames, slow := p.frames, p.slow
+		frames, slow, queued := p.frames, p.slow, p.queuedBytes
 		p.frames, p.queuedBytes = nil, 0
 		p.mu.Unlock()
+		if p.opts.Observer != nil && queued > 0 {
+			p.opts.Observer.QueuedBytes(queued)
+		}
 		if slow {
 			return errSlowConsumer
 		}
@@ -418,6 +437,9 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 		// arguments: drop that message loudly rather than the session.
 		p.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
 		return nil
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Sent(msg.MessageType())
 	}
 	return p.conn.WriteFrame(b)
 }

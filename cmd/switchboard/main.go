@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log.Info("starting switchboard", "version", versionString(), "config", source)
 
-	srv, err := router.New(cfg, router.Options{Logger: log})
+	srv, err := router.New(cfg, router.Options{Logger: log, Version: versionString()})
 	if err != nil {
 		log.Error("invalid configuration", "error", err)
 		return 1

@@ -1,0 +1,128 @@
+package metrics
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are one router's collectors.
+type Metrics struct {
+	Sessions         *prometheus.GaugeVec
+	SessionJoins     *prometheus.CounterVec
+	SessionLeaves    *prometheus.CounterVec
+	AuthFailures     *prometheus.CounterVec
+	MessagesReceived *prometheus.CounterVec
+	MessagesSent     *prometheus.CounterVec
+	EventsPublished  *prometheus.CounterVec
+	EventsDelivered  *prometheus.CounterVec
+	SlowConsumers    *prometheus.CounterVec
+	QueueBytes       prometheus.Histogram
+	CallDuration     *prometheus.HistogramVec
+	BridgeRequests   *prometheus.CounterVec
+	BridgeDuration   *prometheus.HistogramVec
+	ForwardEvents    *prometheus.CounterVec
+	ForwardRetries   prometheus.Counter
+	BuildInfo        *prometheus.GaugeVec
+}
+
+// New creates the collectors and registers them, with the Go runtime and
+// process collectors, on reg.
+func New(reg prometheus.Registerer, version string) (*Metrics, error) {
+	m := &Metrics{
+		Sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_sessions", Help: "WAMP sessions currently joined.",
+		}, []string{"realm", "transport"}),
+		SessionJoins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_session_joins_total", Help: "WAMP sessions welcomed.",
+		}, []string{"realm", "transport"}),
+		SessionLeaves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_session_leaves_total", Help: "WAMP sessions ended.",
+		}, []string{"realm", "transport"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_auth_failures_total", Help: "Joins refused by an authenticator, by method and reason (invalid_credentials, service_error, protocol).",
+		}, []string{"realm", "method", "reason"}),
+		MessagesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_messages_received_total", Help: "WAMP messages received from clients, by type.",
+		}, []string{"type"}),
+		MessagesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_messages_sent_total", Help: "WAMP messages queued for clients, by type.",
+		}, []string{"type"}),
+		EventsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_events_published_total", Help: "Publications accepted by the broker (WAMP, HTTP bridge and the router's own).",
+		}, []string{"realm"}),
+		EventsDelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_events_delivered_total", Help: "EVENTs queued for subscribers.",
+		}, []string{"realm"}),
+		SlowConsumers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_slow_consumer_disconnects_total", Help: "Sessions disconnected because their outbound queue exceeded its bound.",
+		}, []string{"transport"}),
+		QueueBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_outbound_queue_bytes", Help: "Bytes waiting in a session's outbound queue when a write batch starts.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 8), // 256 B .. 4 MiB
+		}),
+		CallDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_call_duration_seconds", Help: "Time from a client's CALL to its final RESULT or ERROR.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9), // 0.5 ms .. 33 s
+		}, []string{"realm"}),
+		BridgeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_bridge_requests_total", Help: "HTTP bridge requests, by endpoint (publish, call, webhook) and status code.",
+		}, []string{"endpoint", "status"}),
+		BridgeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_bridge_request_duration_seconds", Help: "HTTP bridge request duration.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
+		}, []string{"endpoint"}),
+		ForwardEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_bridge_forward_events_total", Help: "Events forwarded to apps, by result (delivered, failed, dropped).",
+		}, []string{"result"}),
+		ForwardRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_bridge_forward_retries_total", Help: "Retried deliveries of forwarded events.",
+		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
+		}, []string{"version", "go_version"}),
+	}
+	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	for _, c := range []prometheus.Collector{
+		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.MessagesReceived, m.MessagesSent,
+		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
+		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries, m.BuildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// MessageCounters resolves a counter per WAMP message type once, so that
+// counting on the message path is one atomic add.
+type MessageCounters struct {
+	byType [int(wamp.YIELD) + 1]prometheus.Counter
+}
+
+// Counters returns the per-type counters of vec.
+func Counters(vec *prometheus.CounterVec) *MessageCounters {
+	mc := &MessageCounters{}
+	for t := range mc.byType {
+		if name := wamp.MessageType(t).String(); name != "" {
+			mc.byType[t] = vec.WithLabelValues(name)
+		}
+	}
+	return mc
+}
+
+// Add counts n messages of type t.
+func (mc *MessageCounters) Add(t wamp.MessageType, n int) {
+	if mc == nil || int(t) >= len(mc.byType) || mc.byType[t] == nil {
+		return
+	}
+	mc.byType[t].Add(float64(n))
+}
+
+// Since observes the time elapsed since start on h.
+func Since(h prometheus.Observer, start time.Time) { h.Observe(time.Since(start).Seconds()) }
