@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
@@ -196,4 +200,60 @@ func TestReadyzFlipsBeforeGoodbye(t *testing.T) {
 	if gb := c.RouterGoodbye(); gb == nil || gb.Reason != wamp.CloseSystemShutdown {
 		t.Fatalf("GOODBYE after the drain: %v", gb)
 	}
+}
+
+// TestAccessLogHasNoSecrets: a signed bridge request is logged with its
+// path and status, never its query string (the signature) or the secret.
+func TestAccessLogHasNoSecrets(t *testing.T) {
+	t.Parallel()
+	var buf safeBuffer
+	cfg := routertest.Config()
+	withBridge(false)(cfg)
+	cfg.Log.AccessLogUpgrades = true
+	srv, err := router.New(cfg, router.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	must(t, err)
+	must(t, srv.Start(context.Background()))
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	s := &routertest.Server{Server: srv, Config: cfg}
+	b := newBridgeClient(t, s)
+	u := b.signedURL("/publish", []byte(`{"topic":"app.news"}`), nil)
+	b.do(http.MethodPost, u, nil, []byte(`{"topic":"app.news"}`)).expect(t, http.StatusOK, "")
+	s.Dial(t, 0, "json", client.Config{})
+	// The upgrade's line is written when its handler returns, just after
+	// the session is welcomed.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "websocket upgrade") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	logs := buf.String()
+	if !strings.Contains(logs, `msg="http request" endpoint=publish method=POST path=/publish status=200`) {
+		t.Fatalf("no access log line for the request:\n%s", logs)
+	}
+	if !strings.Contains(logs, `msg="websocket upgrade" path=/ws`) {
+		t.Fatalf("no upgrade log line:\n%s", logs)
+	}
+	parsed, _ := url.Parse(u)
+	for _, secret := range []string{bridgeSecret, parsed.Query().Get("signature"), parsed.RawQuery} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log contains %q:\n%s", secret, logs)
+		}
+	}
+}
+
+// safeBuffer is a bytes.Buffer for concurrent log writes.
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
