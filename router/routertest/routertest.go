@@ -82,6 +82,28 @@ func Start(t testing.TB, edit func(*config.Config)) *Server {
 	return &Server{Server: srv, Config: cfg}
 }
 
+// StartServer starts a router from Config, changed by edit (may be nil),
+// outside a test (for Example functions); stop shuts it down.
+func StartServer(edit func(*config.Config)) (srv *Server, stop func(), err error) {
+	cfg := Config()
+	if edit != nil {
+		edit(cfg)
+	}
+	rs, err := router.New(cfg, router.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := rs.Start(context.Background()); err != nil {
+		return nil, nil, err
+	}
+	stop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = rs.Shutdown(ctx)
+	}
+	return &Server{Server: rs, Config: cfg}, stop, nil
+}
+
 // TestLogger logs to t.Log when testing.Verbose(), else discards.
 func TestLogger(t testing.TB) *slog.Logger {
 	if !testing.Verbose() || os.Getenv("SWITCHBOARD_TEST_QUIET") != "" {

@@ -1,0 +1,230 @@
+package switchboard_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/goleak"
+
+	switchboard "github.com/switchboard-wamp/switchboard/clients/go"
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router/routertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReconnectAfterRouterRestart: the router is shut down and started again
+// on the same address mid-stream; the client reconnects within its backoff
+// bound, its subscription and registration work again, calls during the
+// outage fail fast with ErrNotConnected, and no event arrives twice.
+func TestReconnectAfterRouterRestart(t *testing.T) {
+	first := routertest.Start(t, nil)
+	url := first.URL(0)
+	addr := first.Addr(0).String()
+
+	var connects, disconnects atomic.Int32
+	c, err := switchboard.Dial(context.Background(), url, switchboard.Options{
+		Realm: "realm1", Serializer: "msgpack",
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 400 * time.Millisecond,
+		OnConnect:    func(uint64) { connects.Add(1) },
+		OnDisconnect: func(error) { disconnects.Add(1) },
+	})
+	must(t, err)
+	defer c.Close()
+	var mu sync.Mutex
+	seen := map[int64]int{}
+	must(t, c.Subscribe("com.restart.news", func(e switchboard.Event) {
+		n, _ := wamp.AsInt64(e.Args[0])
+		mu.Lock()
+		seen[n]++
+		mu.Unlock()
+	}, nil))
+	must(t, c.Register("com.restart.echo", func(_ context.Context, inv switchboard.Invocation) (switchboard.Result, error) {
+		return switchboard.Result{Args: inv.Args}, nil
+	}, nil))
+
+	publishRange := func(srv *routertest.Server, from, to int) {
+		pub := srv.Dial(t, 1, "json", client.Config{})
+		for i := from; i <= to; i++ {
+			must(t, pub.Publish("com.restart.news", wamp.Dict{"acknowledge": true}, wamp.List{i}, nil))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := pub.Call(ctx, "com.restart.echo", nil, wamp.List{"ping"}, nil, nil)
+		must(t, err)
+		if res.Arguments[0] != "ping" {
+			t.Fatalf("echo %v", res.Arguments)
+		}
+		_ = pub.Close()
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	publishRange(first, 1, 3)
+	waitFor(t, "events before the restart", 5*time.Second, func() bool { return count() == 3 })
+
+	must(t, first.Shutdown(context.Background()))
+	waitFor(t, "disconnect noticed", 5*time.Second, func() bool { return disconnects.Load() == 1 })
+	if c.Connected() {
+		t.Fatal("client says connected while the router is down")
+	}
+	// Calls during the outage fail with the typed error, well within their deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	start := time.Now()
+	_, err = c.Call(ctx, "com.restart.echo", nil, nil)
+	cancel()
+	if !errors.Is(err, switchboard.ErrNotConnected) || time.Since(start) > time.Second {
+		t.Fatalf("call during the outage: %v after %v, want ErrNotConnected at once", err, time.Since(start))
+	}
+	if err := c.PublishAck(context.Background(), "com.restart.news", []any{99}, nil, nil); !errors.Is(err, switchboard.ErrNotConnected) {
+		t.Fatalf("publish during the outage: %v", err)
+	}
+
+	restarted := time.Now()
+	second := routertest.Start(t, func(cfg *config.Config) { cfg.Listeners[0].Address = addr })
+	waitFor(t, "reconnection", 3*time.Second, func() bool { return connects.Load() == 2 && c.Connected() })
+	t.Logf("reconnected %v after the router came back", time.Since(restarted).Round(time.Millisecond))
+	publishRange(second, 4, 6)
+	waitFor(t, "events after the restart", 5*time.Second, func() bool { return count() == 6 })
+	mu.Lock()
+	for i := int64(1); i <= 6; i++ {
+		if seen[i] != 1 {
+			t.Errorf("event %d delivered %d times", i, seen[i])
+		}
+	}
+	mu.Unlock()
+	must(t, c.Close())
+	must(t, c.Close()) // idempotent
+}
+
+// TestWaitForConnection: with WaitForConnection, a call made during an
+// outage waits for the reconnection and succeeds.
+func TestWaitForConnection(t *testing.T) {
+	first := routertest.Start(t, nil)
+	addr := first.Addr(0).String()
+	c, err := switchboard.Dial(context.Background(), first.URL(0), switchboard.Options{
+		Realm: "realm1", ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond, WaitForConnection: true,
+	})
+	must(t, err)
+	defer c.Close()
+	must(t, c.Register("com.wait.echo", func(_ context.Context, inv switchboard.Invocation) (switchboard.Result, error) {
+		return switchboard.Result{Args: inv.Args}, nil
+	}, nil))
+	must(t, first.Shutdown(context.Background()))
+	waitFor(t, "disconnect", 5*time.Second, func() bool { return !c.Connected() })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := c.Call(ctx, "com.wait.echo", []any{"back"}, nil)
+		if err == nil && res.Args[0] != "back" {
+			err = fmt.Errorf("result %v", res.Args)
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	routertest.Start(t, func(cfg *config.Config) { cfg.Listeners[0].Address = addr })
+	must(t, <-done)
+}
+
+func TestTypedErrorsAndDecoding(t *testing.T) {
+	srv := routertest.Start(t, nil)
+	c, err := switchboard.Dial(context.Background(), srv.URL(1), switchboard.Options{Realm: "realm1", Serializer: "cbor"})
+	must(t, err)
+	defer c.Close()
+	type order struct {
+		ID    int    `json:"id"`
+		Item  string `json:"item"`
+		Count int    `json:"count"`
+	}
+	must(t, c.Register("com.typed.order", func(_ context.Context, inv switchboard.Invocation) (switchboard.Result, error) {
+		var o order
+		if err := inv.Decode(&o); err != nil || o.Count <= 0 {
+			return switchboard.Result{}, &switchboard.RPCError{URI: "com.typed.error.invalid", Args: []any{"count must be positive"}, Kwargs: map[string]any{"count": o.Count}}
+		}
+		return switchboard.Result{Kwargs: map[string]any{"id": 7, "item": o.Item, "count": o.Count}}, nil
+	}, nil))
+	must(t, c.Register("com.typed.slow", func(ctx context.Context, _ switchboard.Invocation) (switchboard.Result, error) {
+		<-ctx.Done()
+		return switchboard.Result{}, ctx.Err()
+	}, nil))
+	ctx := context.Background()
+	res, err := c.Call(ctx, "com.typed.order", nil, map[string]any{"item": "tea", "count": 2})
+	must(t, err)
+	var o order
+	must(t, res.Decode(&o))
+	if o != (order{ID: 7, Item: "tea", Count: 2}) {
+		t.Fatalf("decoded %+v", o)
+	}
+	_, err = c.Call(ctx, "com.typed.order", nil, map[string]any{"item": "tea"})
+	var rpcErr *switchboard.RPCError
+	if !errors.As(err, &rpcErr) || rpcErr.URI != "com.typed.error.invalid" || rpcErr.Args[0] != "count must be positive" {
+		t.Fatalf("error %#v", err)
+	}
+	_, err = c.Call(ctx, "com.typed.missing", nil, nil)
+	if !errors.As(err, &rpcErr) || rpcErr.URI != "wamp.error.no_such_procedure" {
+		t.Fatalf("missing procedure: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.Call(short, "com.typed.slow", nil, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 2*time.Second {
+		t.Fatalf("deadline: %v after %v", err, time.Since(start))
+	}
+}
+
+func TestAuthMethods(t *testing.T) {
+	const jwtSecret = "client-test-jwt-secret-0123456789abcdef"
+	srv := routertest.Start(t, func(cfg *config.Config) {
+		cfg.Realms[0].Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
+			"backend": {Ticket: "backend-ticket-0123", Role: "anonymous"}}}
+		cfg.Realms[0].Auth.JWT = &config.JWTAuth{Algorithms: []string{"HS256"}, Secret: jwtSecret,
+			AuthIDClaim: "sub", RoleClaim: "role", Leeway: time.Second}
+	})
+	dial := func(o switchboard.Options) (*switchboard.Client, error) {
+		o.Realm = "realm1"
+		return switchboard.Dial(context.Background(), srv.URL(0), o)
+	}
+	anon, err := dial(switchboard.Options{})
+	must(t, err)
+	anon.Close()
+	ticket, err := dial(switchboard.Options{AuthID: "backend", Ticket: "backend-ticket-0123"})
+	must(t, err)
+	ticket.Close()
+	if c, err := dial(switchboard.Options{AuthID: "backend", Ticket: "wrong"}); err == nil {
+		c.Close()
+		t.Fatal("joined with a wrong ticket")
+	}
+	fresh := func(context.Context) (string, error) {
+		return jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "svc", "role": "anonymous",
+			"exp": time.Now().Add(time.Minute).Unix()}).SignedString([]byte(jwtSecret))
+	}
+	j, err := dial(switchboard.Options{TicketFunc: fresh})
+	must(t, err)
+	j.Close()
+}
