@@ -258,6 +258,48 @@ type Auth struct {
 	// Webhook asks the web app, forwarding the WebSocket upgrade's headers
 	// (its session cookie), whether and as what to admit a client.
 	Webhook *WebhookAuth `mapstructure:"webhook"`
+	// WAMPCRA admits users by WAMP challenge-response (authmethod wampcra).
+	WAMPCRA *WAMPCRAAuth `mapstructure:"wampcra"`
+	// Cryptosign admits principals holding an Ed25519 key (authmethod
+	// cryptosign).
+	Cryptosign *CryptosignAuth `mapstructure:"cryptosign"`
+}
+
+// WAMPCRAAuth holds WAMP-CRA users.
+type WAMPCRAAuth struct {
+	// Users maps authid to its secret and role.
+	Users map[string]CRAUser `mapstructure:"users"`
+}
+
+// CRAUser is one WAMP-CRA user.
+type CRAUser struct {
+	// Secret is the shared secret; with salt, the derived key that
+	// `switchboard hash-secret` prints. "${NAME}" reads the environment.
+	// Required.
+	Secret string `mapstructure:"secret"`
+	// Role of the user. Required.
+	Role string `mapstructure:"role"`
+	// Salt, Iterations and KeyLen are the PBKDF2 parameters of a salted
+	// secret, sent in the challenge. Default: unsalted (iterations 1000,
+	// keylen 32 when salted).
+	Salt       string `mapstructure:"salt"`
+	Iterations int    `mapstructure:"iterations"`
+	KeyLen     int    `mapstructure:"keylen"`
+}
+
+// CryptosignAuth holds Ed25519 principals.
+type CryptosignAuth struct {
+	// Principals maps authid to its keys and role.
+	Principals map[string]CryptosignPrincipal `mapstructure:"principals"`
+}
+
+// CryptosignPrincipal is one Ed25519 principal.
+type CryptosignPrincipal struct {
+	// AuthorizedKeys are hex Ed25519 public keys (64 hex digits), as
+	// `switchboard keygen` prints. Required.
+	AuthorizedKeys []string `mapstructure:"authorized_keys"`
+	// Role of the principal. Required.
+	Role string `mapstructure:"role"`
 }
 
 // TicketAuth holds static ticket principals.

@@ -116,7 +116,7 @@ func coveredBy(p Problem, decodeProblems []Problem) bool {
 }
 
 // restoreKeyCase puts back the user-chosen keys viper lowercases: the
-// authids of realms[].auth.ticket.principals.
+// authids of realms[].auth.{ticket.principals,wampcra.users,cryptosign.principals}.
 func restoreKeyCase(raw map[string]any, data []byte) error {
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -125,10 +125,12 @@ func restoreKeyCase(raw map[string]any, data []byte) error {
 	origRealms, _ := doc["realms"].([]any)
 	realms, _ := raw["realms"].([]any)
 	for i := range min(len(realms), len(origRealms)) {
-		orig := childMap(childMap(childMap(origRealms[i], "auth"), "ticket"), "principals")
-		dst := childMap(childMap(realms[i], "auth"), "ticket")
-		if orig != nil && dst != nil {
-			dst["principals"] = orig
+		for _, p := range [][2]string{{"ticket", "principals"}, {"wampcra", "users"}, {"cryptosign", "principals"}} {
+			orig := childMap(childMap(childMap(origRealms[i], "auth"), p[0]), p[1])
+			dst := childMap(childMap(realms[i], "auth"), p[0])
+			if orig != nil && dst != nil {
+				dst[p[1]] = orig
+			}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto"
+	"encoding/hex"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -531,6 +532,12 @@ func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 		if j := a.JWT; j != nil {
 			j.Secret = expandSecret(&ps, lookupEnv, fmt.Sprintf("realms[%d].auth.jwt.secret", i), j.Secret)
 		}
+		if w := a.WAMPCRA; w != nil {
+			for authid, u := range w.Users {
+				u.Secret = expandSecret(&ps, lookupEnv, fmt.Sprintf("realms[%d].auth.wampcra.users.%s.secret", i, authid), u.Secret)
+				w.Users[authid] = u
+			}
+		}
 	}
 	for i := range c.Listeners {
 		b := c.Listeners[i].Bridge
@@ -669,6 +676,40 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			pkey := fmt.Sprintf("%s.ticket.principals.%s", key, authid)
 			if p.Ticket == "" {
 				ps.add(pkey+".ticket", "required (or ticket_file)")
+			}
+			if p.Role == "" {
+				ps.add(pkey+".role", "required")
+			} else if !hasRole(p.Role) {
+				ps.add(pkey+".role", "role %q is not defined in the realm's roles", p.Role)
+			}
+		}
+	}
+	if w := a.WAMPCRA; w != nil {
+		for authid, u := range w.Users {
+			ukey := fmt.Sprintf("%s.wampcra.users.%s", key, authid)
+			if u.Secret == "" {
+				ps.add(ukey+".secret", "required")
+			}
+			if u.Role == "" {
+				ps.add(ukey+".role", "required")
+			} else if !hasRole(u.Role) {
+				ps.add(ukey+".role", "role %q is not defined in the realm's roles", u.Role)
+			}
+			if u.Iterations < 0 || u.KeyLen < 0 {
+				ps.add(ukey, "iterations and keylen must not be negative")
+			}
+		}
+	}
+	if cs := a.Cryptosign; cs != nil {
+		for authid, p := range cs.Principals {
+			pkey := fmt.Sprintf("%s.cryptosign.principals.%s", key, authid)
+			if len(p.AuthorizedKeys) == 0 {
+				ps.add(pkey+".authorized_keys", "want at least one hex Ed25519 public key")
+			}
+			for i, k := range p.AuthorizedKeys {
+				if b, err := hex.DecodeString(k); err != nil || len(b) != 32 {
+					ps.add(fmt.Sprintf("%s.authorized_keys[%d]", pkey, i), "want 64 hex digits (an Ed25519 public key), got %q", k)
+				}
 			}
 			if p.Role == "" {
 				ps.add(pkey+".role", "required")

@@ -2,7 +2,9 @@ package router
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -187,6 +189,28 @@ func authenticators(r config.Realm) ([]nexusauth.Authenticator, error) {
 		out = append(out, &auth.Anonymous{Webhook: hook})
 	case r.Anonymous != nil:
 		out = append(out, &auth.Anonymous{Role: r.Anonymous.Role})
+	}
+	if w := a.WAMPCRA; w != nil {
+		users := map[string]auth.CRAUser{}
+		for authid, u := range w.Users {
+			users[authid] = auth.CRAUser{Secret: u.Secret, Role: u.Role, Salt: u.Salt, Iterations: u.Iterations, KeyLen: u.KeyLen}
+		}
+		out = append(out, auth.NewWAMPCRA(users, 10*time.Second))
+	}
+	if cs := a.Cryptosign; cs != nil {
+		c := &auth.Cryptosign{Principals: map[string]auth.CryptosignPrincipal{}}
+		for authid, p := range cs.Principals {
+			cp := auth.CryptosignPrincipal{Role: p.Role}
+			for _, k := range p.AuthorizedKeys {
+				b, err := hex.DecodeString(k)
+				if err != nil || len(b) != ed25519.PublicKeySize {
+					return nil, fmt.Errorf("realm %s: cryptosign key of %s: not an Ed25519 public key", r.Name, authid)
+				}
+				cp.Keys = append(cp.Keys, ed25519.PublicKey(b))
+			}
+			c.Principals[authid] = cp
+		}
+		out = append(out, c)
 	}
 	if a.Ticket != nil || a.JWT != nil || hookFor["ticket"] {
 		t := &auth.Ticket{Principals: map[string]auth.Principal{}}

@@ -2,7 +2,9 @@ package switchboard
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	nexus "github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gammazero/nexus/v3/wamp/crsign"
 )
 
 // ErrNotConnected is returned by operations attempted while the client is
@@ -36,6 +39,11 @@ type Options struct {
 	// JWT). TicketFunc, when set, is asked for a fresh one at every join.
 	Ticket     string
 	TicketFunc func(ctx context.Context) (string, error)
+	// WAMPCRASecret authenticates with authmethod wampcra (salted or not,
+	// as the router's challenge says). Needs AuthID.
+	WAMPCRASecret string
+	// CryptosignKey authenticates with authmethod cryptosign. Needs AuthID.
+	CryptosignKey ed25519.PrivateKey
 	// TLS configures wss:// and tcps:// connections.
 	TLS *tls.Config
 	// ReconnectMin and ReconnectMax bound the backoff between reconnection
@@ -134,6 +142,29 @@ func (c *Client) join(ctx context.Context) (*nexus.Client, error) {
 			ticket = t
 		}
 		cfg.AuthHandlers = map[string]nexus.AuthFunc{"ticket": func(*wamp.Challenge) (string, wamp.Dict) { return ticket, wamp.Dict{} }}
+	}
+	if c.opts.WAMPCRASecret != "" {
+		if cfg.AuthHandlers == nil {
+			cfg.AuthHandlers = map[string]nexus.AuthFunc{}
+		}
+		secret := c.opts.WAMPCRASecret
+		cfg.AuthHandlers["wampcra"] = func(ch *wamp.Challenge) (string, wamp.Dict) {
+			return crsign.RespondChallenge(secret, ch, nil), wamp.Dict{}
+		}
+	}
+	if key := c.opts.CryptosignKey; key != nil {
+		if cfg.AuthHandlers == nil {
+			cfg.AuthHandlers = map[string]nexus.AuthFunc{}
+		}
+		cfg.HelloDetails["authextra"] = wamp.Dict{"pubkey": hex.EncodeToString(key.Public().(ed25519.PublicKey))}
+		cfg.AuthHandlers["cryptosign"] = func(ch *wamp.Challenge) (string, wamp.Dict) {
+			challenge, _ := wamp.AsString(ch.Extra["challenge"])
+			msg, err := hex.DecodeString(challenge)
+			if err != nil {
+				return "", wamp.Dict{}
+			}
+			return hex.EncodeToString(append(ed25519.Sign(key, msg), msg...)), wamp.Dict{}
+		}
 	}
 	nc, err := nexus.ConnectNet(ctx, c.url, cfg)
 	if err != nil {

@@ -2,6 +2,12 @@ package switchboard_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -200,7 +206,18 @@ func TestTypedErrorsAndDecoding(t *testing.T) {
 
 func TestAuthMethods(t *testing.T) {
 	const jwtSecret = "client-test-jwt-secret-0123456789abcdef"
+	signerPub, signerKey, err := ed25519.GenerateKey(rand.Reader)
+	must(t, err)
+	// The salted secret as `switchboard hash-secret` derives it.
+	derived := base64.StdEncoding.EncodeToString(pbkdf2Key("salted-password", "pepper", 1000, 32))
 	srv := routertest.Start(t, func(cfg *config.Config) {
+		cfg.Realms[0].Auth.WAMPCRA = &config.WAMPCRAAuth{Users: map[string]config.CRAUser{
+			"worker": {Secret: "worker-secret-0123", Role: "anonymous"},
+			"salted": {Secret: derived, Role: "anonymous", Salt: "pepper", Iterations: 1000, KeyLen: 32},
+		}}
+		cfg.Realms[0].Auth.Cryptosign = &config.CryptosignAuth{Principals: map[string]config.CryptosignPrincipal{
+			"signer": {AuthorizedKeys: []string{hex.EncodeToString(signerPub)}, Role: "anonymous"},
+		}}
 		cfg.Realms[0].Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
 			"backend": {Ticket: "backend-ticket-0123", Role: "anonymous"}}}
 		cfg.Realms[0].Auth.JWT = &config.JWTAuth{Algorithms: []string{"HS256"}, Secret: jwtSecret,
@@ -227,4 +244,39 @@ func TestAuthMethods(t *testing.T) {
 	j, err := dial(switchboard.Options{TicketFunc: fresh})
 	must(t, err)
 	j.Close()
+
+	// WAMP-CRA, plain and salted; cryptosign.
+	cra, err := dial(switchboard.Options{AuthID: "worker", WAMPCRASecret: "worker-secret-0123"})
+	must(t, err)
+	if cra.SessionID() == 0 {
+		t.Fatal("no session")
+	}
+	cra.Close()
+	salted, err := dial(switchboard.Options{AuthID: "salted", WAMPCRASecret: "salted-password"})
+	must(t, err)
+	salted.Close()
+	if c, err := dial(switchboard.Options{AuthID: "worker", WAMPCRASecret: "wrong"}); err == nil {
+		c.Close()
+		t.Fatal("joined with a wrong WAMP-CRA secret")
+	}
+	if c, err := dial(switchboard.Options{AuthID: "nobody", WAMPCRASecret: "worker-secret-0123"}); err == nil {
+		c.Close()
+		t.Fatal("joined as an unknown WAMP-CRA user")
+	}
+	cs, err := dial(switchboard.Options{AuthID: "signer", CryptosignKey: signerKey})
+	must(t, err)
+	cs.Close()
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	if c, err := dial(switchboard.Options{AuthID: "signer", CryptosignKey: otherKey}); err == nil {
+		c.Close()
+		t.Fatal("joined with an unauthorized cryptosign key")
+	}
+}
+
+func pbkdf2Key(password, salt string, iterations, keylen int) []byte {
+	k, err := pbkdf2.Key(sha256.New, password, []byte(salt), iterations, keylen)
+	if err != nil {
+		panic(err)
+	}
+	return k
 }

@@ -39,6 +39,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 0
 		case "check-config":
 			return checkConfig(args[1:], stdout, stderr)
+		case "keygen":
+			return keygen(stdout, stderr)
+		case "hash-secret":
+			return hashSecret(args[1:], os.Stdin, stdout, stderr)
 		}
 	}
 	fs := flag.NewFlagSet("switchboard", flag.ContinueOnError)
@@ -47,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&path, "config", "", "configuration file (default: the embedded default config)")
 	fs.StringVar(&path, "c", "", "shorthand for --config")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage:\n  switchboard [--config FILE]\n  switchboard check-config FILE\n  switchboard version\n\nflags:\n")
+		fmt.Fprintf(stderr, "usage:\n  switchboard [--config FILE]\n  switchboard check-config FILE\n  switchboard keygen\n  switchboard hash-secret [--iterations N] [--keylen N] [--salt SALT] < secret\n  switchboard version\n\nflags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gammazero/nexus/v3/wamp/crsign"
 	"go.uber.org/goleak"
 )
 
@@ -125,5 +126,36 @@ func TestServeUntilCancelled(t *testing.T) {
 	}
 	if gb := c.RouterGoodbye(); gb == nil || gb.Reason != wamp.CloseSystemShutdown {
 		t.Fatalf("GOODBYE = %v, want %s", gb, wamp.CloseSystemShutdown)
+	}
+}
+
+func TestKeygenAndHashSecret(t *testing.T) {
+	var out bytes.Buffer
+	if code := keygen(&out, io.Discard); code != 0 {
+		t.Fatalf("keygen: %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || len(strings.Fields(lines[0])[2]) != 64 || len(strings.Fields(lines[1])[2]) != 64 {
+		t.Fatalf("keygen printed %q", out.String())
+	}
+	out.Reset()
+	code := hashSecret([]string{"--salt", "pepper", "--iterations", "1000", "--keylen", "32"}, strings.NewReader("salted-password\n"), &out, io.Discard)
+	var secret string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, "secret: "); ok {
+			secret = v
+		}
+	}
+	if code != 0 || !strings.HasPrefix(out.String(), "salt: pepper\niterations: 1000\nkeylen: 32\n") || secret == "" {
+		t.Fatalf("hash-secret: %d %q", code, out.String())
+	}
+	// The router signs a challenge with the printed secret exactly as a
+	// WAMP-CRA client (nexus's, like autobahn's) does with the password.
+	ch := &wamp.Challenge{AuthMethod: "wampcra", Extra: wamp.Dict{"challenge": "c", "salt": "pepper", "iterations": 1000, "keylen": 32}}
+	if crsign.SignChallenge("c", []byte(secret)) != crsign.RespondChallenge("salted-password", ch, nil) {
+		t.Fatal("the derived secret does not match what WAMP-CRA clients compute")
+	}
+	if code := hashSecret(nil, strings.NewReader(""), io.Discard, io.Discard); code != 2 {
+		t.Fatalf("hash-secret without input: %d", code)
 	}
 }
