@@ -2,9 +2,9 @@ package config
 
 import (
 	"crypto"
-	"encoding/hex"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
