@@ -224,3 +224,13 @@ func (c *Client) Call(ctx context.Context, procedure string, args []any, kwargs 
 	}
 	return Result{Args: res.Arguments, Kwargs: res.ArgumentsKw}, nil
 }
+
+// SendProgress sends a progressive result from inside a Handler (ctx is
+// the handler's); the caller receives it if it asked for progress.
+func (c *Client) SendProgress(ctx context.Context, args []any, kwargs map[string]any) error {
+	nc, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	return wrapErr(nc.SendProgress(ctx, args, kwargs))
+}

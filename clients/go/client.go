@@ -11,10 +11,15 @@ import (
 	"log"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	nexus "github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gammazero/nexus/v3/wamp/crsign"
@@ -46,6 +51,9 @@ type Options struct {
 	CryptosignKey ed25519.PrivateKey
 	// TLS configures wss:// and tcps:// connections.
 	TLS *tls.Config
+	// Header is sent with the WebSocket upgrade request (ws:// and wss://
+	// only), e.g. a Cookie or Authorization for the router's auth webhook.
+	Header http.Header
 	// ReconnectMin and ReconnectMax bound the backoff between reconnection
 	// attempts (defaults 100ms and 10s); each delay doubles, with ±20%
 	// jitter.
@@ -166,7 +174,36 @@ func (c *Client) join(ctx context.Context) (*nexus.Client, error) {
 			return hex.EncodeToString(append(ed25519.Sign(key, msg), msg...)), wamp.Dict{}
 		}
 	}
+	if c.opts.Header != nil && (strings.HasPrefix(c.url, "ws://") || strings.HasPrefix(c.url, "wss://")) {
+		return c.joinWithHeader(ctx, cfg)
+	}
 	nc, err := nexus.ConnectNet(ctx, c.url, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("switchboard: join %s: %w", c.url, err)
+	}
+	return nc, nil
+}
+
+// joinWithHeader dials the WebSocket itself, to send Options.Header, and
+// joins over a nexus peer.
+func (c *Client) joinWithHeader(ctx context.Context, cfg nexus.Config) (*nexus.Client, error) {
+	protocols := map[serialize.Serialization]struct {
+		sub     string
+		ser     serialize.Serializer
+		payload int
+	}{
+		serialize.JSON:    {"wamp.2.json", &serialize.JSONSerializer{}, websocket.TextMessage},
+		serialize.MSGPACK: {"wamp.2.msgpack", &serialize.MessagePackSerializer{}, websocket.BinaryMessage},
+		serialize.CBOR:    {"wamp.2.cbor", &serialize.CBORSerializer{}, websocket.BinaryMessage},
+	}
+	p := protocols[cfg.Serialization]
+	d := websocket.Dialer{Subprotocols: []string{p.sub}, TLSClientConfig: c.opts.TLS, HandshakeTimeout: c.opts.ResponseTimeout}
+	conn, _, err := d.DialContext(ctx, c.url, c.opts.Header)
+	if err != nil {
+		return nil, fmt.Errorf("switchboard: join %s: %w", c.url, err)
+	}
+	peer := transport.NewWebsocketPeer(conn, p.ser, p.payload, cfg.Logger, 0, 64)
+	nc, err := nexus.NewClient(peer, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("switchboard: join %s: %w", c.url, err)
 	}

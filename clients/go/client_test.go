@@ -8,8 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -178,8 +181,22 @@ func TestTypedErrorsAndDecoding(t *testing.T) {
 		<-ctx.Done()
 		return switchboard.Result{}, ctx.Err()
 	}, nil))
+	must(t, c.Register("com.typed.progress", func(ctx context.Context, _ switchboard.Invocation) (switchboard.Result, error) {
+		for i := 1; i <= 2; i++ {
+			if err := c.SendProgress(ctx, []any{i}, nil); err != nil {
+				return switchboard.Result{}, err
+			}
+		}
+		return switchboard.Result{Args: []any{"done"}}, nil
+	}, nil))
 	ctx := context.Background()
-	res, err := c.Call(ctx, "com.typed.order", nil, map[string]any{"item": "tea", "count": 2})
+	var progress []any
+	res, err := c.Call(ctx, "com.typed.progress", nil, nil, switchboard.WithProgress(func(r switchboard.Result) { progress = append(progress, r.Args[0]) }))
+	must(t, err)
+	if res.Args[0] != "done" || fmt.Sprint(progress) != "[1 2]" {
+		t.Fatalf("progressive call: %v after %v", res.Args, progress)
+	}
+	res, err = c.Call(ctx, "com.typed.order", nil, map[string]any{"item": "tea", "count": 2})
 	must(t, err)
 	var o order
 	must(t, res.Decode(&o))
@@ -279,4 +296,37 @@ func pbkdf2Key(password, salt string, iterations, keylen int) []byte {
 		panic(err)
 	}
 	return k
+}
+
+// TestHeaderReachesTheAuthWebhook: Options.Header is sent with the upgrade,
+// where the router's auth webhook sees it.
+func TestHeaderReachesTheAuthWebhook(t *testing.T) {
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Transport struct{ Headers map[string][]string }
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if fmt.Sprint(req.Transport.Headers["Authorization"]) != "[Bearer service-token]" {
+			http.Error(w, "no", http.StatusForbidden)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"authid": "svc", "role": "anonymous"})
+	}))
+	defer app.Close()
+	srv := routertest.Start(t, func(cfg *config.Config) {
+		cfg.Realms[0].Anonymous = nil
+		cfg.Realms[0].Auth.Webhook = &config.WebhookAuth{URL: app.URL, Methods: []string{"anonymous"},
+			ForwardHeaders: []string{"Authorization"}, Timeout: time.Second}
+	})
+	c, err := switchboard.Dial(context.Background(), srv.URL(0), switchboard.Options{
+		Realm: "realm1", Serializer: "cbor", Header: http.Header{"Authorization": {"Bearer service-token"}}})
+	must(t, err)
+	if c.SessionID() == 0 {
+		t.Fatal("no session")
+	}
+	c.Close()
+	if c, err := switchboard.Dial(context.Background(), srv.URL(0), switchboard.Options{Realm: "realm1"}); err == nil {
+		c.Close()
+		t.Fatal("joined without the header")
+	}
 }
