@@ -9,11 +9,12 @@ import (
 )
 
 // Anonymous admits every client that asks for anonymous authentication, with
-// a random authid and the configured Role, or, with a Webhook, as the web app
-// decides from the upgrade request's headers (its session cookie).
+// a random authid and the configured Role, or as the Decider (the web app's
+// webhook, from the upgrade request's session cookie, or the dynamic
+// authenticator) says.
 type Anonymous struct {
 	Role    string
-	Webhook *Webhook
+	Decider Decider
 }
 
 var _ nexusauth.Authenticator = (*Anonymous)(nil)
@@ -23,12 +24,12 @@ func (a *Anonymous) AuthMethod() string { return "anonymous" }
 
 // Authenticate welcomes the client as Role, or asks the webhook.
 func (a *Anonymous) Authenticate(sid wamp.ID, details wamp.Dict, client wamp.Peer) (*wamp.Welcome, error) {
-	if a.Webhook != nil {
-		id, err := a.Webhook.Ask(sid, details, client, "anonymous", "")
+	if a.Decider != nil {
+		id, err := a.Decider.Decide(sid, details, client, "anonymous", "")
 		if err != nil {
 			return nil, err
 		}
-		return welcome(id.AuthID, id.Role, "anonymous", "webhook", id.Extra), nil
+		return welcome(id.AuthID, id.Role, "anonymous", a.Decider.Provider(), id.Extra), nil
 	}
 	return &wamp.Welcome{Details: wamp.Dict{
 		"authid":       randomAuthID(),

@@ -16,11 +16,13 @@ type Principal struct {
 
 // Ticket authenticates authmethod "ticket": the client answers a CHALLENGE
 // with its ticket, checked against the static principals (constant time),
-// then as a JWT, then by the webhook, whichever are configured.
+// then as a JWT, then by the Decider, whichever are configured.
 type Ticket struct {
 	Principals map[string]Principal
 	JWT        *JWTVerifier
-	Webhook    *Webhook
+	// Decider (the webhook or the dynamic authenticator) decides tickets
+	// the principals and JWT do not.
+	Decider Decider
 	// Timeout bounds the wait for AUTHENTICATE. Default 10s.
 	Timeout time.Duration
 }
@@ -55,16 +57,16 @@ func (t *Ticket) Authenticate(sid wamp.ID, details wamp.Dict, client wamp.Peer) 
 			}
 			return welcome(id.AuthID, id.Role, "ticket", "jwt", nil), nil
 		}
-		if t.Webhook == nil {
+		if t.Decider == nil {
 			return nil, err
 		}
 	}
-	if t.Webhook != nil {
-		id, err := t.Webhook.Ask(sid, details, client, "ticket", ticket)
+	if t.Decider != nil {
+		id, err := t.Decider.Decide(sid, details, client, "ticket", ticket)
 		if err != nil {
 			return nil, err
 		}
-		return welcome(id.AuthID, id.Role, "ticket", "webhook", id.Extra), nil
+		return welcome(id.AuthID, id.Role, "ticket", t.Decider.Provider(), id.Extra), nil
 	}
 	return nil, ErrAuthFailed
 }

@@ -35,8 +35,11 @@ type webhookAnswer struct {
 	Extra  map[string]any `json:"extra"`
 }
 
-// Ask consults the app.
-func (w *Webhook) Ask(sid wamp.ID, details wamp.Dict, client wamp.Peer, method, ticket string) (Identity, error) {
+// Provider names the webhook in WELCOME's authprovider.
+func (w *Webhook) Provider() string { return "webhook" }
+
+// Decide consults the app.
+func (w *Webhook) Decide(sid wamp.ID, details wamp.Dict, client wamp.Peer, method, ticket string) (Identity, error) {
 	authid, _ := wamp.AsString(details["authid"])
 	transport := map[string]any{}
 	if td, ok := wamp.AsDict(details["transport"]); ok {

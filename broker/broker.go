@@ -171,7 +171,7 @@ func (b *Broker) Join(conn Conn, hello *wamp.Hello, welcome *wamp.Welcome) *Sess
 }
 
 func (s *Session) subject() realms.Subject {
-	return realms.Subject{AuthID: s.authID, Role: s.authRole}
+	return realms.Subject{SessionID: s.id, AuthID: s.authID, Role: s.authRole}
 }
 
 // ID returns the WAMP session ID.

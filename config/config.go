@@ -263,6 +263,22 @@ type Auth struct {
 	// Cryptosign admits principals holding an Ed25519 key (authmethod
 	// cryptosign).
 	Cryptosign *CryptosignAuth `mapstructure:"cryptosign"`
+	// Dynamic asks a WAMP procedure (Crossbar's dynamic authenticator).
+	Dynamic *DynamicAuth `mapstructure:"dynamic"`
+}
+
+// DynamicAuth is Crossbar's dynamic authenticator: the router calls
+// procedure(realm, authid, details) and the answer (a role, or
+// {role, authid?, extra?}) admits the client; an error refuses it.
+type DynamicAuth struct {
+	// Procedure is registered by your backend. Required. Give only that
+	// backend's role the register permission on it.
+	Procedure string `mapstructure:"procedure"`
+	// Methods are the HELLO authmethods it decides: ticket and/or
+	// anonymous. Default [ticket].
+	Methods []string `mapstructure:"methods"`
+	// Timeout bounds the call. Default "5s".
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // WAMPCRAAuth holds WAMP-CRA users.
@@ -374,6 +390,13 @@ type Role struct {
 	// specific match wins (exact, then longest prefix, then wildcard); a URI
 	// no permission matches is denied. Default: none (deny everything).
 	Permissions []Permission `mapstructure:"permissions"`
+	// Authorizer, when set, is a WAMP procedure that decides instead of the
+	// permissions: authorize(session, uri, action, options) -> bool or
+	// {allow, disclose?, cache?}. Failures deny. Default "".
+	Authorizer string `mapstructure:"authorizer"`
+	// AuthorizerCache is how long a session's decisions are kept (per
+	// session, uri and action). "0s" asks every time. Default "60s".
+	AuthorizerCache time.Duration `mapstructure:"authorizer_cache"`
 }
 
 // Permission grants actions on the URIs it matches.

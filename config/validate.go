@@ -169,6 +169,19 @@ func (c *Config) applyDefaults(set map[string]bool) {
 				j.Leeway = 30 * time.Second
 			}
 		}
+		if d := a.Dynamic; d != nil {
+			if !set[fmt.Sprintf("realms[%d].auth.dynamic.methods", i)] {
+				d.Methods = []string{"ticket"}
+			}
+			if !set[fmt.Sprintf("realms[%d].auth.dynamic.timeout", i)] {
+				d.Timeout = 5 * time.Second
+			}
+		}
+		for j := range c.Realms[i].Roles {
+			if !set[fmt.Sprintf("realms[%d].roles[%d].authorizer_cache", i, j)] {
+				c.Realms[i].Roles[j].AuthorizerCache = 60 * time.Second
+			}
+		}
 		if w := a.Webhook; w != nil {
 			if !set[fmt.Sprintf("realms[%d].auth.webhook.methods", i)] {
 				w.Methods = []string{"ticket"}
@@ -622,6 +635,12 @@ func validateRealm(ps *problems, key string, r Realm) {
 		} else {
 			roles[role.Name] = j
 		}
+		if role.Authorizer != "" && !wamp.URI(role.Authorizer).ValidURI(false, "") {
+			ps.add(rkey+".authorizer", "want a procedure URI, got %q", role.Authorizer)
+		}
+		if role.AuthorizerCache < 0 {
+			ps.add(rkey+".authorizer_cache", "want a duration >= 0, got %q", role.AuthorizerCache.String())
+		}
 		type uriMatch struct{ uri, match string }
 		perms := map[uriMatch]int{}
 		for k, p := range role.Permissions {
@@ -641,6 +660,9 @@ func validateRealm(ps *problems, key string, r Realm) {
 		ps.add(key+".auth.anonymous", "also set as %s.anonymous: keep one", key)
 	}
 	validateAuth(ps, key+".auth", r.Auth, func(role string) bool { _, ok := roles[role]; return ok })
+	if d := r.Auth.Dynamic; d != nil && r.Anonymous != nil && slices.Contains(d.Methods, "anonymous") {
+		ps.add(key+".auth.dynamic.methods", "anonymous joins are decided by the dynamic authenticator: remove %s.anonymous", key)
+	}
 	if w := r.Auth.Webhook; w != nil && r.Anonymous != nil && slices.Contains(w.Methods, "anonymous") {
 		ps.add(key+".auth.webhook.methods", "anonymous joins are decided by the webhook: remove %s.anonymous", key)
 	}
@@ -752,6 +774,27 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 		}
 		if j.Leeway < 0 {
 			ps.add(jkey+".leeway", "want a duration >= 0, got %q", j.Leeway.String())
+		}
+	}
+	if d := a.Dynamic; d != nil {
+		dkey := key + ".dynamic"
+		if !wamp.URI(d.Procedure).ValidURI(false, "") {
+			ps.add(dkey+".procedure", "want a procedure URI, got %q", d.Procedure)
+		}
+		for i, m := range d.Methods {
+			if m != "anonymous" && m != "ticket" {
+				ps.add(fmt.Sprintf("%s.methods[%d]", dkey, i), "want anonymous|ticket, got %q", m)
+			}
+		}
+		if d.Timeout <= 0 {
+			ps.add(dkey+".timeout", "want a positive duration, got %q", d.Timeout.String())
+		}
+		if w := a.Webhook; w != nil {
+			for _, m := range d.Methods {
+				if slices.Contains(w.Methods, m) {
+					ps.add(dkey+".methods", "%s is also decided by auth.webhook: keep one", m)
+				}
+			}
 		}
 	}
 	if w := a.Webhook; w != nil {

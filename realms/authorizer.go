@@ -8,16 +8,20 @@ import (
 // Authorizer enforces role permissions on every PUBLISH, SUBSCRIBE, CALL and
 // REGISTER of a realm, and applies each permission's disclose setting.
 type Authorizer struct {
-	roles map[string]*permissionSet
+	roles   map[string]*permissionSet
+	dynamic map[string]*DynamicAuthorizer
 }
 
 var _ nexusrouter.Authorizer = (*Authorizer)(nil)
 
 // NewAuthorizer builds an authorizer for roles.
 func NewAuthorizer(roles []Role) *Authorizer {
-	a := &Authorizer{roles: make(map[string]*permissionSet, len(roles))}
+	a := &Authorizer{roles: make(map[string]*permissionSet, len(roles)), dynamic: map[string]*DynamicAuthorizer{}}
 	for _, r := range roles {
 		a.roles[r.Name] = newPermissionSet(r.Permissions)
+		if r.Authorizer != nil {
+			a.dynamic[r.Name] = r.Authorizer
+		}
 	}
 	return a
 }
@@ -25,6 +29,11 @@ func NewAuthorizer(roles []Role) *Authorizer {
 // Permission returns the permission that governs action on uri for the
 // subject, and whether the action is allowed.
 func (a *Authorizer) Permission(sub Subject, uri string, action Action) (*Permission, bool) {
+	if d, ok := a.dynamic[sub.Role]; ok {
+		allow, disclose := d.decide(sub, uri, action)
+		p := &Permission{URI: uri, Match: MatchExact, Disclose: Disclose{Caller: disclose, Publisher: disclose}}
+		return p, allow
+	}
 	set, ok := a.roles[sub.Role]
 	if !ok {
 		return nil, false
@@ -42,7 +51,7 @@ func (a *Authorizer) Permission(sub Subject, uri string, action Action) (*Permis
 // identity. A callee's disclose_caller request, which would reveal other
 // sessions' identities, is dropped: only the callers' permissions decide.
 func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, error) {
-	var sub Subject
+	sub := Subject{SessionID: sess.ID}
 	sub.Role, _ = wamp.AsString(sess.Details["authrole"])
 	sub.AuthID, _ = wamp.AsString(sess.Details["authid"])
 	switch m := msg.(type) {

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/gammazero/nexus/v3/wamp"
 )
 
 // Match policies for permission URIs.
@@ -60,14 +62,17 @@ type Permission struct {
 	Disclose Disclose
 }
 
-// Role is a named set of permissions.
+// Role is a named set of permissions, or a dynamic authorizer.
 type Role struct {
 	Name        string
 	Permissions []Permission
+	// Authorizer, when set, decides instead of Permissions.
+	Authorizer *DynamicAuthorizer
 }
 
-// Subject is who asks: the session's authid and role.
+// Subject is who asks: the session, its authid and role.
 type Subject struct {
+	SessionID    wamp.ID
 	AuthID, Role string
 }
 

@@ -60,13 +60,16 @@ type Server struct {
 	closing    bool
 	nexus      nexusrouter.Router
 	forwarders []*client.Client
-	bridges    []*bridgeBackend
-	listeners  []*listener
-	attaching  map[*transport.Peer]struct{}
-	attachWG   sync.WaitGroup
-	serveWG    sync.WaitGroup
-	connWG     sync.WaitGroup // connections between accept and attach
-	conns      connSet
+	// localCallers: realm name -> in-process session that calls procedures
+	// for the dynamic authenticator and authorizers.
+	localCallers sync.Map
+	bridges      []*bridgeBackend
+	listeners    []*listener
+	attaching    map[*transport.Peer]struct{}
+	attachWG     sync.WaitGroup
+	serveWG      sync.WaitGroup
+	connWG       sync.WaitGroup // connections between accept and attach
+	conns        connSet
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -126,7 +129,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.observer = newObserver(m, realmNames)
 	var brokerRealms []broker.Realm
 	for _, rc := range cfg.Realms {
-		r, err := realmFromConfig(rc)
+		r, err := s.realmFromConfig(rc)
 		if err != nil {
 			return nil, fmt.Errorf("router: %w", err)
 		}
@@ -146,15 +149,19 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-func realmFromConfig(r config.Realm) (realms.Realm, error) {
+func (s *Server) realmFromConfig(r config.Realm) (realms.Realm, error) {
 	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI}
-	authenticators, err := authenticators(r)
+	authenticators, err := authenticators(r, s.callIn(r.Name))
 	if err != nil {
 		return out, err
 	}
 	out.Authenticators = authenticators
 	for _, role := range r.Roles {
 		rr := realms.Role{Name: role.Name}
+		if role.Authorizer != "" {
+			rr.Authorizer = &realms.DynamicAuthorizer{Procedure: role.Authorizer, CacheTTL: role.AuthorizerCache,
+				Call: realms.Caller(s.callIn(r.Name)), Timeout: 5 * time.Second}
+		}
 		for _, p := range role.Permissions {
 			rr.Permissions = append(rr.Permissions, realms.Permission{
 				URI:   p.URI,
@@ -171,22 +178,29 @@ func realmFromConfig(r config.Realm) (realms.Realm, error) {
 	return out, nil
 }
 
-// authenticators builds a realm's authentication methods.
-func authenticators(r config.Realm) ([]nexusauth.Authenticator, error) {
+// authenticators builds a realm's authentication methods; call reaches
+// WAMP procedures of the realm (for the dynamic authenticator).
+func authenticators(r config.Realm, call auth.Caller) ([]nexusauth.Authenticator, error) {
 	var out []nexusauth.Authenticator
 	a := r.Auth
-	var hook *auth.Webhook
-	hookFor := map[string]bool{}
+	// The webhook or the dynamic authenticator decides, per method.
+	deciders := map[string]auth.Decider{}
 	if w := a.Webhook; w != nil {
-		hook = &auth.Webhook{URL: w.URL, Realm: r.Name, ForwardHeaders: w.ForwardHeaders, Timeout: w.Timeout,
+		hook := &auth.Webhook{URL: w.URL, Realm: r.Name, ForwardHeaders: w.ForwardHeaders, Timeout: w.Timeout,
 			Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 		for _, m := range w.Methods {
-			hookFor[m] = true
+			deciders[m] = hook
+		}
+	}
+	if d := a.Dynamic; d != nil {
+		dyn := &auth.Dynamic{Realm: r.Name, Procedure: d.Procedure, Timeout: d.Timeout, Call: call}
+		for _, m := range d.Methods {
+			deciders[m] = dyn
 		}
 	}
 	switch {
-	case hookFor["anonymous"]:
-		out = append(out, &auth.Anonymous{Webhook: hook})
+	case deciders["anonymous"] != nil:
+		out = append(out, &auth.Anonymous{Decider: deciders["anonymous"]})
 	case r.Anonymous != nil:
 		out = append(out, &auth.Anonymous{Role: r.Anonymous.Role})
 	}
@@ -212,7 +226,7 @@ func authenticators(r config.Realm) ([]nexusauth.Authenticator, error) {
 		}
 		out = append(out, c)
 	}
-	if a.Ticket != nil || a.JWT != nil || hookFor["ticket"] {
+	if a.Ticket != nil || a.JWT != nil || deciders["ticket"] != nil {
 		t := &auth.Ticket{Principals: map[string]auth.Principal{}}
 		if a.Ticket != nil {
 			for authid, p := range a.Ticket.Principals {
@@ -231,9 +245,7 @@ func authenticators(r config.Realm) ([]nexusauth.Authenticator, error) {
 			}
 			t.JWT = v
 		}
-		if hookFor["ticket"] {
-			t.Webhook = hook
-		}
+		t.Decider = deciders["ticket"]
 		out = append(out, t)
 	}
 	return out, nil
@@ -451,6 +463,7 @@ func (s *Server) forwardNexusEvents() error {
 			return fmt.Errorf("router: realm %s: connect event forwarder: %w", r.Name, err)
 		}
 		s.forwarders = append(s.forwarders, c)
+		s.localCallers.Store(r.Name, c)
 		realm := r.Name
 		err = c.Subscribe("", func(ev *wamp.Event) {
 			topic, _ := wamp.AsString(ev.Details["topic"])
@@ -470,12 +483,33 @@ func (s *Server) forwardNexusEvents() error {
 }
 
 func (s *Server) closeForwarders() {
+	s.localCallers.Clear()
 	for _, c := range s.forwarders {
 		_ = c.Close()
 	}
 	s.forwarders = nil
 	for _, b := range s.bridges {
 		b.close()
+	}
+}
+
+// callIn returns a function that calls procedures of realm from the
+// router's in-process session there.
+func (s *Server) callIn(realm string) auth.Caller {
+	return func(ctx context.Context, procedure string, args []any) ([]any, map[string]any, error) {
+		v, ok := s.localCallers.Load(realm)
+		if !ok {
+			return nil, nil, errors.New("router is not running")
+		}
+		res, err := v.(*client.Client).Call(ctx, procedure, nil, args, nil, nil)
+		if err != nil {
+			var rpcErr client.RPCError
+			if errors.As(err, &rpcErr) {
+				return nil, nil, fmt.Errorf("%s: %v", rpcErr.Err.Error, rpcErr.Err.Arguments)
+			}
+			return nil, nil, err
+		}
+		return res.Arguments, res.ArgumentsKw, nil
 	}
 }
 
