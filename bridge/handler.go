@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,9 +73,16 @@ type Options struct {
 // Handler serves the bridge's endpoints.
 type Handler struct {
 	opts   Options
-	byKey  map[string]*Key
+	keys   atomic.Pointer[keyState]
 	nonces nonceStore
 	log    *slog.Logger
+}
+
+// keyState is one configuration's credentials; SetKeys swaps it whole.
+type keyState struct {
+	keys          []Key
+	byKey         map[string]*Key
+	anonymousRole string
 }
 
 // New returns a Handler for opts.
@@ -85,12 +93,20 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opts: opts, byKey: map[string]*Key{}, log: opts.Logger}
-	for i := range opts.Keys {
-		h.byKey[opts.Keys[i].Key] = &opts.Keys[i]
-	}
+	h := &Handler{opts: opts, log: opts.Logger}
+	h.SetKeys(opts.Keys, opts.AnonymousRole)
 	h.nonces.window = opts.TimestampDeltaLimit
 	return h
+}
+
+// SetKeys replaces the credentials (configuration reload); requests in
+// progress finish with the old ones.
+func (h *Handler) SetKeys(keys []Key, anonymousRole string) {
+	st := &keyState{keys: append([]Key(nil), keys...), byKey: map[string]*Key{}, anonymousRole: anonymousRole}
+	for i := range st.keys {
+		st.byKey[st.keys[i].Key] = &st.keys[i]
+	}
+	h.keys.Store(st)
 }
 
 // Publish returns the handler of publish requests.
@@ -136,9 +152,10 @@ func (h *Handler) prelude(w http.ResponseWriter, r *http.Request) (Identity, []b
 // authenticate finds the request's identity: a signed request, a bearer
 // token, or (with no keys configured) a loopback client.
 func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *requestError) {
+	ks := h.keys.Load()
 	q := r.URL.Query()
 	if q.Has("signature") || q.Has("key") {
-		return h.verifySigned(q.Get, body)
+		return h.verifySigned(ks, q.Get, body)
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		token, ok := strings.CutPrefix(auth, "Bearer ")
@@ -147,8 +164,8 @@ func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *request
 		}
 		// Compare with every token, so timing says nothing about which.
 		var match *Key
-		for i := range h.opts.Keys {
-			k := &h.opts.Keys[i]
+		for i := range ks.keys {
+			k := &ks.keys[i]
 			if k.BearerToken != "" && subtle.ConstantTimeCompare([]byte(k.BearerToken), []byte(token)) == 1 {
 				match = k
 			}
@@ -158,7 +175,7 @@ func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *request
 		}
 		return Identity{Key: match.Key, AuthID: match.AuthID, Role: match.Role}, nil
 	}
-	if len(h.opts.Keys) > 0 {
+	if len(ks.keys) > 0 {
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
 			"credentials required: sign the request or send Authorization: Bearer <token>")
 	}
@@ -166,10 +183,10 @@ func (h *Handler) authenticate(r *http.Request, body []byte) (Identity, *request
 		return Identity{}, refuse(http.StatusForbidden, ErrForbidden,
 			"the bridge has no keys configured and answers loopback clients only")
 	}
-	return Identity{AuthID: "http-bridge", Role: h.opts.AnonymousRole}, nil
+	return Identity{AuthID: "http-bridge", Role: ks.anonymousRole}, nil
 }
 
-func (h *Handler) verifySigned(get func(string) string, body []byte) (Identity, *requestError) {
+func (h *Handler) verifySigned(ks *keyState, get func(string) string, body []byte) (Identity, *requestError) {
 	params := map[string]string{}
 	for _, p := range []string{"key", "timestamp", "seq", "nonce", "signature"} {
 		v := get(p)
@@ -178,7 +195,7 @@ func (h *Handler) verifySigned(get func(string) string, body []byte) (Identity, 
 		}
 		params[p] = v
 	}
-	k, ok := h.byKey[params["key"]]
+	k, ok := ks.byKey[params["key"]]
 	if !ok || k.Secret == "" {
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "unknown key %q", params["key"])
 	}

@@ -1,6 +1,8 @@
 package realms
 
 import (
+	"sync/atomic"
+
 	nexusrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/wamp"
 )
@@ -8,6 +10,12 @@ import (
 // Authorizer enforces role permissions on every PUBLISH, SUBSCRIBE, CALL and
 // REGISTER of a realm, and applies each permission's disclose setting.
 type Authorizer struct {
+	state atomic.Pointer[roleState]
+}
+
+// roleState is one configuration's roles; Update swaps it whole, so a check
+// sees either the old rules or the new ones.
+type roleState struct {
 	roles   map[string]*permissionSet
 	dynamic map[string]*DynamicAuthorizer
 }
@@ -16,25 +24,34 @@ var _ nexusrouter.Authorizer = (*Authorizer)(nil)
 
 // NewAuthorizer builds an authorizer for roles.
 func NewAuthorizer(roles []Role) *Authorizer {
-	a := &Authorizer{roles: make(map[string]*permissionSet, len(roles)), dynamic: map[string]*DynamicAuthorizer{}}
+	a := &Authorizer{}
+	a.Update(roles)
+	return a
+}
+
+// Update replaces the roles (configuration reload); checks in progress
+// finish with the old ones.
+func (a *Authorizer) Update(roles []Role) {
+	st := &roleState{roles: make(map[string]*permissionSet, len(roles)), dynamic: map[string]*DynamicAuthorizer{}}
 	for _, r := range roles {
-		a.roles[r.Name] = newPermissionSet(r.Permissions)
+		st.roles[r.Name] = newPermissionSet(r.Permissions)
 		if r.Authorizer != nil {
-			a.dynamic[r.Name] = r.Authorizer
+			st.dynamic[r.Name] = r.Authorizer
 		}
 	}
-	return a
+	a.state.Store(st)
 }
 
 // Permission returns the permission that governs action on uri for the
 // subject, and whether the action is allowed.
 func (a *Authorizer) Permission(sub Subject, uri string, action Action) (*Permission, bool) {
-	if d, ok := a.dynamic[sub.Role]; ok {
+	st := a.state.Load()
+	if d, ok := st.dynamic[sub.Role]; ok {
 		allow, disclose := d.decide(sub, uri, action)
 		p := &Permission{URI: uri, Match: MatchExact, Disclose: Disclose{Caller: disclose, Publisher: disclose}}
 		return p, allow
 	}
-	set, ok := a.roles[sub.Role]
+	set, ok := st.roles[sub.Role]
 	if !ok {
 		return nil, false
 	}

@@ -29,6 +29,7 @@ type bridgeBackend struct {
 	mu      sync.Mutex
 	callers map[string]*client.Client // by key name ("" for keyless requests)
 
+	handler       *bridge.Handler
 	forwarders    []*bridge.Forwarder
 	unsubscribe   []func()
 	callees       []config.HTTPCallee
@@ -41,11 +42,13 @@ var _ bridge.Backend = (*bridgeBackend)(nil)
 
 // mountBridge serves a listener's bridge on mux and starts its forwarders
 // and HTTP callees.
-func (s *Server) mountBridge(mux *http.ServeMux, cfg *config.Bridge) error {
+func (s *Server) mountBridge(mux *http.ServeMux, listener int, cfg *config.Bridge) error {
 	h, be, err := s.newBridge(cfg)
 	if err != nil {
 		return err
 	}
+	be.handler = h
+	s.bridgeOf[listener] = be
 	access := s.cfg.Log.AccessLog
 	if cfg.PublishPath != config.PathOff {
 		publish := s.observeHTTP("publish", access, h.Publish())
@@ -138,10 +141,7 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend,
 		return nil, nil, err
 	}
 	s.bridges = append(s.bridges, be)
-	keys := make([]bridge.Key, len(cfg.Keys))
-	for i, k := range cfg.Keys {
-		keys[i] = bridge.Key{Key: k.Key, Secret: k.Secret, BearerToken: k.BearerToken, AuthID: k.AuthID, Role: k.Role}
-	}
+	keys := bridgeKeys(cfg)
 	return bridge.New(bridge.Options{
 		RequireIP:           requireIP,
 		TrustedProxies:      trusted,

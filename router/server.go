@@ -64,6 +64,9 @@ type Server struct {
 	// for the dynamic authenticator and authorizers.
 	localCallers sync.Map
 	bridges      []*bridgeBackend
+	bridgeOf     map[int]*bridgeBackend // by listener index
+	// authSwitches: per realm, the authenticator nexus holds for each method.
+	authSwitches []map[string]*methodSwitch
 	listeners    []*listener
 	attaching    map[*transport.Peer]struct{}
 	attachWG     sync.WaitGroup
@@ -109,7 +112,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry}
+	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry, bridgeOf: map[int]*bridgeBackend{}}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
@@ -133,9 +136,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("router: %w", err)
 		}
+		switches := map[string]*methodSwitch{}
 		for i, a := range r.Authenticators {
-			r.Authenticators[i] = countingAuthenticator{Authenticator: a, failures: m.AuthFailures, realm: r.Name}
+			var counted nexusauth.Authenticator = countingAuthenticator{Authenticator: a, failures: m.AuthFailures, realm: r.Name}
+			sw := &methodSwitch{method: a.AuthMethod()}
+			sw.cur.Store(&counted)
+			switches[sw.method] = sw
+			r.Authenticators[i] = sw
 		}
+		s.authSwitches = append(s.authSwitches, switches)
 		authz := realms.NewAuthorizer(r.Roles)
 		s.realms = append(s.realms, r)
 		s.authz = append(s.authz, authz)
@@ -369,7 +378,7 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 			mux.Handle(ws.Path, h)
 		}
 		if bc := lc.Bridge; bc != nil {
-			if err := s.mountBridge(mux, bc); err != nil {
+			if err := s.mountBridge(mux, index, bc); err != nil {
 				_ = ln.Close()
 				return nil, err
 			}

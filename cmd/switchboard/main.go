@@ -26,12 +26,16 @@ var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, hup)
 	stop()
 	os.Exit(code)
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// run is the command; ctx ends it (SIGINT, SIGTERM), each value on hup
+// reloads the configuration file (SIGHUP).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, hup <-chan os.Signal) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
@@ -87,7 +91,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	<-ctx.Done()
+	for waiting := true; waiting; {
+		select {
+		case <-ctx.Done():
+			waiting = false
+		case <-hup:
+			reload(srv, path, log)
+		}
+	}
 	log.Info("signal received, shutting down", "timeout", cfg.ShutdownTimeout.String())
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -95,6 +106,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("shutdown timed out; remaining connections were closed", "error", err)
 	}
 	return 0
+}
+
+// reload applies the configuration file again; a file that does not load or
+// changes what needs a restart is refused, and the running configuration
+// stays.
+func reload(srv *router.Server, path string, log *slog.Logger) {
+	if path == "" {
+		log.Info("reload ignored: running the embedded default config")
+		return
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = srv.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("reload refused, the running configuration stays", "error", err)
+		return
+	}
+	log.Info("reload applied", "config", path)
 }
 
 func loadConfig(path string) (*config.Config, error) {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, args, &stdout, &stderr)
+	code := run(ctx, args, &stdout, &stderr, nil)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -89,7 +91,7 @@ func TestServeUntilCancelled(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		var stdout, stderr bytes.Buffer
-		code := run(ctx, []string{"-c", cfgPath}, &stdout, &stderr)
+		code := run(ctx, []string{"-c", cfgPath}, &stdout, &stderr, nil)
 		done <- result{code, stderr.String()}
 	}()
 
@@ -158,4 +160,88 @@ func TestKeygenAndHashSecret(t *testing.T) {
 	if code := hashSecret(nil, strings.NewReader(""), io.Discard, io.Discard); code != 2 {
 		t.Fatalf("hash-secret without input: %d", code)
 	}
+}
+
+// TestSIGHUPReloadsTheFile: the command reloads its file on SIGHUP; a
+// broken file is refused with its errors and the old configuration stays.
+func TestSIGHUPReloadsTheFile(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "sb.sock")
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	write := func(ticket string) {
+		cfg := "listeners:\n  - address: \"unix:" + sock + "\"\n    rawsocket: {}\n" +
+			"realms:\n  - name: realm1\n    auth:\n      ticket:\n        principals:\n          svc: { ticket: \"" + ticket + "\", role: svc }\n" +
+			"    roles:\n      - name: svc\n"
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first-ticket")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hup := make(chan os.Signal, 1)
+	var stderr safeBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"-c", cfgPath}, io.Discard, &stderr, hup) }()
+
+	join := func(ticket string) error {
+		c, err := client.ConnectNet(context.Background(), "unix://"+sock, client.Config{Realm: "realm1", Logger: log.New(io.Discard, "", 0),
+			HelloDetails: wamp.Dict{"authid": "svc"},
+			AuthHandlers: map[string]client.AuthFunc{"ticket": func(*wamp.Challenge) (string, wamp.Dict) { return ticket, wamp.Dict{} }}})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for join("first-ticket") != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("router did not come up:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitLog := func(text string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(stderr.String(), text) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log lacks %q:\n%s", text, stderr.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	write("second-ticket")
+	hup <- syscall.SIGHUP
+	waitLog("reload applied")
+	if join("second-ticket") != nil || join("first-ticket") == nil {
+		t.Fatal("the new ticket does not work, or the old one still does")
+	}
+	if err := os.WriteFile(cfgPath, []byte("listeners: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hup <- syscall.SIGHUP
+	waitLog("reload refused")
+	if join("second-ticket") != nil {
+		t.Fatal("a broken file changed the running configuration")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
