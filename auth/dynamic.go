@@ -98,4 +98,3 @@ func (d *Dynamic) Decide(sid wamp.ID, details wamp.Dict, client wamp.Peer, metho
 	}
 	return id, nil
 }
-
