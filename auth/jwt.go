@@ -11,9 +11,12 @@ import (
 
 // JWTVerifier checks JWT tickets issued by the web app.
 type JWTVerifier struct {
-	Algorithms  []string
-	Secret      []byte           // HS*
-	PublicKey   crypto.PublicKey // RS256, ES256, EdDSA
+	Algorithms []string
+	Secret     []byte           // HS*
+	PublicKey  crypto.PublicKey // RS256, ES256, EdDSA
+	// JWKS holds keys by "kid" (from a JWKS file); a token's kid header
+	// picks one.
+	JWKS        map[string]crypto.PublicKey
 	Issuer      string
 	Audience    string
 	AuthIDClaim string
@@ -53,6 +56,12 @@ func (v *JWTVerifier) Verify(token string) (Identity, error) {
 			}
 			return v.Secret, nil
 		default:
+			if kid, _ := t.Header["kid"].(string); kid != "" && v.JWKS != nil {
+				if key, ok := v.JWKS[kid]; ok {
+					return key, nil
+				}
+				return nil, fmt.Errorf("unknown key id %q", kid)
+			}
 			if v.PublicKey == nil {
 				return nil, errors.New("no public key")
 			}

@@ -345,6 +345,9 @@ type JWTAuth struct {
 	Secret string `mapstructure:"secret"`
 	// PublicKeyFile is a PEM public key for RS256, ES256 or EdDSA.
 	PublicKeyFile string `mapstructure:"public_key_file"`
+	// JWKSFile is a JSON Web Key Set; a token's "kid" picks the key.
+	// Default "".
+	JWKSFile string `mapstructure:"jwks_file"`
 	// Issuer, when set, must equal the token's iss. Default "".
 	Issuer string `mapstructure:"issuer"`
 	// Audience, when set, must be in the token's aud. Default "".

@@ -760,10 +760,18 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			ps.add(jkey+".secret", "HS* algorithms need a secret of at least %d characters", MinJWTSecretLength)
 		}
 		if keyAlg {
-			if j.PublicKeyFile == "" {
-				ps.add(jkey+".public_key_file", "required for RS256, ES256 and EdDSA")
-			} else if _, err := LoadPublicKey(j.PublicKeyFile); err != nil {
-				ps.add(jkey+".public_key_file", "%v", err)
+			if j.PublicKeyFile == "" && j.JWKSFile == "" {
+				ps.add(jkey+".public_key_file", "public_key_file or jwks_file required for RS256, ES256 and EdDSA")
+			}
+			if j.PublicKeyFile != "" {
+				if _, err := LoadPublicKey(j.PublicKeyFile); err != nil {
+					ps.add(jkey+".public_key_file", "%v", err)
+				}
+			}
+			if j.JWKSFile != "" {
+				if _, err := os.Stat(j.JWKSFile); err != nil {
+					ps.add(jkey+".jwks_file", "cannot read: %v", err)
+				}
 			}
 		}
 		if j.AuthIDClaim == "" {

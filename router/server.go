@@ -252,6 +252,13 @@ func authenticators(r config.Realm, call auth.Caller) ([]nexusauth.Authenticator
 				}
 				v.PublicKey = key
 			}
+			if j.JWKSFile != "" {
+				keys, err := auth.LoadJWKS(j.JWKSFile)
+				if err != nil {
+					return nil, fmt.Errorf("realm %s: %w", r.Name, err)
+				}
+				v.JWKS = keys
+			}
 			t.JWT = v
 		}
 		t.Decider = deciders["ticket"]
