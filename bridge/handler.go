@@ -218,6 +218,16 @@ func (h *Handler) verifySigned(ks *keyState, get func(string) string, body []byt
 	return Identity{Key: k.Key, AuthID: k.AuthID, Role: k.Role}, nil
 }
 
+// asWAMPError returns err as an *Error; others become
+// wamp.error.runtime_error.
+func asWAMPError(err error) *Error {
+	var we *Error
+	if errors.As(err, &we) {
+		return we
+	}
+	return &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}}
+}
+
 // wampError answers a WAMP error: its mapped status, or 200 in Crossbar
 // compatibility mode.
 func (h *Handler) wampError(w http.ResponseWriter, e *Error) {
@@ -262,15 +272,11 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
 	for i, req := range reqs {
 		pid, err := h.opts.Backend.Publish(id, disclose[i], req)
 		if err != nil {
-			var we *Error
-			if errors.As(err, &we) {
-				if len(ids) > 0 {
-					we.Kwargs = map[string]any{"published": ids}
-				}
-				h.wampError(w, we)
-				return
+			we := asWAMPError(err)
+			if len(ids) > 0 { // a batch stopped midway: say what went out
+				we.Kwargs = map[string]any{"published": ids}
 			}
-			h.wampError(w, &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}})
+			h.wampError(w, we)
 			return
 		}
 		ids = append(ids, pid)
@@ -307,11 +313,7 @@ func (h *Handler) serveCall(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	args, kwargs, err := h.opts.Backend.Call(ctx, id, disclose || req.DiscloseMe, req)
 	if err != nil {
-		var we *Error
-		if !errors.As(err, &we) {
-			we = &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}}
-		}
-		h.wampError(w, we)
+		h.wampError(w, asWAMPError(err))
 		return
 	}
 	out := map[string]any{}

@@ -62,11 +62,7 @@ func (h *Handler) Webhook(opts WebhookOptions) http.Handler {
 			Args:  []any{map[string]any{"headers": headers, "body": string(body)}},
 		})
 		if err != nil {
-			var we *Error
-			if !errors.As(err, &we) {
-				we = &Error{URI: "wamp.error.runtime_error", Args: []any{err.Error()}}
-			}
-			h.wampError(w, we)
+			h.wampError(w, asWAMPError(err))
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]any{"id": id})

@@ -266,21 +266,9 @@ func (r *realm) matches(topic string, f func(*subscription)) {
 	if len(r.wildcard) > 0 {
 		parts := strings.Split(topic, ".")
 		for _, sub := range r.wildcard {
-			if wildcardMatch(sub.parts, parts) {
+			if realms.WildcardMatch(sub.parts, parts) {
 				f(sub)
 			}
 		}
 	}
-}
-
-func wildcardMatch(pattern, parts []string) bool {
-	if len(pattern) != len(parts) {
-		return false
-	}
-	for i, p := range pattern {
-		if p != "" && p != parts[i] {
-			return false
-		}
-	}
-	return true
 }

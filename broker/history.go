@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
 )
 
 // History keeps the last Limit events published to topics matching Topic
@@ -30,7 +32,7 @@ func (h *historyStore) matches(topic string) bool {
 	case wamp.MatchPrefix:
 		return strings.HasPrefix(topic, h.cfg.Topic)
 	case wamp.MatchWildcard:
-		return wildcardMatch(h.parts, strings.Split(topic, "."))
+		return realms.WildcardMatch(h.parts, strings.Split(topic, "."))
 	}
 	return topic == h.cfg.Topic
 }

@@ -48,7 +48,7 @@ func (s *Session) sendRetained(sub *subscription) {
 		case wamp.MatchPrefix:
 			match = strings.HasPrefix(topic, sub.topic)
 		case wamp.MatchWildcard:
-			match = wildcardMatch(sub.parts, strings.Split(topic, "."))
+			match = realms.WildcardMatch(sub.parts, strings.Split(topic, "."))
 		default:
 			match = topic == sub.topic
 		}

@@ -182,7 +182,7 @@ func (s *permissionSet) lookup(uri string, sub Subject) *Permission {
 	var bestW *wildcard
 	for _, set := range sets {
 		for _, w := range set.wildcards {
-			if wildcardMatch(w.parts, parts) {
+			if WildcardMatch(w.parts, parts) {
 				if bestW == nil || w.fixed > bestW.fixed {
 					bestW = w
 				}
@@ -210,14 +210,16 @@ func (s *permissionSet) lookupStatic(uri string) *Permission {
 	}
 	parts := strings.Split(uri, ".")
 	for _, w := range s.wildcards {
-		if wildcardMatch(w.parts, parts) {
+		if WildcardMatch(w.parts, parts) {
 			return w.perm
 		}
 	}
 	return nil
 }
 
-func wildcardMatch(pattern, parts []string) bool {
+// WildcardMatch reports whether the components of a URI (parts) match
+// those of a wildcard pattern, where an empty component matches any.
+func WildcardMatch(pattern, parts []string) bool {
 	if len(pattern) != len(parts) {
 		return false
 	}
