@@ -13,7 +13,6 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 	"go.uber.org/goleak"
 
-	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
@@ -175,9 +174,7 @@ func must(t *testing.T, err error) {
 
 func TestShutdownSendsGoodbye(t *testing.T) {
 	t.Parallel()
-	cfg := routertest.Config()
 	srv := routertest.Start(t, nil)
-	_ = cfg
 	var clients []*client.Client
 	for _, tr := range transports {
 		for _, ser := range serializers {
@@ -212,5 +209,3 @@ func TestShutdownSendsGoodbye(t *testing.T) {
 		t.Fatal("dial after shutdown succeeded")
 	}
 }
-
-var _ = config.Default
