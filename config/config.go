@@ -216,6 +216,9 @@ type WebSocket struct {
 	// PingInterval is the keepalive interval; a peer that does not answer
 	// pings is disconnected. "0s" disables keepalive. Default "30s".
 	PingInterval time.Duration `mapstructure:"ping_interval"`
+	// MaxQueueBytes bounds a session's outbound queue; a client further
+	// behind is disconnected as a slow consumer. Default 1048576.
+	MaxQueueBytes int `mapstructure:"max_queue_bytes"`
 }
 
 // RawSocket configures the RawSocket transport of a listener.
@@ -227,6 +230,9 @@ type RawSocket struct {
 	// rounds it down to a power of two between 512 and 16777216). Default
 	// 1048576.
 	MaxMessageSize int `mapstructure:"max_message_size"`
+	// MaxQueueBytes bounds a session's outbound queue, as for WebSocket.
+	// Default 1048576.
+	MaxQueueBytes int `mapstructure:"max_queue_bytes"`
 }
 
 // Realm is one WAMP realm with its roles.

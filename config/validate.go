@@ -24,6 +24,7 @@ const (
 	DefaultWebSocketPath   = "/ws"
 	DefaultMaxMessageSize  = 1 << 20
 	DefaultPingInterval    = 30 * time.Second
+	DefaultMaxQueueBytes   = 1 << 20
 
 	DefaultPublishPath         = "/publish"
 	DefaultCallPath            = "/call"
@@ -93,6 +94,9 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			if !set[key+".websocket.ping_interval"] {
 				ws.PingInterval = DefaultPingInterval
 			}
+			if !set[key+".websocket.max_queue_bytes"] {
+				ws.MaxQueueBytes = DefaultMaxQueueBytes
+			}
 		}
 		if b := l.Bridge; b != nil {
 			if b.PublishPath == "" {
@@ -150,6 +154,9 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			}
 			if !set[key+".rawsocket.max_message_size"] {
 				rs.MaxMessageSize = DefaultMaxMessageSize
+			}
+			if !set[key+".rawsocket.max_queue_bytes"] {
+				rs.MaxQueueBytes = DefaultMaxQueueBytes
 			}
 		}
 	}
@@ -342,6 +349,9 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 		if ws.MaxMessageSize <= 0 {
 			ps.add(wkey+".max_message_size", "want a positive number of bytes, got %d", ws.MaxMessageSize)
 		}
+		if ws.MaxQueueBytes < 4096 {
+			ps.add(wkey+".max_queue_bytes", "want at least 4096 bytes, got %d", ws.MaxQueueBytes)
+		}
 		if ws.PingInterval < 0 {
 			ps.add(wkey+".ping_interval", "want a duration >= 0, got %q", ws.PingInterval.String())
 		}
@@ -349,6 +359,9 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 	if rs := l.RawSocket; rs != nil {
 		rkey := key + ".rawsocket"
 		validateSerializers(ps, rkey+".serializers", rs.Serializers)
+		if rs.MaxQueueBytes < 4096 {
+			ps.add(rkey+".max_queue_bytes", "want at least 4096 bytes, got %d", rs.MaxQueueBytes)
+		}
 		if rs.MaxMessageSize < 512 || rs.MaxMessageSize > 1<<24 {
 			ps.add(rkey+".max_message_size", "want 512..16777216 bytes, got %d", rs.MaxMessageSize)
 		}

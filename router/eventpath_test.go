@@ -103,7 +103,7 @@ func TestFanOutDetailsAreNotShared(t *testing.T) {
 // every event and the publisher's acknowledged publishes all succeed.
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, nil)
+	srv := routertest.Start(t, func(c *config.Config) { c.Listeners[0].WebSocket.MaxQueueBytes = 256 << 10 })
 	const events, size = 1000, 32 << 10
 
 	slow := rawJoin(t, srv.URL(0))

@@ -375,7 +375,7 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 				Serializers:    serializers,
 				AllowedOrigins: ws.AllowedOrigins,
 				MaxMessageSize: ws.MaxMessageSize,
-				Peer:           s.peerOptions("websocket", ws.PingInterval),
+				Peer:           s.peerOptions("websocket", ws.PingInterval, ws.MaxQueueBytes),
 				Attach:         s.attach,
 				Logger:         s.log,
 			}))
@@ -419,7 +419,7 @@ func (s *Server) serve(l *listener) {
 				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
 					Serializers:    serializers,
 					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           s.peerOptions("rawsocket", 0),
+					Peer:           s.peerOptions("rawsocket", 0, rs.MaxQueueBytes),
 					Attach:         s.attach,
 					Logger:         s.log,
 					Begin:          s.beginConn,
@@ -435,12 +435,13 @@ func (s *Server) serve(l *listener) {
 
 // peerOptions configures the peers of a listener: their pub/sub messages go
 // to the broker once nexus welcomes them.
-func (s *Server) peerOptions(transportName string, ping time.Duration) transport.PeerOptions {
+func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
 	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
-		PingInterval: ping,
-		Logger:       s.log,
-		Observer:     s.observer,
+		PingInterval:  ping,
+		MaxQueueBytes: maxQueueBytes,
+		Logger:        s.log,
+		Observer:      s.observer,
 		OnSlowConsumer: func() {
 			s.slowConsumers.Add(1)
 			slow.Inc()
