@@ -23,9 +23,11 @@ deps:
 	$(GO) mod download
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	cd test/browser && npm ci --no-audit --no-fund --loglevel=error
-	@# Debian packages: Chromium for the browser tests, Django for the example app.
+	@# Debian packages: Chromium for the browser tests, Django for the example app,
+	@# Python autobahn for the interop test.
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	/usr/bin/python3 -c 'import django' 2>/dev/null || missing="$$missing python3-django"; \
+	/usr/bin/python3 -c 'import autobahn, cbor2' 2>/dev/null || missing="$$missing python3-autobahn python3-cbor2"; \
 	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 	@# The HTTP bridge's Python example needs requests (PyPI is out of reach: Debian's package).
 	python3 -c 'import requests' 2>/dev/null || /usr/bin/python3 -c 'import requests' 2>/dev/null || \
