@@ -63,18 +63,12 @@ func (c *Config) applyDefaults(set map[string]bool) {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
-	if !set["shutdown_timeout"] {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if !set["metrics.enabled"] {
-		c.Metrics.Enabled = true
-	}
+	orDefault(set, "shutdown_timeout", &c.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(set, "metrics.enabled", &c.Metrics.Enabled, true)
 	if c.Metrics.Path == "" {
 		c.Metrics.Path = "/metrics"
 	}
-	if !set["log.access_log"] {
-		c.Log.AccessLog = true
-	}
+	orDefault(set, "log.access_log", &c.Log.AccessLog, true)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -82,21 +76,11 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			if ws.Path == "" {
 				ws.Path = DefaultWebSocketPath
 			}
-			if !set[key+".websocket.serializers"] {
-				ws.Serializers = slices.Clone(Serializers)
-			}
-			if !set[key+".websocket.allowed_origins"] {
-				ws.AllowedOrigins = slices.Clone(DefaultAllowedOrigins)
-			}
-			if !set[key+".websocket.max_message_size"] {
-				ws.MaxMessageSize = DefaultMaxMessageSize
-			}
-			if !set[key+".websocket.ping_interval"] {
-				ws.PingInterval = DefaultPingInterval
-			}
-			if !set[key+".websocket.max_queue_bytes"] {
-				ws.MaxQueueBytes = DefaultMaxQueueBytes
-			}
+			orDefault(set, key+".websocket.serializers", &ws.Serializers, slices.Clone(Serializers))
+			orDefault(set, key+".websocket.allowed_origins", &ws.AllowedOrigins, slices.Clone(DefaultAllowedOrigins))
+			orDefault(set, key+".websocket.max_message_size", &ws.MaxMessageSize, DefaultMaxMessageSize)
+			orDefault(set, key+".websocket.ping_interval", &ws.PingInterval, DefaultPingInterval)
+			orDefault(set, key+".websocket.max_queue_bytes", &ws.MaxQueueBytes, DefaultMaxQueueBytes)
 		}
 		if b := l.Bridge; b != nil {
 			if b.PublishPath == "" {
@@ -105,15 +89,9 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			if b.CallPath == "" {
 				b.CallPath = DefaultCallPath
 			}
-			if !set[key+".bridge.max_body_size"] {
-				b.MaxBodySize = DefaultBridgeMaxBodySize
-			}
-			if !set[key+".bridge.timestamp_delta_limit"] {
-				b.TimestampDeltaLimit = DefaultTimestampDeltaLimit
-			}
-			if !set[key+".bridge.call_timeout"] {
-				b.CallTimeout = DefaultCallTimeout
-			}
+			orDefault(set, key+".bridge.max_body_size", &b.MaxBodySize, DefaultBridgeMaxBodySize)
+			orDefault(set, key+".bridge.timestamp_delta_limit", &b.TimestampDeltaLimit, DefaultTimestampDeltaLimit)
+			orDefault(set, key+".bridge.call_timeout", &b.CallTimeout, DefaultCallTimeout)
 			for j := range b.Keys {
 				if b.Keys[j].AuthID == "" {
 					b.Keys[j].AuthID = b.Keys[j].Key
@@ -125,15 +103,9 @@ func (c *Config) applyDefaults(set map[string]bool) {
 				if f.Match == "" {
 					f.Match = MatchExact
 				}
-				if !set[fkey+".queue_size"] {
-					f.QueueSize = DefaultForwardQueueSize
-				}
-				if !set[fkey+".max_retries"] {
-					f.MaxRetries = DefaultForwardMaxRetries
-				}
-				if !set[fkey+".timeout"] {
-					f.Timeout = DefaultForwardTimeout
-				}
+				orDefault(set, fkey+".queue_size", &f.QueueSize, DefaultForwardQueueSize)
+				orDefault(set, fkey+".max_retries", &f.MaxRetries, DefaultForwardMaxRetries)
+				orDefault(set, fkey+".timeout", &f.Timeout, DefaultForwardTimeout)
 			}
 			for j := range b.Callees {
 				if !set[fmt.Sprintf("%s.bridge.callees[%d].timeout", key, j)] {
@@ -149,15 +121,9 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			}
 		}
 		if rs := l.RawSocket; rs != nil {
-			if !set[key+".rawsocket.serializers"] {
-				rs.Serializers = slices.Clone(Serializers)
-			}
-			if !set[key+".rawsocket.max_message_size"] {
-				rs.MaxMessageSize = DefaultMaxMessageSize
-			}
-			if !set[key+".rawsocket.max_queue_bytes"] {
-				rs.MaxQueueBytes = DefaultMaxQueueBytes
-			}
+			orDefault(set, key+".rawsocket.serializers", &rs.Serializers, slices.Clone(Serializers))
+			orDefault(set, key+".rawsocket.max_message_size", &rs.MaxMessageSize, DefaultMaxMessageSize)
+			orDefault(set, key+".rawsocket.max_queue_bytes", &rs.MaxQueueBytes, DefaultMaxQueueBytes)
 		}
 	}
 	for i := range c.Realms {
@@ -216,6 +182,13 @@ func (c *Config) applyDefaults(set map[string]bool) {
 				h.Match = MatchExact
 			}
 		}
+	}
+}
+
+// orDefault sets *field to value unless the file set key.
+func orDefault[T any](set map[string]bool, key string, field *T, value T) {
+	if !set[key] {
+		*field = value
 	}
 }
 

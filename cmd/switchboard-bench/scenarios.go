@@ -69,17 +69,22 @@ func connectAll(url string, n int, roles string, setup func(i int, c *wampConn) 
 	return conns, nil
 }
 
-// runFanout: n subscribers on one topic, one publisher sending events
-// publishes of payload bytes, acknowledged every window publishes.
-func runFanout(url string, n, events, payload, window int, timeout time.Duration) (fanoutResult, error) {
-	res := fanoutResult{subscribers: n, published: events}
-	subs, err := connectAll(url, n, `"subscriber":{}`, func(i int, c *wampConn) error {
-		if err := c.send(`[32,1,{},"bench.fanout"]`); err != nil {
+// subscribeAll connects n sessions, each subscribed to topic.
+func subscribeAll(url string, n int, topic string) ([]*wampConn, error) {
+	return connectAll(url, n, `"subscriber":{}`, func(_ int, c *wampConn) error {
+		if err := c.send(`[32,1,{},"` + topic + `"]`); err != nil {
 			return err
 		}
 		_, err := c.expect(33)
 		return err
 	})
+}
+
+// runFanout: n subscribers on one topic, one publisher sending events
+// publishes of payload bytes, acknowledged every window publishes.
+func runFanout(url string, n, events, payload, window int, timeout time.Duration) (fanoutResult, error) {
+	res := fanoutResult{subscribers: n, published: events}
+	subs, err := subscribeAll(url, n, "bench.fanout")
 	if err != nil {
 		return res, err
 	}
@@ -298,13 +303,7 @@ type bridgeResult struct {
 func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time.Duration) (bridgeResult, error) {
 	res := bridgeResult{requests: requests}
 	base := "http://" + strings.TrimPrefix(strings.TrimSuffix(wsURL, "/ws"), "ws://")
-	subs, err := connectAll(wsURL, n, `"subscriber":{}`, func(i int, c *wampConn) error {
-		if err := c.send(`[32,1,{},"bench.bridge"]`); err != nil {
-			return err
-		}
-		_, err := c.expect(33)
-		return err
-	})
+	subs, err := subscribeAll(wsURL, n, "bench.bridge")
 	if err != nil {
 		return res, err
 	}
