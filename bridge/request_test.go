@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzParse(f *testing.F) {
@@ -74,4 +75,21 @@ func TestKeylessBridgeAnswersLoopbackOnly(t *testing.T) {
 			t.Errorf("%s: status %d body %s, want 403 %s", addr, w.Code, w.Body, ErrForbidden)
 		}
 	}
+}
+
+// FuzzSignedRequest: any query values and body are refused or accepted
+// without a panic, and a random signature is never accepted.
+func FuzzSignedRequest(f *testing.F) {
+	f.Add("django", "2011-10-14T16:59:51.123Z", "1", "42", "MJ1bOtB_-58dq05Lt6b9lV5UyP5YqHxXsPu0hye8EhY=", []byte(`{"topic":"a"}`))
+	f.Add("", "", "", "", "", []byte{})
+	f.Add("django", "9999-99-99T99:99:99.9Z", "-1", "\x00", "====", []byte("\xff"))
+	h := New(Options{Backend: refusingBackend{}, MaxBodySize: 1024, TimestampDeltaLimit: time.Minute,
+		Keys: []Key{{Key: "django", Secret: "a-secret-of-enough-length", AuthID: "d", Role: "r"}}})
+	f.Fuzz(func(t *testing.T, key, ts, seq, nonce, sig string, body []byte) {
+		params := map[string]string{"key": key, "timestamp": ts, "seq": seq, "nonce": nonce, "signature": sig}
+		_, rerr := h.verifySigned(h.keys.Load(), func(k string) string { return params[k] }, body)
+		if rerr == nil && sig != Sign("a-secret-of-enough-length", key, ts, seq, nonce, body) {
+			t.Fatal("accepted a wrong signature")
+		}
+	})
 }
