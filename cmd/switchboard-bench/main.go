@@ -173,10 +173,19 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
+		// Baseline in the same run: the same publications over WAMP, each
+		// acknowledged before the next, from as many sessions as HTTP clients.
+		wampRate, err := withRouter("switchboard", o.pin, func(url string, _ *routerProc) (float64, error) {
+			return runAckPublish(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload)
+		})
+		if err != nil {
+			return fmt.Errorf("bridge baseline: %w", err)
+		}
 		reqRate := float64(res.requests) / res.duration.Seconds()
 		delRate := float64(res.delivered) / res.duration.Seconds()
 		fmt.Printf("bridge switchboard %8.0f publish requests/s -> %8.0f delivered events/s (%d subscribers, lost %d, request p50 %v p99 %v)\n",
 			reqRate, delRate, o.bridgeSubscribers, res.lost, res.p50, res.p99)
+		fmt.Printf("bridge baseline    %8.0f acknowledged WAMP publishes/s: the bridge does %.2fx\n", wampRate, reqRate/wampRate)
 		s := fmt.Sprintf("HTTP bridge, %d subscribers", o.bridgeSubscribers)
 		add(s, "publish requests/s", map[string]float64{"switchboard": reqRate}, "", true)
 		add(s, "delivered events/s", map[string]float64{"switchboard": delRate}, "", true)

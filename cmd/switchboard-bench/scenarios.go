@@ -387,3 +387,73 @@ feed:
 	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
 	return res, nil
 }
+
+// runAckPublish is the bridge's baseline: concurrency WAMP sessions each
+// publishing with acknowledge, one at a time (request and response, as an
+// HTTP client does), to n subscribers. It returns publishes/s.
+func runAckPublish(wsURL string, n, publishes, concurrency, payload int) (float64, error) {
+	subs, err := subscribeAll(wsURL, n, "bench.ackpub")
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, c := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range publishes {
+				if _, err := c.read(30 * time.Second); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	defer func() {
+		for _, c := range subs {
+			c.close()
+		}
+		wg.Wait()
+	}()
+	pubs, err := connectAll(wsURL, concurrency, `"publisher":{}`, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		for _, p := range pubs {
+			p.close()
+		}
+	}()
+	body := strings.Repeat("x", payload)
+	jobs := make(chan int)
+	errs := make(chan error, concurrency)
+	var senders sync.WaitGroup
+	start := time.Now()
+	for _, p := range pubs {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for seq := range jobs {
+				if err := p.send(`[16,` + strconv.Itoa(seq+1) + `,{"acknowledge":true},"bench.ackpub",[` + strconv.Itoa(seq) + `,"` + body + `"]]`); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := p.expect(17); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for seq := range publishes {
+		select {
+		case jobs <- seq:
+		case err := <-errs:
+			close(jobs)
+			senders.Wait()
+			return 0, err
+		}
+	}
+	close(jobs)
+	senders.Wait()
+	return float64(publishes) / time.Since(start).Seconds(), nil
+}
