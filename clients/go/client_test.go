@@ -2,17 +2,26 @@ package switchboard_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -328,5 +337,40 @@ func TestHeaderReachesTheAuthWebhook(t *testing.T) {
 	if c, err := switchboard.Dial(context.Background(), srv.URL(0), switchboard.Options{Realm: "realm1"}); err == nil {
 		c.Close()
 		t.Fatal("joined without the header")
+	}
+}
+
+// TestTLS: wss:// and tcps:// with a certificate the client trusts; one it
+// does not trust is refused.
+func TestTLS(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	must(t, err)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	must(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	cert, err := x509.ParseCertificate(der)
+	must(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	srv := routertest.Start(t, func(c *config.Config) {
+		for i := range c.Listeners {
+			c.Listeners[i].TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+		}
+	})
+	for _, l := range []int{0, 1} {
+		c, err := switchboard.Dial(context.Background(), srv.URL(l), switchboard.Options{Realm: "realm1", TLS: &tls.Config{RootCAs: pool}})
+		must(t, err)
+		c.Close()
+		if c, err := switchboard.Dial(context.Background(), srv.URL(l), switchboard.Options{Realm: "realm1", TLS: &tls.Config{}}); err == nil {
+			c.Close()
+			t.Fatalf("%s: joined without trusting the certificate", srv.URL(l))
+		}
 	}
 }
