@@ -2,9 +2,7 @@ package router
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/metrics"
@@ -156,115 +153,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.broker = broker.New(brokerRealms, log, s.observer)
 	return s, nil
-}
-
-func (s *Server) realmFromConfig(r config.Realm) (realms.Realm, error) {
-	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI}
-	authenticators, err := authenticators(r, s.callIn(r.Name))
-	if err != nil {
-		return out, err
-	}
-	out.Authenticators = authenticators
-	for _, role := range r.Roles {
-		rr := realms.Role{Name: role.Name}
-		if role.Authorizer != "" {
-			rr.Authorizer = &realms.DynamicAuthorizer{Procedure: role.Authorizer, CacheTTL: role.AuthorizerCache,
-				Call: realms.Caller(s.callIn(r.Name)), Timeout: 5 * time.Second}
-		}
-		for _, p := range role.Permissions {
-			rr.Permissions = append(rr.Permissions, realms.Permission{
-				URI:   p.URI,
-				Match: p.Match,
-				Allow: realms.Actions{
-					Call: p.Allow.Call, Register: p.Allow.Register,
-					Publish: p.Allow.Publish, Subscribe: p.Allow.Subscribe,
-				},
-				Disclose: realms.Disclose{Caller: p.Disclose.Caller, Publisher: p.Disclose.Publisher},
-			})
-		}
-		out.Roles = append(out.Roles, rr)
-	}
-	return out, nil
-}
-
-// authenticators builds a realm's authentication methods; call reaches
-// WAMP procedures of the realm (for the dynamic authenticator).
-func authenticators(r config.Realm, call auth.Caller) ([]nexusauth.Authenticator, error) {
-	var out []nexusauth.Authenticator
-	a := r.Auth
-	// The webhook or the dynamic authenticator decides, per method.
-	deciders := map[string]auth.Decider{}
-	if w := a.Webhook; w != nil {
-		hook := &auth.Webhook{URL: w.URL, Realm: r.Name, ForwardHeaders: w.ForwardHeaders, Timeout: w.Timeout,
-			Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
-		for _, m := range w.Methods {
-			deciders[m] = hook
-		}
-	}
-	if d := a.Dynamic; d != nil {
-		dyn := &auth.Dynamic{Realm: r.Name, Procedure: d.Procedure, Timeout: d.Timeout, Call: call}
-		for _, m := range d.Methods {
-			deciders[m] = dyn
-		}
-	}
-	switch {
-	case deciders["anonymous"] != nil:
-		out = append(out, &auth.Anonymous{Decider: deciders["anonymous"]})
-	case r.Anonymous != nil:
-		out = append(out, &auth.Anonymous{Role: r.Anonymous.Role})
-	}
-	if w := a.WAMPCRA; w != nil {
-		users := map[string]auth.CRAUser{}
-		for authid, u := range w.Users {
-			users[authid] = auth.CRAUser{Secret: u.Secret, Role: u.Role, Salt: u.Salt, Iterations: u.Iterations, KeyLen: u.KeyLen}
-		}
-		out = append(out, auth.NewWAMPCRA(users, 10*time.Second))
-	}
-	if cs := a.Cryptosign; cs != nil {
-		c := &auth.Cryptosign{Principals: map[string]auth.CryptosignPrincipal{}}
-		for authid, p := range cs.Principals {
-			cp := auth.CryptosignPrincipal{Role: p.Role}
-			for _, k := range p.AuthorizedKeys {
-				b, err := hex.DecodeString(k)
-				if err != nil || len(b) != ed25519.PublicKeySize {
-					return nil, fmt.Errorf("realm %s: cryptosign key of %s: not an Ed25519 public key", r.Name, authid)
-				}
-				cp.Keys = append(cp.Keys, ed25519.PublicKey(b))
-			}
-			c.Principals[authid] = cp
-		}
-		out = append(out, c)
-	}
-	if a.Ticket != nil || a.JWT != nil || deciders["ticket"] != nil {
-		t := &auth.Ticket{Principals: map[string]auth.Principal{}}
-		if a.Ticket != nil {
-			for authid, p := range a.Ticket.Principals {
-				t.Principals[authid] = auth.Principal{Ticket: p.Ticket, Role: p.Role}
-			}
-		}
-		if j := a.JWT; j != nil {
-			v := &auth.JWTVerifier{Algorithms: j.Algorithms, Secret: []byte(j.Secret), Issuer: j.Issuer, Audience: j.Audience,
-				AuthIDClaim: j.AuthIDClaim, RoleClaim: j.RoleClaim, DefaultRole: j.DefaultRole, Leeway: j.Leeway}
-			if j.PublicKeyFile != "" {
-				key, err := config.LoadPublicKey(j.PublicKeyFile)
-				if err != nil {
-					return nil, fmt.Errorf("realm %s: jwt public key: %w", r.Name, err)
-				}
-				v.PublicKey = key
-			}
-			if j.JWKSFile != "" {
-				keys, err := auth.LoadJWKS(j.JWKSFile)
-				if err != nil {
-					return nil, fmt.Errorf("realm %s: %w", r.Name, err)
-				}
-				v.JWKS = keys
-			}
-			t.JWT = v
-		}
-		t.Decider = deciders["ticket"]
-		out = append(out, t)
-	}
-	return out, nil
 }
 
 // Start creates the routing core and binds every listener before it
@@ -466,67 +354,6 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 				},
 			}
 		},
-	}
-}
-
-// forwardNexusEvents relays what nexus publishes itself (session meta
-// events, registration meta events, testaments) into the broker, where the
-// subscriptions are: one in-process session per realm subscribed to
-// everything in nexus's own broker, which no client publishes to.
-func (s *Server) forwardNexusEvents() error {
-	for _, r := range s.realms {
-		c, err := client.ConnectLocal(s.nexus, client.Config{Realm: r.Name, Logger: nexusLogger{s.log}})
-		if err != nil {
-			return fmt.Errorf("router: realm %s: connect event forwarder: %w", r.Name, err)
-		}
-		s.forwarders = append(s.forwarders, c)
-		s.localCallers.Store(r.Name, c)
-		realm := r.Name
-		err = c.Subscribe("", func(ev *wamp.Event) {
-			topic, _ := wamp.AsString(ev.Details["topic"])
-			// Subscription meta events come from our broker, not nexus's.
-			if topic == "" || strings.HasPrefix(topic, "wamp.subscription.") {
-				return
-			}
-			if _, err := s.broker.Publish(realm, nil, topic, ev.Arguments, ev.ArgumentsKw, nil); err != nil {
-				s.log.Error("cannot forward router event", "realm", realm, "error", err)
-			}
-		}, wamp.Dict{wamp.OptMatch: wamp.MatchPrefix})
-		if err != nil {
-			return fmt.Errorf("router: realm %s: subscribe event forwarder: %w", r.Name, err)
-		}
-	}
-	return nil
-}
-
-func (s *Server) closeForwarders() {
-	s.localCallers.Clear()
-	for _, c := range s.forwarders {
-		_ = c.Close()
-	}
-	s.forwarders = nil
-	for _, b := range s.bridges {
-		b.close()
-	}
-}
-
-// callIn returns a function that calls procedures of realm from the
-// router's in-process session there.
-func (s *Server) callIn(realm string) auth.Caller {
-	return func(ctx context.Context, procedure string, args []any) ([]any, map[string]any, error) {
-		v, ok := s.localCallers.Load(realm)
-		if !ok {
-			return nil, nil, errors.New("router is not running")
-		}
-		res, err := v.(*client.Client).Call(ctx, procedure, nil, args, nil, nil)
-		if err != nil {
-			var rpcErr client.RPCError
-			if errors.As(err, &rpcErr) {
-				return nil, nil, fmt.Errorf("%s: %v", rpcErr.Err.Error, rpcErr.Err.Arguments)
-			}
-			return nil, nil, err
-		}
-		return res.Arguments, res.ArgumentsKw, nil
 	}
 }
 
