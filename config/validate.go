@@ -515,16 +515,7 @@ func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 		if t := a.Ticket; t != nil {
 			for authid, p := range t.Principals {
 				pkey := fmt.Sprintf("realms[%d].auth.ticket.principals.%s", i, authid)
-				if p.TicketFile != "" {
-					if p.Ticket != "" {
-						ps.add(pkey, "want ticket or ticket_file, not both")
-					} else if data, err := os.ReadFile(p.TicketFile); err != nil {
-						ps.add(pkey+".ticket_file", "cannot read: %v", err)
-					} else {
-						p.Ticket = strings.TrimSpace(string(data))
-					}
-				}
-				p.Ticket = expandSecret(&ps, lookupEnv, pkey+".ticket", p.Ticket)
+				p.Ticket = secretValue(&ps, lookupEnv, pkey, "ticket", p.Ticket, p.TicketFile)
 				t.Principals[authid] = p
 			}
 		}
@@ -546,16 +537,7 @@ func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 		for j := range b.Keys {
 			k := &b.Keys[j]
 			kkey := fmt.Sprintf("listeners[%d].bridge.keys[%d]", i, j)
-			if k.SecretFile != "" {
-				if k.Secret != "" {
-					ps.add(kkey, "want secret or secret_file, not both")
-				} else if data, err := os.ReadFile(k.SecretFile); err != nil {
-					ps.add(kkey+".secret_file", "cannot read: %v", err)
-				} else {
-					k.Secret = strings.TrimSpace(string(data))
-				}
-			}
-			k.Secret = expandSecret(&ps, lookupEnv, kkey+".secret", k.Secret)
+			k.Secret = secretValue(&ps, lookupEnv, kkey, "secret", k.Secret, k.SecretFile)
 			k.BearerToken = expandSecret(&ps, lookupEnv, kkey+".bearer_token", k.BearerToken)
 		}
 		for j := range b.Webhooks {
@@ -572,6 +554,24 @@ func (c *Config) resolveSecrets(lookupEnv LookupEnv) []Problem {
 		}
 	}
 	return ps
+}
+
+// secretValue resolves a secret set as a value ("${NAME}" reads the
+// environment) or as <name>_file, at key.<name>.
+func secretValue(ps *problems, lookupEnv LookupEnv, key, name, value, file string) string {
+	if file != "" {
+		if value != "" {
+			ps.add(key, "want %s or %s_file, not both", name, name)
+			return ""
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			ps.add(key+"."+name+"_file", "cannot read: %v", err)
+			return ""
+		}
+		return strings.TrimSpace(string(data))
+	}
+	return expandSecret(ps, lookupEnv, key+"."+name, value)
 }
 
 // expandSecret resolves a "${NAME}" value from the environment.

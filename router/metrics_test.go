@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -206,7 +205,7 @@ func TestReadyzFlipsBeforeGoodbye(t *testing.T) {
 // path and status, never its query string (the signature) or the secret.
 func TestAccessLogHasNoSecrets(t *testing.T) {
 	t.Parallel()
-	var buf safeBuffer
+	var buf routertest.SyncBuffer
 	cfg := routertest.Config()
 	withBridge(false)(cfg)
 	cfg.Log.AccessLogUpgrades = true
@@ -238,22 +237,4 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 			t.Fatalf("the log contains %q:\n%s", secret, logs)
 		}
 	}
-}
-
-// safeBuffer is a bytes.Buffer for concurrent log writes.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

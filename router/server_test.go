@@ -4,32 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
-	"go.uber.org/goleak"
 
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-// TestMain checks that no goroutine outlives the tests. The HTTP clients'
-// idle keep-alive connections are closed first: they are the client's, not
-// leaks of the router.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { routertest.Main(m) }
 
 // transports are the listener indexes of routertest.Config.
 var transports = []struct {

@@ -30,14 +30,13 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/golang-jwt/jwt/v5"
-	"go.uber.org/goleak"
 
 	switchboard "github.com/switchboard-wamp/switchboard/clients/go"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { routertest.Main(m) }
 
 func must(t *testing.T, err error) {
 	t.Helper()

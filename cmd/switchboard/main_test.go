@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,10 +15,11 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gammazero/nexus/v3/wamp/crsign"
-	"go.uber.org/goleak"
+
+	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { routertest.Main(m) }
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
@@ -179,7 +179,7 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hup := make(chan os.Signal, 1)
-	var stderr safeBuffer
+	var stderr routertest.SyncBuffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-c", cfgPath}, io.Discard, &stderr, hup) }()
 
@@ -227,21 +227,4 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-}
-
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -9,22 +9,13 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
-	"go.uber.org/goleak"
 
 	"github.com/switchboard-wamp/switchboard/clients/go/httpbridge"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	http.DefaultClient.CloseIdleConnections()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			panic(err)
-		}
-	}
-}
+func TestMain(m *testing.M) { routertest.Main(m) }
 
 // The worked vector of Crossbar's signing scheme.
 func TestSignVector(t *testing.T) {
