@@ -162,6 +162,11 @@ type frameKey struct {
 	disclosed  bool
 }
 
+type encodedFrame struct {
+	key   frameKey
+	frame []byte
+}
+
 // deliver queues the publication on every eligible subscriber. Each EVENT is
 // encoded once per subscription, serializer and details variant.
 func (b *Broker) deliver(r *realm, p *publication) {
@@ -180,7 +185,9 @@ func (b *Broker) deliver(r *realm, p *publication) {
 		}
 	}()
 	r.matches(p.topic, func(sub *subscription) {
-		var frames map[frameKey][]byte
+		// At most 3 serializers x 2 variants: a small array, no map.
+		var frames [6]encodedFrame
+		nframes := 0
 		for s := range sub.subscribers {
 			if s == p.publisher && p.excludeMe {
 				continue
@@ -193,18 +200,24 @@ func (b *Broker) deliver(r *realm, p *publication) {
 				continue
 			}
 			key := frameKey{serializer: s.conn.SerializerName(), disclosed: p.disclose && s.pubIdent}
-			frame, ok := frames[key]
-			if !ok {
+			var frame []byte
+			for _, f := range frames[:nframes] {
+				if f.key == key {
+					frame = f.frame
+					break
+				}
+			}
+			if frame == nil {
 				var err error
 				frame, err = s.conn.Codec().Serialize(b.event(p, sub, key.disclosed))
 				if err != nil {
 					b.log.Error("cannot encode event", "realm", r.name, "serializer", key.serializer, "error", err)
 					continue
 				}
-				if frames == nil {
-					frames = make(map[frameKey][]byte, 2)
+				if nframes < len(frames) {
+					frames[nframes] = encodedFrame{key, frame}
+					nframes++
 				}
-				frames[key] = frame
 			}
 			if s.conn.EnqueueFrame(frame) {
 				delivered++
