@@ -187,9 +187,6 @@ func (p *Peer) RequestHeaders() http.Header {
 	return nil
 }
 
-// Serializer returns the session's serializer.
-func (p *Peer) Serializer() Serializer { return p.serializer }
-
 // Codec returns the session's message codec.
 func (p *Peer) Codec() serialize.Serializer { return p.serializer.codec }
 
@@ -221,23 +218,6 @@ func (p *Peer) EnqueueFrame(b []byte) bool {
 	p.mu.Unlock()
 	p.wake()
 	return true
-}
-
-// EnqueueMessage encodes msg and queues it like EnqueueFrame.
-func (p *Peer) EnqueueMessage(msg wamp.Message) bool {
-	b, err := p.serializer.codec.Serialize(msg)
-	if err != nil {
-		p.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
-		return false
-	}
-	return p.EnqueueFrame(b)
-}
-
-// QueuedBytes returns the bytes waiting to be written.
-func (p *Peer) QueuedBytes() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.queuedBytes
 }
 
 func (p *Peer) wake() {
