@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"runtime"
-	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -123,6 +122,3 @@ func (mc *MessageCounters) Add(t wamp.MessageType, n int) {
 	}
 	mc.byType[t].Add(float64(n))
 }
-
-// Since observes the time elapsed since start on h.
-func Since(h prometheus.Observer, start time.Time) { h.Observe(time.Since(start).Seconds()) }

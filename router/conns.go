@@ -39,12 +39,6 @@ func (s *connSet) closeAll() {
 	}
 }
 
-func (s *connSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 // trackingListener registers every accepted connection in a connSet.
 type trackingListener struct {
 	net.Listener

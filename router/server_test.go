@@ -47,16 +47,6 @@ func recv(t *testing.T, ch <-chan *wamp.Event) *wamp.Event {
 	}
 }
 
-// noEvent asserts that no event arrives before a later publish does: the
-// caller publishes a marker after the publish that must not arrive.
-func expectMarker(t *testing.T, ch <-chan *wamp.Event, marker string) {
-	t.Helper()
-	ev := recv(t, ch)
-	if got := fmt.Sprint(ev.Arguments); got != fmt.Sprint(wamp.List{marker}) {
-		t.Fatalf("got event %v before the marker %q: it should not have been delivered", ev.Arguments, marker)
-	}
-}
-
 func TestPubSub(t *testing.T) {
 	t.Parallel()
 	srv := routertest.Start(t, nil)

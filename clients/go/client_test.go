@@ -373,3 +373,55 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestPublishUnsubscribeAndOptions: fire-and-forget Publish, Event.Decode,
+// CALL options with WithOptions, and Unsubscribe (which also keeps the
+// subscription from coming back after a reconnection).
+func TestPublishUnsubscribeAndOptions(t *testing.T) {
+	srv := routertest.Start(t, nil)
+	c, err := switchboard.Dial(context.Background(), srv.URL(0), switchboard.Options{Realm: "realm1"})
+	must(t, err)
+	defer c.Close()
+	events := make(chan switchboard.Event, 4)
+	must(t, c.SubscribeChan("com.opts.news", events, nil))
+	must(t, c.Publish("com.opts.news", nil, map[string]any{"item": "tea", "count": 2}, map[string]any{"exclude_me": false}))
+	select {
+	case ev := <-events:
+		var got struct {
+			Item  string
+			Count int
+		}
+		must(t, ev.Decode(&got))
+		if got.Item != "tea" || got.Count != 2 {
+			t.Fatalf("decoded %+v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	must(t, c.Register("com.opts.who", func(_ context.Context, inv switchboard.Invocation) (switchboard.Result, error) {
+		return switchboard.Result{Args: []any{inv.Details["caller"]}}, nil
+	}, nil))
+	ctx := context.Background()
+	res, err := c.Call(ctx, "com.opts.who", nil, nil, switchboard.WithOptions(map[string]any{"disclose_me": true}))
+	must(t, err)
+	if id, _ := wamp.AsID(res.Args[0]); uint64(id) != c.SessionID() {
+		t.Fatalf("disclosed caller %v, want %d", res.Args[0], c.SessionID())
+	}
+	// After Unsubscribe nothing arrives: a marker on another topic,
+	// published later, comes first.
+	markers := make(chan switchboard.Event, 1)
+	must(t, c.SubscribeChan("com.opts.marker", markers, nil))
+	must(t, c.Unsubscribe("com.opts.news"))
+	must(t, c.PublishAck(ctx, "com.opts.news", []any{"after"}, nil, map[string]any{"exclude_me": false}))
+	must(t, c.PublishAck(ctx, "com.opts.marker", nil, nil, map[string]any{"exclude_me": false}))
+	select {
+	case <-markers:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no marker")
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("event after Unsubscribe: %v", ev.Args)
+	default:
+	}
+}
