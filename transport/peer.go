@@ -83,6 +83,8 @@ const (
 
 // frameConn is one framed connection: WebSocket or RawSocket.
 type frameConn interface {
+	// WaitInput blocks until the client has sent something.
+	WaitInput() error
 	// ReadFrame returns the next WAMP message payload.
 	ReadFrame() ([]byte, error)
 	// WriteFrame writes one WAMP message, possibly buffered until Flush.
@@ -250,41 +252,65 @@ func (p *Peer) leave() {
 
 func (p *Peer) seen() { p.lastSeen.Store(time.Now().UnixNano()) }
 
+// readLoop reads the client's messages. It waits for input in a shallow
+// frame of its own, so the stack of an idle session's reader stays small
+// (the runtime shrinks stacks to what a parked goroutine uses).
 func (p *Peer) readLoop() {
-	defer close(p.readerDone)
-	defer close(p.in)
-	defer p.leave()
-	defer close(p.readerGone)
+	defer p.readEnded()
 	for {
-		b, err := p.conn.ReadFrame()
-		if err != nil {
-			if !errors.Is(err, errClosed) {
-				p.log.Debug("transport read ended", "error", err)
-			}
+		if err := p.conn.WaitInput(); err != nil {
+			p.readFailed(err)
 			return
 		}
-		p.seen()
-		msg, err := p.serializer.codec.Deserialize(b)
-		if err != nil {
-			p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
+		if !p.readMessage() {
 			return
 		}
-		if p.opts.Observer != nil {
-			p.opts.Observer.Received(msg.MessageType())
+	}
+}
+
+func (p *Peer) readEnded() {
+	close(p.readerGone)
+	p.leave()
+	close(p.in)
+	close(p.readerDone)
+}
+
+func (p *Peer) readFailed(err error) {
+	if !errors.Is(err, errClosed) {
+		p.log.Debug("transport read ended", "error", err)
+	}
+}
+
+// readMessage reads one message and routes it: to the session's Route or to
+// nexus. It reports whether reading goes on.
+func (p *Peer) readMessage() bool {
+	b, err := p.conn.ReadFrame()
+	if err != nil {
+		p.readFailed(err)
+		return false
+	}
+	p.seen()
+	msg, err := p.serializer.codec.Deserialize(b)
+	if err != nil {
+		p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
+		return false
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Received(msg.MessageType())
+	}
+	if hello, ok := msg.(*wamp.Hello); ok {
+		if p.opts.OnHello != nil {
+			p.helloState = p.opts.OnHello(hello)
 		}
-		if hello, ok := msg.(*wamp.Hello); ok {
-			if p.opts.OnHello != nil {
-				p.helloState = p.opts.OnHello(hello)
-			}
-			p.hello.Store(hello)
-		} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
-			continue
-		}
-		select {
-		case p.in <- msg:
-		case <-p.closing:
-			return
-		}
+		p.hello.Store(hello)
+	} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
+		return true
+	}
+	select {
+	case p.in <- msg:
+		return true
+	case <-p.closing:
+		return false
 	}
 }
 

@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -66,10 +65,14 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 	_ = conn.SetDeadline(time.Time{})
 	c := &rawConn{
 		conn:      conn,
-		r:         bufio.NewReaderSize(conn, 4096),
+		in:        inBuffer{conn: conn},
 		w:         batchWriter{conn: conn},
 		recvLimit: recvLimit,
 		sendLimit: 1 << ((hs[1] >> 4) + 9),
+	}
+	c.writeTimeout = opts.WriteTimeout
+	if c.writeTimeout <= 0 {
+		c.writeTimeout = defaultWriteTimeout
 	}
 	return newPeer(c, s, opts), s, nil
 }
@@ -77,11 +80,13 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 // rawConn frames WAMP messages as RawSocket frames.
 type rawConn struct {
 	conn      net.Conn
-	r         *bufio.Reader
+	in        inBuffer
 	w         batchWriter
 	recvLimit int
 	sendLimit int
-	seen      func()
+	// writeTimeout bounds a pong written by the reader.
+	writeTimeout time.Duration
+	seen         func()
 }
 
 func (c *rawConn) reportLiveness(seen func()) { c.seen = seen }
@@ -89,27 +94,34 @@ func (c *rawConn) reportLiveness(seen func()) { c.seen = seen }
 // errMessageTooBig reports a frame larger than the agreed limit.
 var errMessageTooBig = errors.New("rawsocket: message exceeds the agreed maximum length")
 
+func (c *rawConn) WaitInput() error { return rawReadErr(c.in.fill(1)) }
+
+func rawReadErr(err error) error {
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)) {
+		return errClosed
+	}
+	return err
+}
+
 func (c *rawConn) ReadFrame() ([]byte, error) {
 	for {
-		var h [4]byte
-		if _, err := io.ReadFull(c.r, h[:]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				return nil, errClosed
-			}
-			return nil, err
+		if err := c.in.fill(4); err != nil {
+			return nil, rawReadErr(err)
 		}
-		n := int(h[1])<<16 | int(h[2])<<8 | int(h[3])
+		h := c.in.next(4)
+		typ, n := h[0]&0x07, int(h[1])<<16|int(h[2])<<8|int(h[3])
 		if n > c.recvLimit {
 			return nil, errMessageTooBig
 		}
 		b := make([]byte, n)
-		if _, err := io.ReadFull(c.r, b); err != nil {
-			return nil, err
+		if err := c.in.readInto(b); err != nil {
+			return nil, rawReadErr(err)
 		}
-		switch h[0] & 0x07 {
+		switch typ {
 		case rawFrameWAMP:
 			return b, nil
 		case rawFramePing:
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
 			if err := c.writeFrame(rawFramePong, b, true); err != nil {
 				return nil, err
 			}

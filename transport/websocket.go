@@ -3,91 +3,332 @@ package transport
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"sync/atomic"
 	"time"
-
-	"github.com/gorilla/websocket"
+	"unicode/utf8"
 )
 
 var errClosed = errors.New("transport: connection closed")
 
-// wsConn frames WAMP messages as WebSocket messages. gorilla/websocket reads
-// (unmasking, control frames, limits); data frames are written here, as
-// whole frames coalesced per batch, straight to the connection.
+// WebSocket opcodes and close codes (RFC 6455 5.2, 7.4.1).
+const (
+	wsContinuation = 0x0
+	wsText         = 0x1
+	wsBinary       = 0x2
+	wsClose        = 0x8
+	wsPing         = 0x9
+	wsPong         = 0xa
+
+	wsCloseNormal        = 1000
+	wsCloseProtocolError = 1002
+	wsCloseInvalidData   = 1007
+	wsClosePolicy        = 1008
+	wsCloseTooBig        = 1009
+
+	// wsMaxControlPayload is the largest payload a control frame may carry.
+	wsMaxControlPayload = 125
+)
+
+// wsConn frames WAMP messages as WebSocket messages on an upgraded
+// connection. It reads client frames itself (unmasking, fragments, control
+// frames, limits) so that a session holds no more than a small read buffer,
+// and writes whole server frames, coalesced per batch, straight to the
+// connection.
 type wsConn struct {
-	ws     *websocket.Conn
-	opcode byte
-	w      batchWriter
+	conn           net.Conn
+	opcode         byte // of the data frames written: text or binary
+	in             inBuffer
+	w              batchWriter
+	maxMessageSize int
+	writeTimeout   time.Duration
+	seen           func()
+	closeSent      atomic.Bool
 }
 
-// NewWebSocketPeer wraps an upgraded WebSocket connection, whose negotiated
-// subprotocol is s, as a WAMP peer. maxMessageSize bounds inbound messages;
-// a larger one closes the connection with status 1009.
-func NewWebSocketPeer(ws *websocket.Conn, s Serializer, maxMessageSize int, opts PeerOptions) *Peer {
-	ws.SetReadLimit(int64(maxMessageSize))
-	opcode := byte(websocket.TextMessage)
+// wsProtocolError is a client frame the router refuses; the connection is
+// closed with code.
+type wsProtocolError struct {
+	code   int
+	reason string
+}
+
+func (e *wsProtocolError) Error() string {
+	return fmt.Sprintf("websocket: %s (close %d)", e.reason, e.code)
+}
+
+// NewWebSocketPeer wraps a connection on which the WebSocket handshake is
+// complete, and whose negotiated subprotocol is s, as a WAMP peer.
+// maxMessageSize bounds inbound messages; a larger one closes the
+// connection with status 1009.
+func NewWebSocketPeer(conn net.Conn, s Serializer, maxMessageSize int, opts PeerOptions) *Peer {
+	opcode := byte(wsText)
 	if s.Binary {
-		opcode = websocket.BinaryMessage
+		opcode = wsBinary
 	}
-	c := &wsConn{ws: ws, opcode: opcode, w: batchWriter{conn: ws.NetConn()}}
+	writeTimeout := opts.WriteTimeout
+	if writeTimeout <= 0 {
+		writeTimeout = defaultWriteTimeout
+	}
+	c := &wsConn{
+		conn:           conn,
+		opcode:         opcode,
+		in:             inBuffer{conn: conn},
+		w:              batchWriter{conn: conn},
+		maxMessageSize: maxMessageSize,
+		writeTimeout:   writeTimeout,
+	}
 	return newPeer(c, s, opts)
 }
 
-func (c *wsConn) reportLiveness(seen func()) {
-	c.ws.SetPongHandler(func(string) error { seen(); return nil })
+func (c *wsConn) reportLiveness(seen func()) { c.seen = seen }
+
+// frameHeader is a parsed client frame header.
+type frameHeader struct {
+	fin    bool
+	opcode byte
+	length int
+	mask   [4]byte
 }
 
+func (c *wsConn) WaitInput() error { return c.readFailed(c.in.fill(1)) }
+
+// ReadFrame returns the next WAMP message, answering pings and a close
+// frame on the way.
 func (c *wsConn) ReadFrame() ([]byte, error) {
+	b, err := c.readMessage()
+	if err == nil {
+		return b, nil
+	}
+	return nil, c.readFailed(err)
+}
+
+// readFailed closes the connection with the code a protocol error calls
+// for, and maps the ends of the connection to errClosed.
+func (c *wsConn) readFailed(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *wsProtocolError
+	switch {
+	case errors.As(err, &pe):
+		c.writeClose(pe.code, pe.reason)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return errClosed
+	}
+	return err
+}
+
+func (c *wsConn) readMessage() ([]byte, error) {
+	var msg []byte
+	var text, started bool
 	for {
-		typ, b, err := c.ws.ReadMessage()
+		h, err := c.readHeader()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway) {
-				return nil, errClosed
-			}
 			return nil, err
 		}
-		if typ == websocket.TextMessage || typ == websocket.BinaryMessage {
-			return b, nil
+		if h.opcode >= wsClose {
+			if err := c.handleControl(h); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		switch h.opcode {
+		case wsContinuation:
+			if !started {
+				return nil, &wsProtocolError{wsCloseProtocolError, "continuation frame outside a fragmented message"}
+			}
+		case wsText, wsBinary:
+			if started {
+				return nil, &wsProtocolError{wsCloseProtocolError, "new message before the last fragment of the previous one"}
+			}
+			started, text = true, h.opcode == wsText
+		default:
+			return nil, &wsProtocolError{wsCloseProtocolError, fmt.Sprintf("reserved opcode %#x", h.opcode)}
+		}
+		if len(msg)+h.length > c.maxMessageSize {
+			return nil, &wsProtocolError{wsCloseTooBig, fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)}
+		}
+		start := len(msg)
+		if msg == nil {
+			msg = make([]byte, h.length)
+		} else {
+			msg = append(msg, make([]byte, h.length)...)
+		}
+		if err := c.in.readInto(msg[start:]); err != nil {
+			return nil, err
+		}
+		unmask(h.mask, msg[start:])
+		if h.fin {
+			if text && !utf8.Valid(msg) {
+				return nil, &wsProtocolError{wsCloseInvalidData, "text message is not valid UTF-8"}
+			}
+			return msg, nil
 		}
 	}
 }
 
-// WriteFrame adds an unmasked, unfragmented server frame (RFC 6455 5.2).
-func (c *wsConn) WriteFrame(b []byte) error {
-	var h [10]byte
-	h[0] = 0x80 | c.opcode // FIN
-	n := len(b)
-	var hl int
+func (c *wsConn) readHeader() (frameHeader, error) {
+	var h frameHeader
+	if err := c.in.fill(2); err != nil {
+		return h, err
+	}
+	b := c.in.next(2)
+	if b[0]&0x70 != 0 {
+		return h, &wsProtocolError{wsCloseProtocolError, "reserved bits set (no extension was negotiated)"}
+	}
+	if b[1]&0x80 == 0 {
+		return h, &wsProtocolError{wsCloseProtocolError, "client frame is not masked"}
+	}
+	h.fin, h.opcode = b[0]&0x80 != 0, b[0]&0x0f
+	n := uint64(b[1] & 0x7f)
+	switch n {
+	case 126:
+		if err := c.in.fill(2); err != nil {
+			return h, err
+		}
+		n = uint64(binary.BigEndian.Uint16(c.in.next(2)))
+	case 127:
+		if err := c.in.fill(8); err != nil {
+			return h, err
+		}
+		n = binary.BigEndian.Uint64(c.in.next(8))
+		if n>>63 != 0 {
+			return h, &wsProtocolError{wsCloseProtocolError, "frame length has its most significant bit set"}
+		}
+	}
+	if h.opcode >= wsClose && (!h.fin || n > wsMaxControlPayload) {
+		return h, &wsProtocolError{wsCloseProtocolError, "control frame fragmented or over 125 bytes"}
+	}
+	if n > uint64(c.maxMessageSize) {
+		return h, &wsProtocolError{wsCloseTooBig, fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)}
+	}
+	h.length = int(n)
+	if err := c.in.fill(4); err != nil {
+		return h, err
+	}
+	copy(h.mask[:], c.in.next(4))
+	return h, nil
+}
+
+// handleControl answers a ping, notes a pong, and answers a close frame by
+// ending the read side.
+func (c *wsConn) handleControl(h frameHeader) error {
+	var buf [wsMaxControlPayload]byte
+	payload := buf[:h.length]
+	if err := c.in.readInto(payload); err != nil {
+		return err
+	}
+	unmask(h.mask, payload)
+	if c.seen != nil {
+		c.seen()
+	}
+	switch h.opcode {
+	case wsPing:
+		return c.writeControl(wsPong, payload)
+	case wsPong:
+		return nil
+	case wsClose:
+		code, reason := closeReply(payload)
+		c.writeClose(code, reason)
+		return errClosed
+	default:
+		return &wsProtocolError{wsCloseProtocolError, fmt.Sprintf("reserved control opcode %#x", h.opcode)}
+	}
+}
+
+// closeReply checks a client's close frame and returns the code to answer
+// with: the client's own, or 1002 if the frame is malformed.
+func closeReply(payload []byte) (int, string) {
+	switch {
+	case len(payload) == 0:
+		return wsCloseNormal, ""
+	case len(payload) == 1:
+		return wsCloseProtocolError, "close frame with a 1-byte payload"
+	case !utf8.Valid(payload[2:]):
+		return wsCloseProtocolError, "close reason is not valid UTF-8"
+	}
+	code := int(binary.BigEndian.Uint16(payload))
+	valid := (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+	if !valid {
+		return wsCloseProtocolError, fmt.Sprintf("invalid close code %d", code)
+	}
+	return code, ""
+}
+
+// unmask XORs b with the masking key (RFC 6455 5.3), eight bytes at a time.
+func unmask(key [4]byte, b []byte) {
+	k := uint64(binary.LittleEndian.Uint32(key[:]))
+	k |= k << 32
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^k)
+	}
+	for ; i < len(b); i++ {
+		b[i] ^= key[i&3]
+	}
+}
+
+// appendFrameHeader appends an unmasked, unfragmented server frame header
+// (RFC 6455 5.2) for a payload of n bytes.
+func appendFrameHeader(h []byte, opcode byte, n int) []byte {
+	h = append(h, 0x80|opcode) // FIN
 	switch {
 	case n < 126:
-		h[1], hl = byte(n), 2
+		return append(h, byte(n))
 	case n <= 0xffff:
-		h[1] = 126
-		binary.BigEndian.PutUint16(h[2:], uint16(n))
-		hl = 4
+		return binary.BigEndian.AppendUint16(append(h, 126), uint16(n))
 	default:
-		h[1] = 127
-		binary.BigEndian.PutUint64(h[2:], uint64(n))
-		hl = 10
+		return binary.BigEndian.AppendUint64(append(h, 127), uint64(n))
 	}
-	return c.w.writeFrame(h[:hl], b)
+}
+
+// WriteFrame adds a data frame to the write batch.
+func (c *wsConn) WriteFrame(b []byte) error {
+	if c.closeSent.Load() {
+		return errClosed
+	}
+	var h [10]byte
+	return c.w.writeFrame(appendFrameHeader(h[:0], c.opcode, len(b)), b)
 }
 
 func (c *wsConn) Flush() error { return c.w.flush() }
 
-func (c *wsConn) WritePing() error {
-	return c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
+// writeControl writes a control frame at once (with whatever the batch
+// holds before it).
+func (c *wsConn) writeControl(opcode byte, payload []byte) error {
+	var h [10]byte
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+	if err := c.w.writeFrame(appendFrameHeader(h[:0], opcode, len(payload)), payload); err != nil {
+		return err
+	}
+	return c.w.flush()
+}
+
+func (c *wsConn) WritePing() error { return c.writeControl(wsPing, nil) }
+
+// writeClose sends a close frame, once.
+func (c *wsConn) writeClose(code int, reason string) {
+	if !c.closeSent.CompareAndSwap(false, true) {
+		return
+	}
+	if len(reason) > wsMaxControlPayload-2 {
+		reason = reason[:wsMaxControlPayload-2]
+	}
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	_ = c.writeControl(wsClose, append(payload, reason...))
 }
 
 func (c *wsConn) WriteClose(policy bool, reason string) {
-	code := websocket.CloseNormalClosure
+	code := wsCloseNormal
 	if policy {
-		code = websocket.ClosePolicyViolation
+		code = wsClosePolicy
 	}
-	msg := websocket.FormatCloseMessage(code, reason)
-	_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	c.writeClose(code, reason)
 }
 
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.NetConn().SetWriteDeadline(t) }
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
-func (c *wsConn) Close() error { return c.ws.Close() }
+func (c *wsConn) Close() error { return c.conn.Close() }

@@ -53,10 +53,9 @@ func NewWebSocketHandler(opts WebSocketOptions) *WebSocketHandler {
 		h.upgrader.Subprotocols = append(h.upgrader.Subprotocols, s.Subprotocol)
 		h.bySub[s.Subprotocol] = s
 	}
-	// A 1 KiB read buffer (the HTTP server's 4 KiB one is dropped) keeps idle
-	// sessions small; gorilla writes only control frames (data frames are
-	// written by wsConn), from a pooled buffer.
-	h.upgrader.ReadBufferSize = 1024
+	// gorilla only performs the handshake (wsConn reads and writes the
+	// frames): its buffers are the smallest it allows, and pooled.
+	h.upgrader.ReadBufferSize = 256
 	h.upgrader.WriteBufferPool = &sync.Pool{}
 	h.upgrader.CheckOrigin = func(r *http.Request) bool { return OriginAllowed(opts.AllowedOrigins, r) }
 	h.upgrader.Error = func(w http.ResponseWriter, r *http.Request, status int, reason error) {
@@ -88,8 +87,11 @@ func (h *WebSocketHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.opts.Logger.Debug("websocket upgrade failed", "remote_addr", r.RemoteAddr, "error", err)
 		return
 	}
+	// From here on the connection is ours: gorilla's reader and writer are
+	// not used (and are dropped), so an idle session keeps only its socket
+	// and a small read buffer.
 	s := h.bySub[ws.Subprotocol()]
-	peer := NewWebSocketPeer(ws, s, h.opts.MaxMessageSize, h.opts.Peer)
+	peer := NewWebSocketPeer(ws.NetConn(), s, h.opts.MaxMessageSize, h.opts.Peer)
 	headers := r.Header.Clone()
 	peer.headers.Store(&headers)
 	h.opts.Attach(peer, wamp.Dict{
