@@ -79,6 +79,17 @@ const (
 	nexusQueueSize = 64
 	// closeFlushTimeout bounds how long Close spends sending what is queued.
 	closeFlushTimeout = 2 * time.Second
+	// writerLinger is how long a peer's writer goroutine waits for more to
+	// write before it exits; an idle session has none.
+	writerLinger = time.Second
+)
+
+// Writer states: a peer's writer goroutine runs only while there is
+// something to write.
+const (
+	writerIdle int32 = iota
+	writerRunning
+	writerFinished // the connection is over; no writer starts again
 )
 
 // frameConn is one framed connection: WebSocket or RawSocket.
@@ -129,6 +140,16 @@ type Peer struct {
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
+	// writer is the writer goroutine's state; sendCalls counts calls of
+	// Send, so that the writer does not exit between nexus's call of Send
+	// and its send on the channel returned.
+	writer    atomic.Int32
+	sendCalls atomic.Uint64
+	// recheck restarts the writer if a message reached out after it exited
+	// (see stopIdle); pinger sends keepalive pings.
+	recheck *time.Timer
+	pinger  *time.Timer
+
 	closing    chan struct{}
 	closeOnce  sync.Once
 	writerDone chan struct{}
@@ -165,8 +186,12 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	if l, ok := conn.(livenessReporter); ok {
 		l.reportLiveness(p.seen)
 	}
+	p.recheck = time.AfterFunc(time.Hour, p.restartIfPending)
+	p.recheck.Stop()
+	if opts.PingInterval > 0 {
+		p.pinger = time.AfterFunc(opts.PingInterval, p.ping)
+	}
 	go p.readLoop()
-	go p.writeLoop()
 	return p
 }
 
@@ -174,7 +199,26 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 func (p *Peer) Recv() <-chan wamp.Message { return p.in }
 
 // Send returns the channel of messages to the client.
-func (p *Peer) Send() chan<- wamp.Message { return p.out }
+func (p *Peer) Send() chan<- wamp.Message {
+	p.sendCalls.Add(1)
+	p.startWriter()
+	return p.out
+}
+
+// startWriter starts the writer goroutine unless it runs (or the connection
+// is over). Whoever makes something writable calls it afterwards.
+func (p *Peer) startWriter() {
+	if p.writer.Load() == writerIdle && p.writer.CompareAndSwap(writerIdle, writerRunning) {
+		go p.writeLoop()
+	}
+}
+
+// restartIfPending starts the writer if a message waits for it.
+func (p *Peer) restartIfPending() {
+	if len(p.out) > 0 {
+		p.startWriter()
+	}
+}
 
 // IsLocal reports false: the client is remote.
 func (p *Peer) IsLocal() bool { return false }
@@ -227,6 +271,7 @@ func (p *Peer) wake() {
 	case p.notify <- struct{}{}:
 	default:
 	}
+	p.startWriter()
 }
 
 // Close sends what is queued (for at most a couple of seconds), ends the
@@ -235,6 +280,11 @@ func (p *Peer) wake() {
 func (p *Peer) Close() {
 	p.closeOnce.Do(func() {
 		close(p.closing)
+		if p.pinger != nil {
+			p.pinger.Stop()
+		}
+		p.recheck.Stop()
+		p.startWriter()
 		<-p.writerDone
 		_ = p.conn.Close()
 		<-p.readerDone
@@ -270,6 +320,7 @@ func (p *Peer) readLoop() {
 
 func (p *Peer) readEnded() {
 	close(p.readerGone)
+	p.startWriter() // to flush what is queued and wait for Close
 	p.leave()
 	close(p.in)
 	close(p.readerDone)
@@ -321,16 +372,15 @@ func (p *Peer) abort(reason wamp.URI, message string) {
 	case p.out <- &wamp.Abort{Reason: reason, Details: wamp.Dict{"message": message}}:
 	default:
 	}
+	p.startWriter()
 }
 
+// writeLoop writes what nexus and the broker queue for the client. It
+// exits once idle for writerLinger, and for good when the connection ends.
 func (p *Peer) writeLoop() {
-	defer close(p.writerDone)
-	var tick <-chan time.Time
-	if p.opts.PingInterval > 0 {
-		t := time.NewTicker(p.opts.PingInterval)
-		defer t.Stop()
-		tick = t.C
-	}
+	idle := time.NewTimer(writerLinger)
+	defer idle.Stop()
+	calls := p.sendCalls.Load()
 	for {
 		var err error
 		select {
@@ -338,38 +388,95 @@ func (p *Peer) writeLoop() {
 			err = p.writeBatch(msg, time.Now().Add(p.opts.WriteTimeout))
 		case <-p.notify:
 			err = p.writeBatch(nil, time.Now().Add(p.opts.WriteTimeout))
-		case <-tick:
-			silent := time.Since(time.Unix(0, p.lastSeen.Load()))
-			if silent > 2*p.opts.PingInterval {
-				p.log.Info("closing unresponsive connection", "silent_for", silent.Round(time.Millisecond).String())
-				_ = p.conn.Close()
-				p.discardUntilClosed()
+		case <-idle.C:
+			if n := p.sendCalls.Load(); n != calls {
+				calls = n
+			} else if p.stopIdle() {
 				return
 			}
-			_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
-			err = p.conn.WritePing()
 		case <-p.readerGone:
 			// The client is gone or broke the protocol: send what is queued
 			// (such as an ABORT) while the socket may still take it.
-			p.flushOnClose()
-			p.discardUntilClosed()
+			p.finish(func() { p.flushOnClose() })
 			return
 		case <-p.closing:
-			p.flushOnClose()
+			p.finish(func() { p.flushOnClose() })
 			return
 		}
 		if errors.Is(err, errSlowConsumer) {
-			p.sayGoodbyeSlow()
-			p.discardUntilClosed()
+			p.finish(p.sayGoodbyeSlow)
 			return
 		}
 		if err != nil {
 			p.log.Debug("transport write failed", "error", err)
-			_ = p.conn.Close()
-			p.discardUntilClosed()
+			p.finish(func() { _ = p.conn.Close() })
 			return
 		}
+		idle.Reset(writerLinger)
 	}
+}
+
+// stopIdle ends an idle writer and reports whether it did: if something
+// became writable meanwhile, the writer carries on (or a new one has).
+func (p *Peer) stopIdle() bool {
+	p.writer.Store(writerIdle)
+	if p.hasWork() && p.writer.CompareAndSwap(writerIdle, writerRunning) {
+		return false
+	}
+	// A nexus goroutine preempted for over a second between Send() and
+	// its send on the channel would leave a message behind: look again.
+	p.recheck.Reset(writerLinger)
+	return true
+}
+
+func (p *Peer) hasWork() bool {
+	if len(p.out) > 0 || len(p.notify) > 0 {
+		return true
+	}
+	select {
+	case <-p.closing:
+		return true
+	case <-p.readerGone:
+		return true
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.frames) > 0 || p.slow
+}
+
+// finish ends the writer for good: it runs last (a final flush or close),
+// then keeps nexus's sends from blocking until Close.
+func (p *Peer) finish(last func()) {
+	p.writer.Store(writerFinished)
+	last()
+	p.discardUntilClosed()
+	close(p.writerDone)
+}
+
+// ping sends a keepalive ping, or closes a connection silent for two
+// intervals (its reader then ends the session).
+func (p *Peer) ping() {
+	select {
+	case <-p.closing:
+		return
+	case <-p.readerGone:
+		return
+	default:
+	}
+	if silent := time.Since(time.Unix(0, p.lastSeen.Load())); silent > 2*p.opts.PingInterval {
+		p.log.Info("closing unresponsive connection", "silent_for", silent.Round(time.Millisecond).String())
+		_ = p.conn.Close()
+		return
+	}
+	p.restartIfPending()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
+	if err := p.conn.WritePing(); err != nil {
+		p.log.Debug("transport ping failed", "error", err)
+		_ = p.conn.Close()
+		return
+	}
+	p.pinger.Reset(p.opts.PingInterval)
 }
 
 var errSlowConsumer = errors.New("transport: slow consumer")

@@ -331,7 +331,9 @@ func runIdle(url string, p *routerProc, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	time.Sleep(500 * time.Millisecond)
+	// Let the sessions settle: switchboard's writer goroutines exit after
+	// a second without anything to write.
+	time.Sleep(2 * time.Second)
 	after, err := p.rss()
 	for _, c := range append(conns, warm...) {
 		c.close()

@@ -25,6 +25,9 @@ import (
 // and then obeys commands on stdin: "gc" (collect garbage, answer "ok") and
 // EOF (shut down).
 func serve(kind string) error {
+	if os.Getenv("BENCH_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
 	var url string
 	var stop func()
 	switch kind {
