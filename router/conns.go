@@ -1,8 +1,10 @@
 package router
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // connSet tracks the connections accepted by the server's listeners, so
@@ -64,4 +66,13 @@ type trackedConn struct {
 func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.set.remove(c) })
 	return c.Conn.Close()
+}
+
+// SyscallConn exposes the socket (for the transport's idle-connection
+// poller).
+func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("router: connection has no file descriptor")
 }

@@ -70,6 +70,9 @@ type Server struct {
 	serveWG      sync.WaitGroup
 	connWG       sync.WaitGroup // connections between accept and attach
 	conns        connSet
+	// poller watches idle sessions' connections, so that they need no
+	// reader goroutine (nil where the system offers no epoll).
+	poller *transport.Poller
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -86,11 +89,18 @@ type Stats struct {
 	// SlowConsumers is how many sessions were disconnected because their
 	// outbound queue exceeded its bound.
 	SlowConsumers uint64
+	// ParkedConnections is how many idle sessions' connections wait for
+	// input without a reader goroutine (Linux only; see docs/performance.md).
+	ParkedConnections int
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{SlowConsumers: s.slowConsumers.Load()}
+	st := Stats{SlowConsumers: s.slowConsumers.Load()}
+	if s.poller != nil {
+		st.ParkedConnections = s.poller.Parked()
+	}
+	return st
 }
 
 // listener is one bound address with what serves it.
@@ -179,6 +189,11 @@ func (s *Server) Start(ctx context.Context) error {
 		nx.Close()
 		return err
 	}
+	if poller, err := transport.NewPoller(); err == nil {
+		s.poller = poller
+	} else {
+		s.log.Info("idle sessions keep a reader goroutine", "reason", err.Error())
+	}
 
 	for i, lc := range s.cfg.Listeners {
 		l, err := s.bind(ctx, i, lc)
@@ -189,6 +204,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.listeners = nil
 			s.closeForwarders()
 			nx.Close()
+			s.closePoller()
 			return fmt.Errorf("router: listeners[%d] %s: %w", i, lc.Address, err)
 		}
 		s.listeners = append(s.listeners, l)
@@ -208,6 +224,14 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	return nil
+}
+
+func (s *Server) closePoller() {
+	if s.poller != nil {
+		if err := s.poller.Close(); err != nil {
+			s.log.Warn("closing the idle-connection poller", "error", err)
+		}
+	}
 }
 
 func (l *listener) transport() string {
@@ -328,6 +352,7 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 	return transport.PeerOptions{
 		PingInterval:  ping,
 		MaxQueueBytes: maxQueueBytes,
+		Poller:        s.poller,
 		Logger:        s.log,
 		Observer:      s.observer,
 		OnSlowConsumer: func() {
@@ -493,6 +518,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.conns.closeAll()
 	s.connWG.Wait()
 	s.serveWG.Wait()
+	s.closePoller()
 	if s.stopBackground != nil {
 		s.stopBackground()
 	}

@@ -1,8 +1,12 @@
 package transport
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
+	"sync"
+	"time"
 )
 
 // inBufferSize is a session's read buffer: frame headers and small
@@ -13,9 +17,37 @@ const inBufferSize = 1024
 // inBuffer is a minimal buffered reader for frame parsers. Unlike
 // bufio.Reader it lets a payload be read directly into its destination.
 type inBuffer struct {
-	conn net.Conn
-	buf  []byte // allocated on first read
-	r, w int    // buffered data is buf[r:w]
+	conn   net.Conn
+	buf    []byte // from inBufferPool while in use
+	pooled *[]byte
+	r, w   int // buffered data is buf[r:w]
+}
+
+var inBufferPool = sync.Pool{New: func() any { b := make([]byte, inBufferSize); return &b }}
+
+// errIdle reports that the client sent nothing for the idle time given to
+// wait.
+var errIdle = errors.New("transport: no input")
+
+// wait returns once input is buffered. With idle > 0 it gives up after that
+// long without input, returns errIdle and gives its buffer back to the
+// pool (the session is idle: it holds no buffer).
+func (b *inBuffer) wait(idle time.Duration) error {
+	if b.r < b.w {
+		return nil
+	}
+	if idle <= 0 {
+		return b.fill(1)
+	}
+	_ = b.conn.SetReadDeadline(time.Now().Add(idle))
+	err := b.fill(1)
+	_ = b.conn.SetReadDeadline(time.Time{})
+	if err != nil && b.r == b.w && errors.Is(err, os.ErrDeadlineExceeded) {
+		inBufferPool.Put(b.pooled)
+		b.buf, b.pooled = nil, nil
+		return errIdle
+	}
+	return err
 }
 
 // fill makes at least n (<= inBufferSize) bytes available to next.
@@ -24,7 +56,8 @@ func (b *inBuffer) fill(n int) error {
 		return nil
 	}
 	if b.buf == nil {
-		b.buf = make([]byte, inBufferSize)
+		b.pooled = inBufferPool.Get().(*[]byte)
+		b.buf = *b.pooled
 	}
 	if b.r > 0 {
 		b.w = copy(b.buf, b.buf[b.r:b.w])

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
@@ -38,6 +40,9 @@ type PeerOptions struct {
 	Observer Observer
 	// Logger receives transport events. Default: discard.
 	Logger *slog.Logger
+	// Poller, when set, takes over the connection of a client silent for
+	// ReaderPark, so that an idle session has no reader goroutine.
+	Poller *Poller
 }
 
 // Observer counts what peers see (for metrics). Methods must be cheap.
@@ -82,6 +87,15 @@ const (
 	// writerLinger is how long a peer's writer goroutine waits for more to
 	// write before it exits; an idle session has none.
 	writerLinger = time.Second
+	// readerPark is how long a client may be silent before its reader
+	// goroutine hands the connection to the Poller and exits.
+	readerPark = time.Second
+)
+
+// Reader states: with a Poller, an idle session's reader is parked.
+const (
+	readerRunning int32 = iota
+	readerParked
 )
 
 // Writer states: a peer's writer goroutine runs only while there is
@@ -94,8 +108,9 @@ const (
 
 // frameConn is one framed connection: WebSocket or RawSocket.
 type frameConn interface {
-	// WaitInput blocks until the client has sent something.
-	WaitInput() error
+	// WaitInput blocks until the client has sent something; with idle > 0,
+	// for at most that long (then it returns errIdle).
+	WaitInput(idle time.Duration) error
 	// ReadFrame returns the next WAMP message payload.
 	ReadFrame() ([]byte, error)
 	// WriteFrame writes one WAMP message, possibly buffered until Flush.
@@ -107,6 +122,7 @@ type frameConn interface {
 	WriteClose(policy bool, reason string)
 	SetWriteDeadline(time.Time) error
 	Close() error
+	netConn() net.Conn
 }
 
 // livenessReporter is a frameConn that sees control frames (pongs) the peer
@@ -150,6 +166,13 @@ type Peer struct {
 	recheck *time.Timer
 	pinger  *time.Timer
 
+	// reader is the reader goroutine's state; raw, parkAfter and pollReg
+	// are set when the connection can be parked in opts.Poller.
+	reader    atomic.Int32
+	raw       syscall.RawConn
+	parkAfter time.Duration
+	pollReg   pollRegistration
+
 	closing    chan struct{}
 	closeOnce  sync.Once
 	writerDone chan struct{}
@@ -190,6 +213,13 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	p.recheck.Stop()
 	if opts.PingInterval > 0 {
 		p.pinger = time.AfterFunc(opts.PingInterval, p.ping)
+	}
+	if opts.Poller != nil {
+		if sc, ok := conn.netConn().(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				p.raw, p.parkAfter = rc, readerPark
+			}
+		}
 	}
 	go p.readLoop()
 	return p
@@ -286,7 +316,7 @@ func (p *Peer) Close() {
 		p.recheck.Stop()
 		p.startWriter()
 		<-p.writerDone
-		_ = p.conn.Close()
+		p.closeConn()
 		<-p.readerDone
 		p.leave()
 	})
@@ -304,21 +334,62 @@ func (p *Peer) seen() { p.lastSeen.Store(time.Now().UnixNano()) }
 
 // readLoop reads the client's messages. It waits for input in a shallow
 // frame of its own, so the stack of an idle session's reader stays small
-// (the runtime shrinks stacks to what a parked goroutine uses).
+// (the runtime shrinks stacks to what a parked goroutine uses); with a
+// Poller, an idle reader exits instead, and the poller starts another when
+// input arrives.
 func (p *Peer) readLoop() {
-	defer p.readEnded()
 	for {
-		if err := p.conn.WaitInput(); err != nil {
+		err := p.conn.WaitInput(p.parkAfter)
+		if errors.Is(err, errIdle) {
+			if p.park() {
+				return
+			}
+			continue
+		}
+		if err != nil {
 			p.readFailed(err)
+			p.readEnded()
 			return
 		}
 		if !p.readMessage() {
+			p.readEnded()
 			return
 		}
 	}
 }
 
+// park hands the idle connection to the poller and reports whether the
+// reader goroutine is to exit.
+func (p *Peer) park() bool {
+	p.reader.Store(readerParked)
+	if err := p.opts.Poller.arm(p.raw, &p.pollReg, p.unpark); err != nil {
+		if p.reader.CompareAndSwap(readerParked, readerRunning) {
+			p.log.Debug("transport cannot park idle connection", "error", err)
+			p.parkAfter = 0 // read with a goroutine from now on
+			return false
+		}
+		return true // closeConn started a reader meanwhile
+	}
+	return true
+}
+
+// unpark starts a reader for a parked connection.
+func (p *Peer) unpark() {
+	if p.reader.CompareAndSwap(readerParked, readerRunning) {
+		go p.readLoop()
+	}
+}
+
+// closeConn closes the connection; a parked reader is woken to see it.
+func (p *Peer) closeConn() {
+	_ = p.conn.Close()
+	p.unpark()
+}
+
 func (p *Peer) readEnded() {
+	if p.pollReg.added {
+		p.opts.Poller.forget(p.raw, &p.pollReg)
+	}
 	close(p.readerGone)
 	p.startWriter() // to flush what is queued and wait for Close
 	p.leave()
@@ -409,7 +480,7 @@ func (p *Peer) writeLoop() {
 		}
 		if err != nil {
 			p.log.Debug("transport write failed", "error", err)
-			p.finish(func() { _ = p.conn.Close() })
+			p.finish(p.closeConn)
 			return
 		}
 		idle.Reset(writerLinger)
@@ -466,14 +537,14 @@ func (p *Peer) ping() {
 	}
 	if silent := time.Since(time.Unix(0, p.lastSeen.Load())); silent > 2*p.opts.PingInterval {
 		p.log.Info("closing unresponsive connection", "silent_for", silent.Round(time.Millisecond).String())
-		_ = p.conn.Close()
+		p.closeConn()
 		return
 	}
 	p.restartIfPending()
 	_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 	if err := p.conn.WritePing(); err != nil {
 		p.log.Debug("transport ping failed", "error", err)
-		_ = p.conn.Close()
+		p.closeConn()
 		return
 	}
 	p.pinger.Reset(p.opts.PingInterval)
@@ -569,7 +640,7 @@ func (p *Peer) sayGoodbyeSlow() {
 		_ = p.conn.Flush()
 	}
 	p.conn.WriteClose(true, SlowConsumerReason)
-	_ = p.conn.Close()
+	p.closeConn()
 }
 
 // flushOnClose sends what is queued, then a closing frame.

@@ -94,7 +94,9 @@ func (c *rawConn) reportLiveness(seen func()) { c.seen = seen }
 // errMessageTooBig reports a frame larger than the agreed limit.
 var errMessageTooBig = errors.New("rawsocket: message exceeds the agreed maximum length")
 
-func (c *rawConn) WaitInput() error { return rawReadErr(c.in.fill(1)) }
+func (c *rawConn) WaitInput(idle time.Duration) error { return rawReadErr(c.in.wait(idle)) }
+
+func (c *rawConn) netConn() net.Conn { return c.conn }
 
 func rawReadErr(err error) error {
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)) {

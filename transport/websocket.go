@@ -93,7 +93,9 @@ type frameHeader struct {
 	mask   [4]byte
 }
 
-func (c *wsConn) WaitInput() error { return c.readFailed(c.in.fill(1)) }
+func (c *wsConn) WaitInput(idle time.Duration) error { return c.readFailed(c.in.wait(idle)) }
+
+func (c *wsConn) netConn() net.Conn { return c.conn }
 
 // ReadFrame returns the next WAMP message, answering pings and a close
 // frame on the way.
