@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,14 @@ func TestTLS(t *testing.T) {
 			must(t, c.Publish("com.tls."+tr.name, wamp.Dict{"exclude_me": false, "acknowledge": true}, wamp.List{"secure"}, nil))
 			if ev := recv(t, events); ev.Arguments[0] != "secure" {
 				t.Fatalf("event = %v", ev.Arguments)
+			}
+			// Idle TLS sessions are parked too, and wake for the next message.
+			if runtime.GOOS == "linux" {
+				waitFor(t, "the TLS connection to park", func() bool { return srv.Stats().ParkedConnections >= 1 })
+				must(t, c.Publish("com.tls."+tr.name, wamp.Dict{"exclude_me": false, "acknowledge": true}, wamp.List{"parked"}, nil))
+				if ev := recv(t, events); ev.Arguments[0] != "parked" {
+					t.Fatalf("event = %v", ev.Arguments)
+				}
 			}
 			// A client that does not trust the certificate cannot join.
 			if c, err := srv.DialErr(tr.listener, "json", client.Config{TlsCfg: &tls.Config{}}); err == nil {

@@ -215,14 +215,31 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 		p.pinger = time.AfterFunc(opts.PingInterval, p.ping)
 	}
 	if opts.Poller != nil {
-		if sc, ok := conn.netConn().(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				p.raw, p.parkAfter = rc, readerPark
-			}
+		if rc := socketOf(conn.netConn()); rc != nil {
+			p.raw, p.parkAfter = rc, readerPark
 		}
 	}
 	go p.readLoop()
 	return p
+}
+
+// socketOf returns the socket under c, or nil. Under TLS it is the TCP
+// connection's: parking waits only after a read timed out, when crypto/tls
+// holds no decrypted input (a partial record waits for more bytes, which
+// wake the poller).
+func socketOf(c net.Conn) syscall.RawConn {
+	if t, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = t.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // Recv returns the channel of messages from the client.

@@ -315,11 +315,23 @@ func (p *routerProc) rss() (float64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
-// runIdle opens n sessions that then do nothing and returns the router's
-// RSS growth per session.
+// runIdle opens n sessions that subscribe (like a browser tab: a topic
+// shared by all and one of their own) and then do nothing, and returns the
+// router's RSS growth per session.
 func runIdle(url string, p *routerProc, n int) (float64, error) {
+	subscribe := func(i int, c *wampConn) error {
+		for req, topic := range []string{"com.bench.idle.all", fmt.Sprintf("com.bench.idle.user%d", i)} {
+			if err := c.send(fmt.Sprintf(`[32,%d,{},%q]`, req+1, topic)); err != nil {
+				return err
+			}
+			if _, err := c.expect(33); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// Warm up allocator and runtime with a few sessions first.
-	warm, err := connectAll(url, 50, `"subscriber":{}`, nil)
+	warm, err := connectAll(url, 50, `"subscriber":{}`, subscribe)
 	if err != nil {
 		return 0, err
 	}
@@ -327,7 +339,7 @@ func runIdle(url string, p *routerProc, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	conns, err := connectAll(url, n, `"subscriber":{}`, nil)
+	conns, err := connectAll(url, n, `"subscriber":{}`, func(i int, c *wampConn) error { return subscribe(50+i, c) })
 	if err != nil {
 		return 0, err
 	}
