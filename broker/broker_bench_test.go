@@ -146,3 +146,32 @@ func BenchmarkFanOut(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPublishParallel: publishers, each its own session (as each
+// client's reader goroutine publishes in the router), publish to one hot
+// topic with 10 subscribers. Nothing serializes a realm's publications
+// through one goroutine: compare -cpu 1 and -cpu 2,
+//
+//	go test -run XXX -bench PublishParallel -cpu 1,2 -count 6 ./broker | benchstat -col /cpu -
+func BenchmarkPublishParallel(b *testing.B) {
+	br, _, conns := benchBroker(b, 10, "json", nil)
+	hello := &wamp.Hello{Realm: "realm1", Details: wamp.Dict{"roles": wamp.Dict{"publisher": wamp.Dict{}}}}
+	var ids atomic.Int64
+	ids.Store(1000)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		id := ids.Add(1)
+		pub := br.Join(newConn("json"), hello, &wamp.Welcome{ID: wamp.ID(id), Details: wamp.Dict{"authid": fmt.Sprint(id), "authrole": "anonymous"}})
+		msg := &wamp.Publish{Request: 2, Topic: "bench.topic", Options: wamp.Dict{}, Arguments: wamp.List{id, "payload"}}
+		for pb.Next() {
+			pub.Handle(msg)
+		}
+	})
+	var frames int64
+	for _, c := range conns {
+		frames += c.frames.Load() - 1 // minus SUBSCRIBED
+	}
+	if frames != int64(b.N)*10 {
+		b.Fatalf("%d frames delivered for %d publications to 10 subscribers", frames, b.N)
+	}
+}
