@@ -26,8 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -119,9 +117,7 @@ func run() error {
 		}
 	}
 	if o.pin {
-		var set unix.CPUSet
-		set.Set(1)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
+		if err := pinToCPU1(); err != nil {
 			return fmt.Errorf("pin load generator: %w", err)
 		}
 		runtime.GOMAXPROCS(1)
