@@ -41,8 +41,12 @@ type PeerOptions struct {
 	// Logger receives transport events. Default: discard.
 	Logger *slog.Logger
 	// Poller, when set, takes over the connection of a client silent for
-	// ReaderPark, so that an idle session has no reader goroutine.
+	// IdleAfter, so that an idle session has no reader goroutine.
 	Poller *Poller
+	// IdleAfter is how long the reader waits for input before it parks the
+	// connection in Poller, and how long the writer waits for something to
+	// write before it exits. Default 1s.
+	IdleAfter time.Duration
 }
 
 // Observer counts what peers see (for metrics). Methods must be cheap.
@@ -84,12 +88,9 @@ const (
 	nexusQueueSize = 64
 	// closeFlushTimeout bounds how long Close spends sending what is queued.
 	closeFlushTimeout = 2 * time.Second
-	// writerLinger is how long a peer's writer goroutine waits for more to
-	// write before it exits; an idle session has none.
-	writerLinger = time.Second
-	// readerPark is how long a client may be silent before its reader
-	// goroutine hands the connection to the Poller and exits.
-	readerPark = time.Second
+	// defaultIdleAfter: a writer with nothing to write for this long exits,
+	// and a reader without input for this long parks its connection.
+	defaultIdleAfter = time.Second
 )
 
 // Reader states: with a Poller, an idle session's reader is parked.
@@ -192,6 +193,9 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.IdleAfter <= 0 {
+		opts.IdleAfter = defaultIdleAfter
+	}
 	p := &Peer{
 		conn:       conn,
 		serializer: s,
@@ -216,7 +220,7 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	}
 	if opts.Poller != nil {
 		if rc := socketOf(conn.netConn()); rc != nil {
-			p.raw, p.parkAfter = rc, readerPark
+			p.raw, p.parkAfter = rc, opts.IdleAfter
 		}
 	}
 	go p.readLoop()
@@ -464,9 +468,10 @@ func (p *Peer) abort(reason wamp.URI, message string) {
 }
 
 // writeLoop writes what nexus and the broker queue for the client. It
-// exits once idle for writerLinger, and for good when the connection ends.
+// exits once idle for opts.IdleAfter, and for good when the connection
+// ends.
 func (p *Peer) writeLoop() {
-	idle := time.NewTimer(writerLinger)
+	idle := time.NewTimer(p.opts.IdleAfter)
 	defer idle.Stop()
 	calls := p.sendCalls.Load()
 	for {
@@ -500,7 +505,7 @@ func (p *Peer) writeLoop() {
 			p.finish(p.closeConn)
 			return
 		}
-		idle.Reset(writerLinger)
+		idle.Reset(p.opts.IdleAfter)
 	}
 }
 
@@ -513,7 +518,7 @@ func (p *Peer) stopIdle() bool {
 	}
 	// A nexus goroutine preempted for over a second between Send() and
 	// its send on the channel would leave a message behind: look again.
-	p.recheck.Reset(writerLinger)
+	p.recheck.Reset(p.opts.IdleAfter)
 	return true
 }
 

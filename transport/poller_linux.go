@@ -22,7 +22,8 @@ type Poller struct {
 	mu      sync.Mutex
 	waiters map[int]*pollWaiter // by file descriptor
 	nextGen uint32
-	parked  int // waiters armed and not yet woken
+	parked  int    // waiters armed and not yet woken
+	armings uint64 // ever
 	closed  bool
 
 	done chan struct{}
@@ -73,6 +74,13 @@ func (p *Poller) Parked() int {
 	return p.parked
 }
 
+// timesArmed returns how often a connection was parked.
+func (p *Poller) timesArmed() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.armings
+}
+
 // arm asks for one call of wake, on the poller's goroutine, when rc has
 // input (or is hung up). wake must not block.
 func (p *Poller) arm(rc syscall.RawConn, reg *pollRegistration, wake func()) error {
@@ -99,6 +107,7 @@ func (p *Poller) arm(rc syscall.RawConn, reg *pollRegistration, wake func()) err
 		if !w.armed {
 			w.armed = true
 			p.parked++
+			p.armings++
 		}
 		p.mu.Unlock()
 		ev := unix.EpollEvent{
