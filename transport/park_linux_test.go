@@ -1,10 +1,8 @@
 package transport
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -87,7 +85,7 @@ func pausingClient(conn net.Conn, messages int, idle time.Duration) error {
 	go func() {
 		nextPublished, nextEvent := 1, 2
 		for nextPublished <= messages || nextEvent <= messages {
-			op, payload, err := readFrame(conn)
+			op, payload, err := decodeServerFrame(conn)
 			if err != nil {
 				errc <- fmt.Errorf("after PUBLISHED %d and EVENT %d: %w", nextPublished-1, nextEvent-2, err)
 				return
@@ -129,26 +127,4 @@ func pausingClient(conn net.Conn, messages int, idle time.Duration) error {
 	case <-time.After(20 * time.Second):
 		return fmt.Errorf("replies missing after 20s")
 	}
-}
-
-// readFrame reads one unmasked server frame.
-func readFrame(conn net.Conn) (byte, []byte, error) {
-	var h [2]byte
-	if _, err := io.ReadFull(conn, h[:]); err != nil {
-		return 0, nil, err
-	}
-	n := int(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(conn, ext[:]); err != nil {
-			return 0, nil, err
-		}
-		n = int(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		return 0, nil, fmt.Errorf("unexpectedly large frame")
-	}
-	payload := make([]byte, n)
-	_, err := io.ReadFull(conn, payload)
-	return h[0] & 0x0f, payload, err
 }

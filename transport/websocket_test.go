@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -78,29 +79,42 @@ func clientFrame(fin bool, opcode byte, payload []byte) []byte {
 // readServerFrame parses one unmasked server frame.
 func readServerFrame(t *testing.T, r io.Reader) (opcode byte, payload []byte) {
 	t.Helper()
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	opcode, payload, err := decodeServerFrame(r)
+	if err != nil {
 		t.Fatalf("read server frame: %v", err)
 	}
+	return opcode, payload
+}
+
+// decodeServerFrame reads one server frame: FIN set, not masked.
+func decodeServerFrame(r io.Reader) (opcode byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
 	if h[0]&0x80 == 0 || h[1]&0x80 != 0 {
-		t.Fatalf("server frame header % x: want FIN set and no mask", h)
+		return 0, nil, fmt.Errorf("server frame header % x: want FIN set and no mask", h)
 	}
 	n := uint64(h[1] & 0x7f)
 	switch n {
 	case 126:
 		var ext [2]byte
-		_, _ = io.ReadFull(r, ext[:])
+		if _, err := io.ReadFull(r, ext[:]); err != nil {
+			return 0, nil, err
+		}
 		n = uint64(binary.BigEndian.Uint16(ext[:]))
 	case 127:
 		var ext [8]byte
-		_, _ = io.ReadFull(r, ext[:])
+		if _, err := io.ReadFull(r, ext[:]); err != nil {
+			return 0, nil, err
+		}
 		n = binary.BigEndian.Uint64(ext[:])
 	}
 	payload = make([]byte, n)
 	if _, err := io.ReadFull(r, payload); err != nil {
-		t.Fatalf("read server frame payload: %v", err)
+		return 0, nil, err
 	}
-	return h[0] & 0x0f, payload
+	return h[0] & 0x0f, payload, nil
 }
 
 func expectClose(t *testing.T, r io.Reader, code int) {
