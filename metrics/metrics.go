@@ -98,6 +98,16 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	return m, nil
 }
 
+// RegisterParkedConnections registers the gauge of idle sessions'
+// connections that wait for input without a reader goroutine; parked counts
+// them.
+func RegisterParkedConnections(reg prometheus.Registerer, parked func() int) error {
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_parked_connections",
+		Help: "Connections of idle sessions waiting for input without a reader goroutine (Linux).",
+	}, func() float64 { return float64(parked()) }))
+}
+
 // MessageCounters resolves a counter per WAMP message type once, so that
 // counting on the message path is one atomic add.
 type MessageCounters struct {

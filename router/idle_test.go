@@ -81,6 +81,10 @@ func TestIdleSessionsPark(t *testing.T) {
 	}
 
 	waitFor(t, "3 idle connections to park", func() bool { return srv.Stats().ParkedConnections >= 3 })
+	families, _ := scrape(t, srv)
+	if n := value(families, "switchboard_parked_connections", nil); n < 3 {
+		t.Fatalf("switchboard_parked_connections = %v, want at least 3", n)
+	}
 
 	// An event reaches the parked subscriber; a publisher joining now wakes
 	// nothing but its own connection.

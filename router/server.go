@@ -72,7 +72,7 @@ type Server struct {
 	conns        connSet
 	// poller watches idle sessions' connections, so that they need no
 	// reader goroutine (nil where the system offers no epoll).
-	poller *transport.Poller
+	poller atomic.Pointer[transport.Poller]
 
 	shutdownOnce sync.Once
 	shutdownErr  error
@@ -96,11 +96,14 @@ type Stats struct {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	st := Stats{SlowConsumers: s.slowConsumers.Load()}
-	if s.poller != nil {
-		st.ParkedConnections = s.poller.Parked()
+	return Stats{SlowConsumers: s.slowConsumers.Load(), ParkedConnections: s.parkedConnections()}
+}
+
+func (s *Server) parkedConnections() int {
+	if p := s.poller.Load(); p != nil {
+		return p.Parked()
 	}
-	return st
+	return 0
 }
 
 // listener is one bound address with what serves it.
@@ -128,6 +131,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		version = "dev"
 	}
 	m, err := metrics.New(s.registry, version)
+	if err == nil {
+		err = metrics.RegisterParkedConnections(s.registry, s.parkedConnections)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
@@ -190,7 +196,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if poller, err := transport.NewPoller(); err == nil {
-		s.poller = poller
+		s.poller.Store(poller)
 	} else {
 		s.log.Info("idle sessions keep a reader goroutine", "reason", err.Error())
 	}
@@ -227,8 +233,8 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 func (s *Server) closePoller() {
-	if s.poller != nil {
-		if err := s.poller.Close(); err != nil {
+	if p := s.poller.Load(); p != nil {
+		if err := p.Close(); err != nil {
 			s.log.Warn("closing the idle-connection poller", "error", err)
 		}
 	}
@@ -352,7 +358,7 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 	return transport.PeerOptions{
 		PingInterval:  ping,
 		MaxQueueBytes: maxQueueBytes,
-		Poller:        s.poller,
+		Poller:        s.poller.Load(),
 		Logger:        s.log,
 		Observer:      s.observer,
 		OnSlowConsumer: func() {
