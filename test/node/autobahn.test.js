@@ -1,4 +1,4 @@
-// autobahn.js (npm "autobahn", node) against switchboard started exactly as
+// autobahn.js (npm "autobahn", node) and wampy.js against switchboard started exactly as
 // README.md says: `go run ./cmd/switchboard` with the embedded default
 // config on 127.0.0.1:8080.
 'use strict';
@@ -149,5 +149,58 @@ test('progressive call results from an autobahn.js callee', async () => {
   } finally {
     callee.conn.close();
     caller.conn.close();
+  }
+});
+
+// wampy.js (npm "wampy", on the "ws" WebSocket package) against the same
+// router: pub/sub, and progressive results from a wampy.js callee.
+const { Wampy } = require('wampy');
+const { MsgpackSerializer: WampyMsgpack } = require('wampy/MsgpackSerializer.js');
+const WebSocket = require('ws');
+
+async function wampyConnect(serializer) {
+  const options = { realm: 'realm1', ws: WebSocket, autoReconnect: false };
+  if (serializer) options.serializer = serializer; // default: JSON
+  const w = new Wampy(url, options);
+  await withTimeout(w.connect(), 5000, 'wampy connect');
+  return w;
+}
+
+test('wampy.js: pub/sub, and progressive results from a wampy.js callee', async () => {
+  const callee = await wampyConnect(new WampyMsgpack());
+  const caller = await wampyConnect(undefined); // JSON
+  const ab = await connect(serializers.cbor());
+  try {
+    const events = [];
+    await caller.subscribe('com.example.wampy.news', (e) => { events.push(e.argsList[0]); });
+    await callee.publish('com.example.wampy.news', ['hello'], { exclude_me: false });
+
+    // wampy.js callees do not announce progressive_call_results, so they are
+    // not told receive_progress; their progressive YIELDs still reach callers.
+    await callee.register('com.example.wampy.progressive', ({ result_handler }) => {
+      result_handler({ argsList: [1], options: { progress: true } });
+      result_handler({ argsList: [2], options: { progress: true } });
+      return { argsList: [3] };
+    });
+    // A wampy.js caller...
+    const progress = [];
+    const res = await withTimeout(caller.call('com.example.wampy.progressive', [], {
+      progress_callback: (r) => progress.push(r.argsList[0]),
+    }), 5000, 'wampy progressive call');
+    assert.deepEqual(res.argsList, [3]);
+    assert.deepEqual(progress, [1, 2]);
+    // ... and an autobahn.js caller get the progressive results.
+    const abProgress = [];
+    const abResult = await withTimeout(new Promise((resolve, reject) => {
+      ab.session.call('com.example.wampy.progressive', [], {}, { receive_progress: true })
+        .then(resolve, reject, (p) => abProgress.push(p));
+    }), 5000, 'autobahn call of a wampy callee');
+    assert.equal(abResult, 3);
+    assert.deepEqual(abProgress, [1, 2]);
+    assert.deepEqual(events, ['hello']);
+  } finally {
+    await callee.disconnect();
+    await caller.disconnect();
+    ab.conn.close();
   }
 });
