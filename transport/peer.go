@@ -149,9 +149,8 @@ type Peer struct {
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
 
-	hello      atomic.Pointer[wamp.Hello]
+	hello      atomic.Pointer[helloRecord] // until WELCOME
 	headers    atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
-	helloState any                         // OnHello's result; written before hello is stored
 	route      atomic.Value                // Route, set when the session is welcomed
 	left       sync.Once
 
@@ -225,6 +224,12 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	}
 	go p.readLoop()
 	return p
+}
+
+// helloRecord is a client's HELLO with what OnHello returned for it.
+type helloRecord struct {
+	hello *wamp.Hello
+	state any
 }
 
 // socketOf returns the socket under c, or nil. Under TLS it is the TCP
@@ -442,10 +447,11 @@ func (p *Peer) readMessage() bool {
 		p.opts.Observer.Received(msg.MessageType())
 	}
 	if hello, ok := msg.(*wamp.Hello); ok {
+		rec := &helloRecord{hello: hello}
 		if p.opts.OnHello != nil {
-			p.helloState = p.opts.OnHello(hello)
+			rec.state = p.opts.OnHello(hello)
 		}
-		p.hello.Store(hello)
+		p.hello.Store(rec)
 	} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
 		return true
 	}
@@ -622,12 +628,11 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 }
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
-	if _, ok := msg.(*wamp.Welcome); ok {
+	if w, ok := msg.(*wamp.Welcome); ok {
 		p.headers.Store(nil) // authentication is over: hold no cookies
-	}
-	if w, ok := msg.(*wamp.Welcome); ok && p.opts.OnWelcome != nil {
-		if hello := p.hello.Load(); hello != nil {
-			if r := p.opts.OnWelcome(p, hello, p.helloState, w); r != nil {
+		// nor the HELLO (nexus keeps its own copy of what it needs).
+		if rec := p.hello.Swap(nil); rec != nil && p.opts.OnWelcome != nil {
+			if r := p.opts.OnWelcome(p, rec.hello, rec.state, w); r != nil {
 				p.route.Store(r)
 			}
 		}

@@ -340,8 +340,15 @@ func (p *routerProc) rss() (float64, error) {
 	return 0, errors.New("no VmRSS")
 }
 
-// runIdle opens n sessions that subscribe (like a browser tab: a topic
-// shared by all and one of their own) and then do nothing, and returns the
+// browserRoles are the roles and features autobahn.js announces in HELLO.
+const browserRoles = `"caller":{"features":{"caller_identification":true,"progressive_call_results":true}},` +
+	`"callee":{"features":{"caller_identification":true,"pattern_based_registration":true,"shared_registration":true,"progressive_call_results":true,"registration_revocation":true}},` +
+	`"publisher":{"features":{"publisher_identification":true,"subscriber_blackwhite_listing":true,"publisher_exclusion":true}},` +
+	`"subscriber":{"features":{"publisher_identification":true,"pattern_based_subscription":true,"subscription_revocation":true}}`
+
+// runIdle opens n sessions that greet like autobahn.js and subscribe (like
+// a browser tab: a topic shared by all and one of their own), then do
+// nothing, and returns the
 // router's RSS growth per session.
 func runIdle(url string, p *routerProc, n int) (float64, error) {
 	subscribe := func(i int, c *wampConn) error {
@@ -356,7 +363,7 @@ func runIdle(url string, p *routerProc, n int) (float64, error) {
 		return nil
 	}
 	// Warm up allocator and runtime with a few sessions first.
-	warm, err := connectAll(url, 50, `"subscriber":{}`, subscribe)
+	warm, err := connectAll(url, 50, browserRoles, subscribe)
 	if err != nil {
 		return 0, err
 	}
@@ -364,7 +371,7 @@ func runIdle(url string, p *routerProc, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	conns, err := connectAll(url, n, `"subscriber":{}`, func(i int, c *wampConn) error { return subscribe(50+i, c) })
+	conns, err := connectAll(url, n, browserRoles, func(i int, c *wampConn) error { return subscribe(50+i, c) })
 	if err != nil {
 		return 0, err
 	}
