@@ -157,16 +157,24 @@ func (b *Broker) SubscribeLocal(realmName, topic, match string, fn func(LocalEve
 // Join registers a session that nexus is welcoming. It returns nil for a
 // realm the broker does not know.
 func (b *Broker) Join(conn Conn, hello *wamp.Hello, welcome *wamp.Welcome) *Session {
-	r, ok := b.realms[string(hello.Realm)]
+	var pubIdent bool
+	if v, err := wamp.DictValue(hello.Details, []string{"roles", "subscriber", "features", "publisher_identification"}); err == nil {
+		pubIdent, _ = v.(bool)
+	}
+	return b.JoinSession(conn, string(hello.Realm), welcome, pubIdent)
+}
+
+// JoinSession is Join for a caller that read the HELLO itself:
+// publisherIdentification tells whether the subscriber accepts publisher
+// details in its events.
+func (b *Broker) JoinSession(conn Conn, realm string, welcome *wamp.Welcome, publisherIdentification bool) *Session {
+	r, ok := b.realms[realm]
 	if !ok {
 		return nil
 	}
-	s := &Session{b: b, realm: r, conn: conn, id: welcome.ID, subs: map[wamp.ID]*subscription{}}
+	s := &Session{b: b, realm: r, conn: conn, id: welcome.ID, subs: map[wamp.ID]*subscription{}, pubIdent: publisherIdentification}
 	s.authID, _ = wamp.AsString(welcome.Details["authid"])
 	s.authRole, _ = wamp.AsString(welcome.Details["authrole"])
-	if v, err := wamp.DictValue(hello.Details, []string{"roles", "subscriber", "features", "publisher_identification"}); err == nil {
-		s.pubIdent, _ = v.(bool)
-	}
 	return s
 }
 

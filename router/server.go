@@ -365,9 +365,10 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 			s.slowConsumers.Add(1)
 			slow.Inc()
 		},
-		OnHello: func(hello *wamp.Hello) any { return emulateCallCanceling(hello) },
+		OnHello: func(hello *wamp.Hello) any { return readHello(hello) },
 		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) transport.Route {
-			bs := s.broker.Join(p, hello, welcome)
+			info, _ := helloState.(helloInfo)
+			bs := s.broker.JoinSession(p, string(hello.Realm), welcome, info.publisherIdentification)
 			if bs == nil {
 				return nil
 			}
@@ -375,9 +376,8 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 			sessions := s.metrics.Sessions.WithLabelValues(realm, transportName)
 			sessions.Inc()
 			s.metrics.SessionJoins.WithLabelValues(realm, transportName).Inc()
-			emulated, _ := helloState.(bool)
 			return &sessionRoute{
-				broker: bs, dropInterrupts: emulated,
+				broker: bs, dropInterrupts: info.emulatedCanceling,
 				callDuration: s.metrics.CallDuration.WithLabelValues(realm),
 				onLeave: func() {
 					sessions.Dec()

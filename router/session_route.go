@@ -113,6 +113,33 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 // reports whether it did, so that the INTERRUPTs the callee does not expect
 // are dropped. A call cancelled in "kill" mode then completes when the callee
 // answers, as with a callee that cannot be interrupted.
+// helloInfo is what the router takes from a client's HELLO before nexus
+// sees it.
+type helloInfo struct {
+	// emulatedCanceling: see emulateCallCanceling.
+	emulatedCanceling bool
+	// publisherIdentification: the subscriber accepts publisher details.
+	publisherIdentification bool
+}
+
+// readHello notes what switchboard's broker needs from the HELLO, then
+// removes the publisher and subscriber features: nexus keeps every
+// announced feature for the session's lifetime (about 1 KiB for
+// autobahn.js's), but routes no publish/subscribe of remote sessions. The
+// roles themselves stay (nexus requires one).
+func readHello(hello *wamp.Hello) helloInfo {
+	roles := childMap(hello.Details, "roles")
+	var info helloInfo
+	info.publisherIdentification, _ = childMap(childMap(roles, wamp.RoleSubscriber), "features")[wamp.FeaturePubIdent].(bool)
+	for _, role := range []string{wamp.RolePublisher, wamp.RoleSubscriber} {
+		if m := childMap(roles, role); m != nil {
+			delete(m, "features")
+		}
+	}
+	info.emulatedCanceling = emulateCallCanceling(hello)
+	return info
+}
+
 func emulateCallCanceling(hello *wamp.Hello) bool {
 	// The decoded maps themselves must change: nexus's Dict helpers copy.
 	features := childMap(childMap(childMap(hello.Details, "roles"), "callee"), "features")

@@ -149,10 +149,10 @@ type Peer struct {
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
 
-	hello      atomic.Pointer[helloRecord] // until WELCOME
-	headers    atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
-	route      atomic.Value                // Route, set when the session is welcomed
-	left       sync.Once
+	hello   atomic.Pointer[helloRecord] // until WELCOME
+	headers atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
+	route   atomic.Value                // Route, set when the session is welcomed
+	left    sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
