@@ -1,0 +1,150 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// helloRecord is a client's HELLO with what OnHello returned for it.
+type helloRecord struct {
+	hello *wamp.Hello
+	state any
+}
+
+// socketOf returns the socket under c, or nil. Under TLS it is the TCP
+// connection's: parking waits only after a read timed out, when crypto/tls
+// holds no decrypted input (a partial record waits for more bytes, which
+// wake the poller).
+func socketOf(c net.Conn) syscall.RawConn {
+	if t, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = t.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// readLoop reads the client's messages. It waits for input in a shallow
+// frame of its own, so the stack of an idle session's reader stays small
+// (the runtime shrinks stacks to what a parked goroutine uses); with a
+// Poller, an idle reader exits instead, and the poller starts another when
+// input arrives.
+func (p *Peer) readLoop() {
+	for {
+		err := p.conn.WaitInput(p.parkAfter)
+		if errors.Is(err, errIdle) {
+			if p.park() {
+				return
+			}
+			continue
+		}
+		if err != nil {
+			p.readFailed(err)
+			p.readEnded()
+			return
+		}
+		if !p.readMessage() {
+			p.readEnded()
+			return
+		}
+	}
+}
+
+// park hands the idle connection to the poller and reports whether the
+// reader goroutine is to exit.
+func (p *Peer) park() bool {
+	p.reader.Store(readerParked)
+	if err := p.opts.Poller.arm(p.raw, &p.pollReg, p.unpark); err != nil {
+		if p.reader.CompareAndSwap(readerParked, readerRunning) {
+			p.log.Debug("transport cannot park idle connection", "error", err)
+			p.parkAfter = 0 // read with a goroutine from now on
+			return false
+		}
+		return true // closeConn started a reader meanwhile
+	}
+	return true
+}
+
+// unpark starts a reader for a parked connection.
+func (p *Peer) unpark() {
+	if p.reader.CompareAndSwap(readerParked, readerRunning) {
+		go p.readLoop()
+	}
+}
+
+// closeConn closes the connection; a parked reader is woken to see it.
+func (p *Peer) closeConn() {
+	_ = p.conn.Close()
+	p.unpark()
+}
+
+func (p *Peer) readEnded() {
+	if p.pollReg.added {
+		p.opts.Poller.forget(p.raw, &p.pollReg)
+	}
+	close(p.readerGone)
+	p.startWriter() // to flush what is queued and wait for Close
+	p.leave()
+	close(p.in)
+	close(p.readerDone)
+}
+
+func (p *Peer) readFailed(err error) {
+	if !errors.Is(err, errClosed) {
+		p.log.Debug("transport read ended", "error", err)
+	}
+}
+
+// readMessage reads one message and routes it: to the session's Route or to
+// nexus. It reports whether reading goes on.
+func (p *Peer) readMessage() bool {
+	b, err := p.conn.ReadFrame()
+	if err != nil {
+		p.readFailed(err)
+		return false
+	}
+	p.seen()
+	msg, err := p.serializer.codec.Deserialize(b)
+	if err != nil {
+		p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
+		return false
+	}
+	if p.opts.Observer != nil {
+		p.opts.Observer.Received(msg.MessageType())
+	}
+	if hello, ok := msg.(*wamp.Hello); ok {
+		rec := &helloRecord{hello: hello}
+		if p.opts.OnHello != nil {
+			rec.state = p.opts.OnHello(hello)
+		}
+		p.hello.Store(rec)
+	} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
+		return true
+	}
+	select {
+	case p.in <- msg:
+		return true
+	case <-p.closing:
+		return false
+	}
+}
+
+// abort queues an ABORT for the client; the router then closes the peer.
+func (p *Peer) abort(reason wamp.URI, message string) {
+	p.log.Info("session aborted by transport", "reason", string(reason), "message", message)
+	select {
+	case p.out <- &wamp.Abort{Reason: reason, Details: wamp.Dict{"message": message}}:
+	default:
+	}
+	p.startWriter()
+}
