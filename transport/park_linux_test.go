@@ -128,3 +128,44 @@ func pausingClient(conn net.Conn, messages int, idle time.Duration) error {
 		return fmt.Errorf("replies missing after 20s")
 	}
 }
+
+// TestPollerCloseWakesParked: closing the poller hands parked connections
+// back to reader goroutines; their sessions go on.
+func TestPollerCloseWakesParked(t *testing.T) {
+	poller, err := NewPoller()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serializers, err := LookupSerializers([]string{"json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, client := wsPair(t, 1<<20)
+	_ = c.conn.SetReadDeadline(time.Time{})
+	peer := newPeer(c, serializers[0], PeerOptions{Poller: poller, IdleAfter: 5 * time.Millisecond})
+	defer peer.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for poller.Parked() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("connection not parked")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := poller.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := poller.Parked(); n != 0 {
+		t.Fatalf("%d connections parked after Close", n)
+	}
+	if _, err := client.Write(clientFrame(true, wsText, []byte(`[16,1,{},"com.after.close"]`))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case msg := <-peer.Recv():
+		if pub, ok := msg.(*wamp.Publish); !ok || pub.Topic != "com.after.close" {
+			t.Fatalf("got %v, want the PUBLISH", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("message after the poller closed never arrived")
+	}
+}

@@ -168,6 +168,7 @@ func (p *Poller) forget(rc syscall.RawConn, reg *pollRegistration) {
 
 func (p *Poller) loop() {
 	defer close(p.done)
+	defer p.wakeAll() // however the loop ends, no connection stays parked
 	events := make([]unix.EpollEvent, 256)
 	for {
 		n, err := unix.EpollWait(p.epfd, events, -1)
@@ -196,8 +197,27 @@ func (p *Poller) loop() {
 	}
 }
 
-// Close stops the poller. Connections still registered are not woken:
-// close their peers first.
+// wakeAll ends parking (arm fails from now on) and wakes every parked
+// connection: their readers carry on as goroutines.
+func (p *Poller) wakeAll() {
+	p.mu.Lock()
+	p.closed = true
+	var wakes []func()
+	for _, w := range p.waiters {
+		if w.armed {
+			w.armed = false
+			p.parked--
+			wakes = append(wakes, w.wake)
+		}
+	}
+	p.mu.Unlock()
+	for _, wake := range wakes {
+		wake()
+	}
+}
+
+// Close stops the poller. Connections still parked are woken, and read by
+// goroutines of their own from then on.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closed {
