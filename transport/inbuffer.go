@@ -21,6 +21,13 @@ type inBuffer struct {
 	buf    []byte // from inBufferPool while in use
 	pooled *[]byte
 	r, w   int // buffered data is buf[r:w]
+
+	// deadline is the read deadline that tells an idle client (zero: none).
+	// wait renews it only when less than half of idle is left, so that a
+	// busy session does not pay for it per message; a read in the middle
+	// of a frame that meets it extends it (the client is sending, slowly).
+	deadline time.Time
+	idle     time.Duration
 }
 
 var inBufferPool = sync.Pool{New: func() any { b := make([]byte, inBufferSize); return &b }}
@@ -29,19 +36,26 @@ var inBufferPool = sync.Pool{New: func() any { b := make([]byte, inBufferSize); 
 // wait.
 var errIdle = errors.New("transport: no input")
 
-// wait returns once input is buffered. With idle > 0 it gives up after that
-// long without input, returns errIdle and gives its buffer back to the
-// pool (the session is idle: it holds no buffer).
+// wait returns once input is buffered. With idle > 0 it gives up after
+// between idle/2 and idle without input, returns errIdle and gives its
+// buffer back to the pool (the session is idle: it holds no buffer).
 func (b *inBuffer) wait(idle time.Duration) error {
 	if b.r < b.w {
 		return nil
 	}
 	if idle <= 0 {
-		return b.fill(1)
+		if !b.deadline.IsZero() {
+			b.deadline = time.Time{}
+			_ = b.conn.SetReadDeadline(b.deadline)
+		}
+		return b.fillFrom(1, false)
 	}
-	_ = b.conn.SetReadDeadline(time.Now().Add(idle))
-	err := b.fill(1)
-	_ = b.conn.SetReadDeadline(time.Time{})
+	b.idle = idle
+	if now := time.Now(); b.deadline.Sub(now) < idle/2 {
+		b.deadline = now.Add(idle)
+		_ = b.conn.SetReadDeadline(b.deadline)
+	}
+	err := b.fillFrom(1, false)
 	if err != nil && b.r == b.w && errors.Is(err, os.ErrDeadlineExceeded) {
 		inBufferPool.Put(b.pooled)
 		b.buf, b.pooled = nil, nil
@@ -50,8 +64,11 @@ func (b *inBuffer) wait(idle time.Duration) error {
 	return err
 }
 
-// fill makes at least n (<= inBufferSize) bytes available to next.
-func (b *inBuffer) fill(n int) error {
+// fill makes at least n (<= inBufferSize) bytes of a frame available to
+// next.
+func (b *inBuffer) fill(n int) error { return b.fillFrom(n, true) }
+
+func (b *inBuffer) fillFrom(n int, midFrame bool) error {
 	if b.w-b.r >= n {
 		return nil
 	}
@@ -64,7 +81,7 @@ func (b *inBuffer) fill(n int) error {
 		b.r = 0
 	}
 	for b.w < n {
-		m, err := b.conn.Read(b.buf[b.w:])
+		m, err := b.read(b.buf[b.w:], midFrame)
 		b.w += m
 		if err != nil && b.w < n {
 			if err == io.EOF && b.w > 0 {
@@ -74,6 +91,20 @@ func (b *inBuffer) fill(n int) error {
 		}
 	}
 	return nil
+}
+
+// read reads from the connection; in the middle of a frame, a read that
+// meets the idle deadline extends it and reads on.
+func (b *inBuffer) read(p []byte, midFrame bool) (int, error) {
+	for {
+		n, err := b.conn.Read(p)
+		if n == 0 && midFrame && !b.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+			b.deadline = time.Now().Add(b.idle)
+			_ = b.conn.SetReadDeadline(b.deadline)
+			continue
+		}
+		return n, err
+	}
 }
 
 // next consumes n bytes made available by fill.
@@ -93,14 +124,15 @@ func (b *inBuffer) readInto(p []byte) error {
 	if b.r == b.w {
 		b.r, b.w = 0, 0
 	}
-	if n == len(p) {
-		return nil
-	}
-	if _, err := io.ReadFull(b.conn, p[n:]); err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
+	for n < len(p) {
+		m, err := b.read(p[n:], true)
+		n += m
+		if err != nil && n < len(p) {
+			if err == io.EOF {
+				return io.ErrUnexpectedEOF
+			}
+			return err
 		}
-		return err
 	}
 	return nil
 }

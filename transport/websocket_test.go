@@ -278,3 +278,46 @@ func FuzzWebSocketReader(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowFrameAcrossIdleDeadline: a client that pauses in the middle of a
+// message for longer than the idle time still delivers it; silence between
+// messages is reported as idle.
+func TestSlowFrameAcrossIdleDeadline(t *testing.T) {
+	c, client := wsPair(t, 1<<20)
+	_ = c.conn.SetReadDeadline(time.Time{})
+	const idle = 20 * time.Millisecond
+	payload := bytes.Repeat([]byte("slow "), 1000) // longer than the read buffer
+	frame := clientFrame(true, wsText, payload)
+	if _, err := client.Write(frame[:3]); err != nil { // part of the header
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(5 * idle)
+		_, _ = client.Write(frame[3:2000]) // the rest of the header and some payload
+		time.Sleep(5 * idle)
+		_, _ = client.Write(frame[2000:])
+	}()
+	if err := c.WaitInput(idle); err != nil {
+		t.Fatalf("WaitInput: %v", err)
+	}
+	got, err := c.ReadFrame()
+	if err != nil {
+		t.Fatalf("ReadFrame across pauses of %v: %v", 5*idle, err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("got %d bytes, want %d", len(got), len(payload))
+	}
+	if err := c.WaitInput(idle); !errors.Is(err, errIdle) {
+		t.Fatalf("WaitInput on a silent client: %v, want errIdle", err)
+	}
+	// Input after an idle report is read as usual.
+	if _, err := client.Write(clientFrame(true, wsText, []byte("again"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitInput(idle); err != nil {
+		t.Fatalf("WaitInput: %v", err)
+	}
+	if got, err := c.ReadFrame(); err != nil || string(got) != "again" {
+		t.Fatalf("ReadFrame = %q, %v; want \"again\"", got, err)
+	}
+}
