@@ -265,20 +265,27 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 	// A client that ignores pings is disconnected after two intervals.
 	silent := rawJoin(t, srv.URL(0))
 	silent.SetPingHandler(func(string) error { return nil })
-	must(t, silent.SetReadDeadline(time.Now().Add(5*time.Second)))
-	start := time.Now()
-	_, _, err := silent.ReadMessage()
-	if err == nil {
-		t.Fatal("silent client got a message instead of being disconnected")
-	}
-	if isTimeout(err) {
-		t.Fatalf("silent client was not disconnected within 5s (%v)", err)
-	}
-	t.Logf("silent client disconnected after %v", time.Since(start).Round(time.Millisecond))
+	expectDisconnected(t, silent, 5*time.Second)
 	// The answering client was not: its read only timed out.
 	if err := <-aliveErr; err == nil || !isTimeout(err) {
 		t.Fatalf("answering client: read error %v, want a timeout (still connected)", err)
 	}
+}
+
+// expectDisconnected waits up to within for the router to end the
+// connection of ws, which must not receive a message meanwhile.
+func expectDisconnected(t *testing.T, ws *websocket.Conn, within time.Duration) {
+	t.Helper()
+	must(t, ws.SetReadDeadline(time.Now().Add(within)))
+	start := time.Now()
+	_, msg, err := ws.ReadMessage()
+	if err == nil {
+		t.Fatalf("got %s instead of being disconnected", msg)
+	}
+	if isTimeout(err) {
+		t.Fatalf("not disconnected within %v (%v)", within, err)
+	}
+	t.Logf("disconnected after %v", time.Since(start).Round(time.Millisecond))
 }
 
 func isTimeout(err error) bool {
