@@ -107,12 +107,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 	const events, size = 1000, 32 << 10
 
 	slow := rawJoin(t, srv.URL(0))
-	must(t, slow.WriteMessage(websocket.TextMessage, []byte(`[32,1,{},"com.slow.topic"]`)))
-	_, msg, err := slow.ReadMessage()
-	must(t, err)
-	if !strings.HasPrefix(string(msg), "[33,1,") {
-		t.Fatalf("expected SUBSCRIBED, got %s", msg)
-	}
+	rawSubscribe(t, slow, "com.slow.topic")
 
 	fast := srv.Dial(t, 1, "msgpack", client.Config{})
 	var fastGot atomic.Int64

@@ -73,12 +73,7 @@ func TestIdleSessionsPark(t *testing.T) {
 	}, nil))
 	// A client that stays subscribed and then vanishes without a word.
 	vanishing := rawJoin(t, srv.URL(0))
-	must(t, vanishing.WriteMessage(websocket.TextMessage, []byte(`[32,1,{},"com.idle.news"]`)))
-	_, msg, err := vanishing.ReadMessage()
-	must(t, err)
-	if !strings.HasPrefix(string(msg), "[33,1,") {
-		t.Fatalf("expected SUBSCRIBED, got %s", msg)
-	}
+	rawSubscribe(t, vanishing, "com.idle.news")
 
 	waitFor(t, "3 idle connections to park", func() bool { return srv.Stats().ParkedConnections >= 3 })
 	families, _ := scrape(t, srv)
@@ -113,12 +108,7 @@ func TestIdleSessionsPark(t *testing.T) {
 	// A parked client that stops reading is still disconnected as a slow
 	// consumer (and its session ends), while the others get every event.
 	stuck := rawJoin(t, srv.URL(0))
-	must(t, stuck.WriteMessage(websocket.TextMessage, []byte(`[32,1,{},"com.idle.news"]`)))
-	_, msg, err = stuck.ReadMessage()
-	must(t, err)
-	if !strings.HasPrefix(string(msg), "[33,1,") {
-		t.Fatalf("expected SUBSCRIBED, got %s", msg)
-	}
+	rawSubscribe(t, stuck, "com.idle.news")
 	stuckConn := stuck.UnderlyingConn().(*net.TCPConn)
 	must(t, stuckConn.SetReadBuffer(4096))
 	waitFor(t, "the stuck client to park", func() bool { return srv.Stats().ParkedConnections >= 4 })

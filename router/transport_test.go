@@ -272,6 +272,17 @@ func TestKeepaliveDropsSilentClient(t *testing.T) {
 	}
 }
 
+// rawSubscribe subscribes a session opened by rawJoin to topic (request 1).
+func rawSubscribe(t *testing.T, ws *websocket.Conn, topic string) {
+	t.Helper()
+	must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[32,1,{},"`+topic+`"]`)))
+	_, msg, err := ws.ReadMessage()
+	must(t, err)
+	if !strings.HasPrefix(string(msg), "[33,1,") {
+		t.Fatalf("expected SUBSCRIBED, got %s", msg)
+	}
+}
+
 // expectDisconnected waits up to within for the router to end the
 // connection of ws, which must not receive a message meanwhile.
 func expectDisconnected(t *testing.T, ws *websocket.Conn, within time.Duration) {
