@@ -678,6 +678,15 @@ var JWTAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA
 // MinJWTSecretLength is the shortest HMAC secret accepted for JWTs.
 const MinJWTSecretLength = 32
 
+// requireRole reports a role that is missing or not one of the realm's.
+func requireRole(ps *problems, key, role string, hasRole func(string) bool) {
+	if role == "" {
+		ps.add(key, "required")
+	} else if !hasRole(role) {
+		ps.add(key, "role %q is not defined in the realm's roles", role)
+	}
+}
+
 func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 	if t := a.Ticket; t != nil {
 		for authid, p := range t.Principals {
@@ -685,11 +694,7 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			if p.Ticket == "" {
 				ps.add(pkey+".ticket", "required (or ticket_file)")
 			}
-			if p.Role == "" {
-				ps.add(pkey+".role", "required")
-			} else if !hasRole(p.Role) {
-				ps.add(pkey+".role", "role %q is not defined in the realm's roles", p.Role)
-			}
+			requireRole(ps, pkey+".role", p.Role, hasRole)
 		}
 	}
 	if w := a.WAMPCRA; w != nil {
@@ -698,11 +703,7 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			if u.Secret == "" {
 				ps.add(ukey+".secret", "required")
 			}
-			if u.Role == "" {
-				ps.add(ukey+".role", "required")
-			} else if !hasRole(u.Role) {
-				ps.add(ukey+".role", "role %q is not defined in the realm's roles", u.Role)
-			}
+			requireRole(ps, ukey+".role", u.Role, hasRole)
 			if u.Iterations < 0 || u.KeyLen < 0 {
 				ps.add(ukey, "iterations and keylen must not be negative")
 			}
@@ -719,11 +720,7 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 					ps.add(fmt.Sprintf("%s.authorized_keys[%d]", pkey, i), "want 64 hex digits (an Ed25519 public key), got %q", k)
 				}
 			}
-			if p.Role == "" {
-				ps.add(pkey+".role", "required")
-			} else if !hasRole(p.Role) {
-				ps.add(pkey+".role", "role %q is not defined in the realm's roles", p.Role)
-			}
+			requireRole(ps, pkey+".role", p.Role, hasRole)
 		}
 	}
 	if j := a.JWT; j != nil {
@@ -763,8 +760,8 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 		if j.AuthIDClaim == "" {
 			ps.add(jkey+".authid_claim", "required")
 		}
-		if j.DefaultRole != "" && !hasRole(j.DefaultRole) {
-			ps.add(jkey+".default_role", "role %q is not defined in the realm's roles", j.DefaultRole)
+		if j.DefaultRole != "" {
+			requireRole(ps, jkey+".default_role", j.DefaultRole, hasRole)
 		}
 		if j.Leeway < 0 {
 			ps.add(jkey+".leeway", "want a duration >= 0, got %q", j.Leeway.String())
