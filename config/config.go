@@ -18,6 +18,34 @@ type Config struct {
 	ShutdownDrainDelay time.Duration `mapstructure:"shutdown_drain_delay"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `mapstructure:"metrics"`
+	// Limits bound what clients can make the router hold: connections,
+	// slow messages, nesting.
+	Limits Limits `mapstructure:"limits"`
+}
+
+// Limits bound the resources that clients, authenticated or not, can make
+// the router hold. Each refusal is counted (switchboard_connections_refused_total,
+// switchboard_messages_refused_total) and logged.
+type Limits struct {
+	// MaxConnections bounds the open connections of all listeners together
+	// (WebSocket, RawSocket and HTTP bridge); a connection over it is
+	// answered with HTTP 503 (RawSocket: handshake error 4) and closed.
+	// 0 means no bound. Default 10000.
+	MaxConnections int `mapstructure:"max_connections"`
+	// MaxConnectionsPerIP bounds the open connections from one client IP
+	// address. Behind a reverse proxy every client has the proxy's address:
+	// set 0 (no bound) there and limit at the proxy. Default 1000.
+	MaxConnectionsPerIP int `mapstructure:"max_connections_per_ip"`
+	// MessageReadTimeout bounds the time between the first byte of a
+	// client's message (or frame, for control frames) and its last; a client
+	// slower than that is disconnected, so that no connection holds a
+	// half-received message for long. Default "30s".
+	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout"`
+	// MaxNestingDepth bounds how deeply arrays, maps (and CBOR tags) may nest
+	// in a WAMP message, counting the message itself as 1; a deeper message
+	// is answered with ABORT/GOODBYE wamp.error.protocol_violation before it
+	// is decoded. Default 64.
+	MaxNestingDepth int `mapstructure:"max_nesting_depth"`
 }
 
 // Metrics configures the Prometheus endpoint. /healthz and /readyz are
@@ -233,6 +261,10 @@ type RawSocket struct {
 	// MaxQueueBytes bounds a session's outbound queue, as for WebSocket.
 	// Default 1048576.
 	MaxQueueBytes int `mapstructure:"max_queue_bytes"`
+	// PingInterval is the keepalive interval (RawSocket PING frames); a
+	// peer silent for two intervals is disconnected. "0s" disables
+	// keepalive. Default "30s".
+	PingInterval time.Duration `mapstructure:"ping_interval"`
 }
 
 // Realm is one WAMP realm with its roles.

@@ -26,6 +26,11 @@ const (
 	DefaultPingInterval    = 30 * time.Second
 	DefaultMaxQueueBytes   = 1 << 20
 
+	DefaultMaxConnections      = 10000
+	DefaultMaxConnectionsPerIP = 1000
+	DefaultMessageReadTimeout  = 30 * time.Second
+	DefaultMaxNestingDepth     = 64
+
 	DefaultPublishPath         = "/publish"
 	DefaultCallPath            = "/call"
 	DefaultBridgeMaxBodySize   = 64 << 10
@@ -69,6 +74,10 @@ func (c *Config) applyDefaults(set map[string]bool) {
 		c.Metrics.Path = "/metrics"
 	}
 	orDefault(set, "log.access_log", &c.Log.AccessLog, true)
+	orDefault(set, "limits.max_connections", &c.Limits.MaxConnections, DefaultMaxConnections)
+	orDefault(set, "limits.max_connections_per_ip", &c.Limits.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	orDefault(set, "limits.message_read_timeout", &c.Limits.MessageReadTimeout, DefaultMessageReadTimeout)
+	orDefault(set, "limits.max_nesting_depth", &c.Limits.MaxNestingDepth, DefaultMaxNestingDepth)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -124,6 +133,7 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			orDefault(set, key+".rawsocket.serializers", &rs.Serializers, slices.Clone(Serializers))
 			orDefault(set, key+".rawsocket.max_message_size", &rs.MaxMessageSize, DefaultMaxMessageSize)
 			orDefault(set, key+".rawsocket.max_queue_bytes", &rs.MaxQueueBytes, DefaultMaxQueueBytes)
+			orDefault(set, key+".rawsocket.ping_interval", &rs.PingInterval, DefaultPingInterval)
 		}
 	}
 	for i := range c.Realms {
@@ -226,6 +236,18 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	}
 	if len(c.Listeners) == 0 {
 		ps.add("listeners", "want at least one listener")
+	}
+	if c.Limits.MaxConnections < 0 {
+		ps.add("limits.max_connections", "want a number >= 0 (0: no bound), got %d", c.Limits.MaxConnections)
+	}
+	if c.Limits.MaxConnectionsPerIP < 0 {
+		ps.add("limits.max_connections_per_ip", "want a number >= 0 (0: no bound), got %d", c.Limits.MaxConnectionsPerIP)
+	}
+	if c.Limits.MessageReadTimeout <= 0 && (set == nil || set["limits.message_read_timeout"]) {
+		ps.add("limits.message_read_timeout", "want a positive duration, got %q", c.Limits.MessageReadTimeout.String())
+	}
+	if (c.Limits.MaxNestingDepth < 8 || c.Limits.MaxNestingDepth > 1000) && (set == nil || set["limits.max_nesting_depth"]) {
+		ps.add("limits.max_nesting_depth", "want 8..1000, got %d", c.Limits.MaxNestingDepth)
 	}
 	if c.ShutdownDrainDelay < 0 {
 		ps.add("shutdown_drain_delay", "want a duration >= 0, got %q", c.ShutdownDrainDelay.String())
@@ -337,6 +359,9 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 		}
 		if rs.MaxMessageSize < 512 || rs.MaxMessageSize > 1<<24 {
 			ps.add(rkey+".max_message_size", "want 512..16777216 bytes, got %d", rs.MaxMessageSize)
+		}
+		if rs.PingInterval < 0 {
+			ps.add(rkey+".ping_interval", "want a duration >= 0, got %q", rs.PingInterval.String())
 		}
 	}
 }

@@ -2,31 +2,65 @@ package router
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // connSet tracks the connections accepted by the server's listeners, so
-// that Shutdown can close whatever is still open when its time is up.
+// that Shutdown can close whatever is still open when its time is up, and
+// bounds them: maxTotal over all listeners, maxPerIP from one client
+// address (0: no bound).
 type connSet struct {
+	maxTotal, maxPerIP int
+	// refused counts a refusal by the limit named.
+	refused func(limit string)
+
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	perIP map[string]int
 }
 
-func (s *connSet) add(c net.Conn) {
+// admit registers c unless a limit is reached, and returns the limit that
+// refused it ("" when admitted).
+func (s *connSet) admit(c *trackedConn) string {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.maxTotal > 0 && len(s.conns) >= s.maxTotal {
+		return "max_connections"
+	}
+	if c.ip != "" && s.maxPerIP > 0 && s.perIP[c.ip] >= s.maxPerIP {
+		return "max_connections_per_ip"
+	}
 	if s.conns == nil {
-		s.conns = map[net.Conn]struct{}{}
+		s.conns, s.perIP = map[net.Conn]struct{}{}, map[string]int{}
 	}
 	s.conns[c] = struct{}{}
+	if c.ip != "" {
+		s.perIP[c.ip]++
+	}
+	return ""
+}
+
+func (s *connSet) remove(c *trackedConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	if c.ip != "" {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+			delete(s.perIP, c.ip)
+		}
+	}
 	s.mu.Unlock()
 }
 
-func (s *connSet) remove(c net.Conn) {
+// open returns the number of open connections.
+func (s *connSet) open() int {
 	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return len(s.conns)
 }
 
 func (s *connSet) closeAll() {
@@ -41,25 +75,62 @@ func (s *connSet) closeAll() {
 	}
 }
 
-// trackingListener registers every accepted connection in a connSet.
+// trackingListener registers every accepted connection in a connSet, and
+// refuses those over its limits: refuse tells the client why (in its
+// protocol) before the connection is closed.
 type trackingListener struct {
 	net.Listener
-	set *connSet
+	set    *connSet
+	refuse func(net.Conn)
+	log    *slog.Logger
 }
 
+// refusalWriteTimeout bounds the write of a refusal to a client.
+const refusalWriteTimeout = time.Second
+
 func (l trackingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, set: l.set, ip: remoteIP(c.RemoteAddr())}
+		limit := l.set.admit(tc)
+		if limit == "" {
+			return tc, nil
+		}
+		if l.set.refused != nil {
+			l.set.refused(limit)
+		}
+		l.log.Warn("connection refused", "limit", limit, "remote_addr", c.RemoteAddr().String())
+		go func() {
+			if l.refuse != nil {
+				_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
+				l.refuse(c)
+			}
+			_ = c.Close()
+		}()
 	}
-	tc := &trackedConn{Conn: c, set: l.set}
-	l.set.add(tc)
-	return tc, nil
+}
+
+// remoteIP is the IP address of a TCP peer, "" for other networks.
+func remoteIP(a net.Addr) string {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.IP.String()
+	}
+	return ""
+}
+
+// refuseHTTP answers a refused connection with 503 and a JSON error body.
+func refuseHTTP(c net.Conn) {
+	body := `{"error":"switchboard.error.too_many_connections","args":["connection limit reached"],"kwargs":{}}`
+	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 5\r\n\r\n%s", len(body), body)
 }
 
 type trackedConn struct {
 	net.Conn
 	set  *connSet
+	ip   string
 	once sync.Once
 }
 

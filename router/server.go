@@ -78,6 +78,7 @@ type Server struct {
 	shutdownErr  error
 
 	slowConsumers atomic.Uint64
+	limits        *metrics.Limits
 
 	// background lives from Start to Shutdown: bridge forwarders run in it.
 	background     context.Context
@@ -138,6 +139,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
 	s.metrics = m
+	s.conns = connSet{maxTotal: cfg.Limits.MaxConnections, maxPerIP: cfg.Limits.MaxConnectionsPerIP}
+	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
+		return nil, fmt.Errorf("router: metrics: %w", err)
+	}
+	s.conns.refused = func(limit string) { s.limits.ConnectionsRefused.WithLabelValues(limit).Inc() }
 	var realmNames []string
 	for _, rc := range cfg.Realms {
 		realmNames = append(realmNames, rc.Name)
@@ -262,7 +268,15 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 	if err != nil {
 		return nil, err
 	}
-	ln = trackingListener{Listener: ln, set: &s.conns}
+	tl := trackingListener{Listener: ln, set: &s.conns, log: s.log}
+	switch {
+	case lc.TLS.Enabled(): // a refusal in clear text would not be understood
+	case lc.RawSocket != nil:
+		tl.refuse = transport.RefuseRawSocket
+	default:
+		tl.refuse = refuseHTTP
+	}
+	ln = tl
 	if lc.TLS.Enabled() {
 		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
 		if err != nil {
@@ -337,7 +351,7 @@ func (s *Server) serve(l *listener) {
 				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
 					Serializers:    serializers,
 					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           s.peerOptions("rawsocket", 0, rs.MaxQueueBytes),
+					Peer:           s.peerOptions("rawsocket", rs.PingInterval, rs.MaxQueueBytes),
 					Attach:         s.attach,
 					Logger:         s.log,
 					Begin:          s.beginConn,
@@ -356,11 +370,14 @@ func (s *Server) serve(l *listener) {
 func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
 	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
-		PingInterval:  ping,
-		MaxQueueBytes: maxQueueBytes,
-		Poller:        s.poller.Load(),
-		Logger:        s.log,
-		Observer:      s.observer,
+		PingInterval:       ping,
+		MaxQueueBytes:      maxQueueBytes,
+		MaxNestingDepth:    s.cfg.Limits.MaxNestingDepth,
+		MessageReadTimeout: s.cfg.Limits.MessageReadTimeout,
+		OnRefused:          func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
+		Poller:             s.poller.Load(),
+		Logger:             s.log,
+		Observer:           s.observer,
 		OnSlowConsumer: func() {
 			s.slowConsumers.Add(1)
 			slow.Inc()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 )
@@ -28,7 +29,24 @@ type inBuffer struct {
 	// of a frame that meets it extends it (the client is sending, slowly).
 	deadline time.Time
 	idle     time.Duration
+
+	// msgTimeout bounds the reading of one message (or control frame) from
+	// its first byte, msgStart (zero: no bound). A client that trickles a
+	// message is cut off when it is up, whatever the idle deadline says.
+	msgTimeout time.Duration
+	msgStart   time.Time
+	// msgDeadline: the connection's read deadline was set for msgTimeout
+	// alone (no idle deadline was in force), so wait clears it.
+	msgDeadline bool
 }
+
+// errMessageTimeout reports a message that took longer than msgTimeout to
+// arrive.
+var errMessageTimeout = errors.New("transport: message not received within the message read timeout")
+
+// firstAlloc is the most a payload buffer is given before its bytes
+// arrive: a frame's declared length is a promise, not memory to hold.
+const firstAlloc = 16 << 10
 
 var inBufferPool = sync.Pool{New: func() any { b := make([]byte, inBufferSize); return &b }}
 
@@ -46,9 +64,13 @@ func (b *inBuffer) wait(idle time.Duration) error {
 	if idle <= 0 {
 		if !b.deadline.IsZero() {
 			b.deadline = time.Time{}
+			b.msgDeadline = false
 			_ = b.conn.SetReadDeadline(b.deadline)
 		}
 		return b.fillFrom(1, false)
+	}
+	if b.msgDeadline {
+		b.deadline, b.msgDeadline = time.Time{}, false
 	}
 	b.idle = idle
 	if now := time.Now(); b.deadline.Sub(now) < idle/2 {
@@ -93,18 +115,69 @@ func (b *inBuffer) fillFrom(n int, midFrame bool) error {
 	return nil
 }
 
+// startMessage starts the clock of msgTimeout for the message (or control
+// frame) whose first byte is next.
+func (b *inBuffer) startMessage() {
+	if b.msgTimeout <= 0 {
+		return
+	}
+	b.msgStart = time.Now()
+	if b.deadline.IsZero() {
+		b.deadline, b.msgDeadline = b.msgStart.Add(b.msgTimeout), true
+		_ = b.conn.SetReadDeadline(b.deadline)
+	}
+}
+
 // read reads from the connection; in the middle of a frame, a read that
-// meets the idle deadline extends it and reads on.
+// meets the idle deadline extends it (up to the message's deadline) and
+// reads on.
 func (b *inBuffer) read(p []byte, midFrame bool) (int, error) {
 	for {
 		n, err := b.conn.Read(p)
 		if n == 0 && midFrame && !b.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
-			b.deadline = time.Now().Add(b.idle)
+			now := time.Now()
+			next := now.Add(b.idle)
+			if b.msgTimeout > 0 {
+				limit := b.msgStart.Add(b.msgTimeout)
+				if !now.Before(limit) {
+					return 0, errMessageTimeout
+				}
+				if b.idle <= 0 || next.After(limit) {
+					next = limit
+				}
+			}
+			if b.idle <= 0 && b.msgTimeout <= 0 {
+				return n, err
+			}
+			b.deadline = next
 			_ = b.conn.SetReadDeadline(b.deadline)
 			continue
 		}
 		return n, err
 	}
+}
+
+// appendPayload reads n more bytes of a payload onto dst. The buffer grows
+// with the bytes that arrive (from at most firstAlloc), so that a client
+// announcing a large frame and sending nothing holds no memory for it.
+func (b *inBuffer) appendPayload(dst []byte, n int) ([]byte, error) {
+	for n > 0 {
+		step := n
+		if room := cap(dst) - len(dst); step > room {
+			grow := max(len(dst), firstAlloc)
+			step = min(n, max(room, grow))
+			if step > room {
+				dst = slices.Grow(dst, step)
+			}
+		}
+		start := len(dst)
+		dst = dst[:start+step]
+		if err := b.readInto(dst[start:]); err != nil {
+			return nil, err
+		}
+		n -= step
+	}
+	return dst, nil
 }
 
 // next consumes n bytes made available by fill.

@@ -45,6 +45,17 @@ type PeerOptions struct {
 	// connection in Poller, and how long the writer waits for something to
 	// write before it exits. Default 1s.
 	IdleAfter time.Duration
+	// MaxNestingDepth bounds how deeply containers (and CBOR tags) nest in
+	// a client's message; a deeper one ends the session with a protocol
+	// violation before it is decoded. Default DefaultMaxNestingDepth.
+	MaxNestingDepth int
+	// MessageReadTimeout bounds the time from the first byte of a frame to
+	// the end of its message; a slower client is disconnected. Zero: no
+	// bound.
+	MessageReadTimeout time.Duration
+	// OnRefused, when set, counts a message refused by a limit (reason:
+	// "nesting", "read_timeout", "too_big", "second_hello").
+	OnRefused func(reason string)
 }
 
 // Observer counts what peers see (for metrics). Methods must be cheap.
@@ -148,9 +159,13 @@ type Peer struct {
 	notify      chan struct{} // capacity 1: frames were queued
 
 	hello   atomic.Pointer[helloRecord] // until WELCOME
-	headers atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
-	route   atomic.Value                // Route, set when the session is welcomed
-	left    sync.Once
+	greeted atomic.Bool                 // the client sent its HELLO
+	// welcomed is closed once WELCOME is written (and the route is set).
+	welcomed    chan struct{}
+	welcomeOnce sync.Once
+	headers     atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
+	route       atomic.Value                // Route, set when the session is welcomed
+	left        sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
@@ -193,6 +208,9 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	if opts.IdleAfter <= 0 {
 		opts.IdleAfter = defaultIdleAfter
 	}
+	if opts.MaxNestingDepth <= 0 {
+		opts.MaxNestingDepth = DefaultMaxNestingDepth
+	}
 	p := &Peer{
 		conn:       conn,
 		serializer: s,
@@ -201,6 +219,7 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 		in:         make(chan wamp.Message),
 		out:        make(chan wamp.Message, nexusQueueSize),
 		notify:     make(chan struct{}, 1),
+		welcomed:   make(chan struct{}),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		readerDone: make(chan struct{}),

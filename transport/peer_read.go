@@ -100,7 +100,11 @@ func (p *Peer) readEnded() {
 }
 
 func (p *Peer) readFailed(err error) {
-	if !errors.Is(err, errClosed) {
+	switch {
+	case errors.Is(err, errMessageTimeout):
+		p.refused("read_timeout")
+		p.log.Info("disconnecting client that sends too slowly", "message_read_timeout", p.opts.MessageReadTimeout.String())
+	case !errors.Is(err, errClosed):
 		p.log.Debug("transport read ended", "error", err)
 	}
 }
@@ -114,6 +118,14 @@ func (p *Peer) readMessage() bool {
 		return false
 	}
 	p.seen()
+	if err := checkNesting(p.serializer.Name, b, p.opts.MaxNestingDepth); err != nil {
+		var ne *nestingError
+		if errors.As(err, &ne) {
+			p.refused("nesting")
+		}
+		p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
+		return false
+	}
 	msg, err := p.serializer.codec.Deserialize(b)
 	if err != nil {
 		p.abort(wamp.ErrProtocolViolation, fmt.Sprintf("cannot decode message: %v", err))
@@ -122,20 +134,66 @@ func (p *Peer) readMessage() bool {
 	if p.opts.Observer != nil {
 		p.opts.Observer.Received(msg.MessageType())
 	}
-	if hello, ok := msg.(*wamp.Hello); ok {
+	switch msg.(type) {
+	case *wamp.Hello:
+		// One HELLO per connection: the session, its realm and its
+		// identity are those of the first (WAMP: a second HELLO is a
+		// protocol error).
+		if p.greeted.Swap(true) {
+			p.refused("second_hello")
+			p.abort(wamp.ErrProtocolViolation, "HELLO received after the session's HELLO")
+			return false
+		}
+		hello := msg.(*wamp.Hello)
 		rec := &helloRecord{hello: hello}
 		if p.opts.OnHello != nil {
 			rec.state = p.opts.OnHello(hello)
 		}
 		p.hello.Store(rec)
-	} else if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
-		return true
+	case *wamp.Authenticate, *wamp.Abort, *wamp.Goodbye:
+		// Part of opening (or ending) the session: straight to nexus.
+		if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
+			return true
+		}
+	default:
+		// A client may pipeline messages after its HELLO: they wait until
+		// the session is welcomed, so that the Route (broker, limits) sees
+		// each of them.
+		if p.greeted.Load() && !p.awaitWelcome() {
+			return false
+		}
+		if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {
+			return true
+		}
 	}
 	select {
 	case p.in <- msg:
 		return true
 	case <-p.closing:
 		return false
+	}
+}
+
+// awaitWelcome waits until WELCOME is written, and reports false if the
+// connection closes first.
+func (p *Peer) awaitWelcome() bool {
+	select {
+	case <-p.welcomed:
+		return true
+	default:
+	}
+	select {
+	case <-p.welcomed:
+		return true
+	case <-p.closing:
+		return false
+	}
+}
+
+// refused counts a message refused by a limit.
+func (p *Peer) refused(reason string) {
+	if p.opts.OnRefused != nil {
+		p.opts.OnRefused(reason)
 	}
 }
 

@@ -171,6 +171,7 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 				p.route.Store(r)
 			}
 		}
+		p.welcomeOnce.Do(func() { close(p.welcomed) })
 	}
 	if r, ok := p.route.Load().(OutboundRewriter); ok {
 		if msg = r.Outbound(msg); msg == nil {

@@ -18,7 +18,15 @@ const (
 	rawErrSerializer = 1
 	rawErrLength     = 2
 	rawErrReserved   = 3
+	rawErrMaxConns   = 4
 )
+
+// RefuseRawSocket answers a RawSocket client's handshake with error 4,
+// "maximum connection count reached", without reading it (the client
+// reads the reply after sending its own).
+func RefuseRawSocket(conn net.Conn) {
+	_, _ = conn.Write([]byte{rawMagic, rawErrMaxConns << 4, 0, 0})
+}
 
 // RawSocketLimit rounds n down to a length the RawSocket handshake can
 // express (a power of two from 512 to 16 MiB) and returns it with its code.
@@ -65,7 +73,7 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 	_ = conn.SetDeadline(time.Time{})
 	c := &rawConn{
 		conn:      conn,
-		in:        inBuffer{conn: conn},
+		in:        inBuffer{conn: conn, msgTimeout: opts.MessageReadTimeout},
 		w:         batchWriter{conn: conn},
 		recvLimit: recvLimit,
 		sendLimit: 1 << ((hs[1] >> 4) + 9),
@@ -107,6 +115,7 @@ func rawReadErr(err error) error {
 
 func (c *rawConn) ReadFrame() ([]byte, error) {
 	for {
+		c.in.startMessage()
 		if err := c.in.fill(4); err != nil {
 			return nil, rawReadErr(err)
 		}
@@ -115,9 +124,15 @@ func (c *rawConn) ReadFrame() ([]byte, error) {
 		if n > c.recvLimit {
 			return nil, errMessageTooBig
 		}
-		b := make([]byte, n)
-		if err := c.in.readInto(b); err != nil {
+		if typ > rawFramePong {
+			return nil, fmt.Errorf("rawsocket: reserved frame type %d", typ)
+		}
+		b, err := c.in.appendPayload(nil, n)
+		if err != nil {
 			return nil, rawReadErr(err)
+		}
+		if b == nil {
+			b = []byte{}
 		}
 		switch typ {
 		case rawFrameWAMP:

@@ -75,7 +75,7 @@ func NewWebSocketPeer(conn net.Conn, s Serializer, maxMessageSize int, opts Peer
 	c := &wsConn{
 		conn:           conn,
 		opcode:         opcode,
-		in:             inBuffer{conn: conn},
+		in:             inBuffer{conn: conn, msgTimeout: opts.MessageReadTimeout},
 		w:              batchWriter{conn: conn},
 		maxMessageSize: maxMessageSize,
 		writeTimeout:   writeTimeout,
@@ -117,6 +117,8 @@ func (c *wsConn) readFailed(err error) error {
 	switch {
 	case errors.As(err, &pe):
 		c.writeClose(pe.code, pe.reason)
+	case errors.Is(err, errMessageTimeout):
+		c.writeClose(wsClosePolicy, "message read timeout")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return errClosed
 	}
@@ -126,6 +128,7 @@ func (c *wsConn) readFailed(err error) error {
 func (c *wsConn) readMessage() ([]byte, error) {
 	var msg []byte
 	var text, started bool
+	c.in.startMessage()
 	for {
 		h, err := c.readHeader()
 		if err != nil {
@@ -134,6 +137,12 @@ func (c *wsConn) readMessage() ([]byte, error) {
 		if h.opcode >= wsClose {
 			if err := c.handleControl(h); err != nil {
 				return nil, err
+			}
+			if !started {
+				// A control frame between messages is complete: the
+				// next message has its own time. Between fragments, the
+				// message's clock runs on.
+				c.in.startMessage()
 			}
 			continue
 		}
@@ -154,12 +163,7 @@ func (c *wsConn) readMessage() ([]byte, error) {
 			return nil, &wsProtocolError{wsCloseTooBig, fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)}
 		}
 		start := len(msg)
-		if msg == nil {
-			msg = make([]byte, h.length)
-		} else {
-			msg = append(msg, make([]byte, h.length)...)
-		}
-		if err := c.in.readInto(msg[start:]); err != nil {
+		if msg, err = c.in.appendPayload(msg, h.length); err != nil {
 			return nil, err
 		}
 		unmask(h.mask, msg[start:])

@@ -1,0 +1,44 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Limits are the collectors of the router's connection and message limits.
+type Limits struct {
+	// ConnectionsRefused counts connections closed at accept, by reason
+	// (max_connections, max_connections_per_ip).
+	ConnectionsRefused *prometheus.CounterVec
+	// MessagesRefused counts client messages that ended their session, by
+	// reason (nesting, read_timeout, second_hello).
+	MessagesRefused *prometheus.CounterVec
+}
+
+// NewLimits registers the limit collectors on reg; open reports the open
+// connections.
+func NewLimits(reg prometheus.Registerer, open func() int) (*Limits, error) {
+	l := &Limits{
+		ConnectionsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_connections_refused_total",
+			Help: "Connections refused at accept because a connection limit was reached, by limit.",
+		}, []string{"reason"}),
+		MessagesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_messages_refused_total",
+			Help: "Client messages refused by a limit (the session ends), by reason.",
+		}, []string{"reason"}),
+	}
+	for _, r := range []string{"max_connections", "max_connections_per_ip"} {
+		l.ConnectionsRefused.WithLabelValues(r)
+	}
+	for _, r := range []string{"nesting", "read_timeout", "second_hello"} {
+		l.MessagesRefused.WithLabelValues(r)
+	}
+	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_connections",
+		Help: "Open client connections of all listeners (WebSocket, RawSocket, HTTP bridge).",
+	}, func() float64 { return float64(open()) })
+	for _, c := range []prometheus.Collector{l.ConnectionsRefused, l.MessagesRefused, gauge} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}

@@ -1,0 +1,306 @@
+package transport
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// DefaultMaxNestingDepth is how deeply containers may nest in a client's
+// message when PeerOptions.MaxNestingDepth is not set.
+const DefaultMaxNestingDepth = 64
+
+// errTruncated reports a message that ends inside a value.
+var errTruncated = errors.New("message ends inside a value")
+
+// nestingError reports a message nested deeper than allowed.
+type nestingError struct{ limit int }
+
+func (e *nestingError) Error() string {
+	return fmt.Sprintf("message nests deeper than %d levels", e.limit)
+}
+
+// checkNesting walks an encoded message without decoding it and fails if
+// arrays, maps (and, in CBOR, tags) nest deeper than limit. The decoders
+// nexus uses recurse per level, and CBOR's counts no tags: a message of
+// nested tags would exhaust the stack. Each walk is iterative and linear in
+// len(b); it also refuses container lengths that the bytes left cannot
+// hold, so that no decoder allocates for elements that are not there.
+func checkNesting(format string, b []byte, limit int) error {
+	switch format {
+	case "json":
+		return checkJSONNesting(b, limit)
+	case "msgpack":
+		return checkMsgpackNesting(b, limit)
+	case "cbor":
+		return checkCBORNesting(b, limit)
+	}
+	return fmt.Errorf("no nesting check for serializer %q", format)
+}
+
+// checkJSONNesting counts brackets outside strings; the decoder checks the
+// rest of the syntax.
+func checkJSONNesting(b []byte, limit int) error {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '[', '{':
+			depth++
+			if depth > limit {
+				return &nestingError{limit}
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// containerWalk tracks the open containers of a binary encoding: how many
+// items each still expects (-1: until a break, CBOR's indefinite length).
+type containerWalk struct {
+	open  []int
+	limit int
+}
+
+// enter opens a container of n items (or indefinite, n == -1); left is the
+// number of bytes that follow its header.
+func (w *containerWalk) enter(n uint64, left int) error {
+	if n != indefinite && n > uint64(left) {
+		return errTruncated // every item takes at least one byte
+	}
+	if n == 0 {
+		w.done()
+		return nil
+	}
+	if len(w.open) >= w.limit {
+		return &nestingError{w.limit}
+	}
+	if n == indefinite {
+		w.open = append(w.open, -1)
+	} else {
+		w.open = append(w.open, int(n))
+	}
+	return nil
+}
+
+const indefinite = ^uint64(0)
+
+// done counts one complete item in the innermost container, closing the
+// containers that it completes.
+func (w *containerWalk) done() {
+	for len(w.open) > 0 {
+		top := &w.open[len(w.open)-1]
+		if *top < 0 {
+			return
+		}
+		*top--
+		if *top > 0 {
+			return
+		}
+		w.open = w.open[:len(w.open)-1]
+	}
+}
+
+// finished reports whether the top-level item is complete.
+func (w *containerWalk) finished() bool { return len(w.open) == 0 }
+
+// checkMsgpackNesting walks MessagePack's type bytes.
+func checkMsgpackNesting(b []byte, limit int) error {
+	w := containerWalk{limit: limit}
+	i := 0
+	for {
+		if i >= len(b) {
+			return errTruncated
+		}
+		t := b[i]
+		i++
+		var skip, count uint64
+		var container bool
+		switch {
+		case t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3:
+		case t >= 0x80 && t <= 0x8f:
+			container, count = true, 2*uint64(t&0x0f)
+		case t >= 0x90 && t <= 0x9f:
+			container, count = true, uint64(t&0x0f)
+		case t >= 0xa0 && t <= 0xbf:
+			skip = uint64(t & 0x1f)
+		case t == 0xc1:
+			return errors.New("msgpack: reserved type byte 0xc1")
+		default:
+			n, sizeBytes, extra, kind := msgpackSized(t)
+			if sizeBytes > 0 {
+				if len(b)-i < sizeBytes {
+					return errTruncated
+				}
+				n = readBigEndian(b[i : i+sizeBytes])
+				i += sizeBytes
+			}
+			switch kind {
+			case 'a':
+				container, count = true, n
+			case 'm':
+				container, count = true, 2*n
+			default:
+				skip = n + extra
+			}
+		}
+		if skip > uint64(len(b)-i) {
+			return errTruncated
+		}
+		i += int(skip)
+		if container {
+			if err := w.enter(count, len(b)-i); err != nil {
+				return err
+			}
+		} else {
+			w.done()
+		}
+		if w.finished() {
+			return nil
+		}
+	}
+}
+
+// msgpackSized describes the type bytes 0xc4..0xdf: a fixed payload n, or
+// a big-endian length of sizeBytes; extra bytes (an ext's type) follow the
+// length; kind is 'a' (array), 'm' (map) or 's' (skipped bytes).
+func msgpackSized(t byte) (n uint64, sizeBytes int, extra uint64, kind byte) {
+	switch t {
+	case 0xc4, 0xd9: // bin8, str8
+		return 0, 1, 0, 's'
+	case 0xc5, 0xda: // bin16, str16
+		return 0, 2, 0, 's'
+	case 0xc6, 0xdb: // bin32, str32
+		return 0, 4, 0, 's'
+	case 0xc7: // ext8
+		return 0, 1, 1, 's'
+	case 0xc8:
+		return 0, 2, 1, 's'
+	case 0xc9:
+		return 0, 4, 1, 's'
+	case 0xca: // float32
+		return 4, 0, 0, 's'
+	case 0xcb: // float64
+		return 8, 0, 0, 's'
+	case 0xcc, 0xd0:
+		return 1, 0, 0, 's'
+	case 0xcd, 0xd1:
+		return 2, 0, 0, 's'
+	case 0xce, 0xd2:
+		return 4, 0, 0, 's'
+	case 0xcf, 0xd3:
+		return 8, 0, 0, 's'
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16 (+ type byte)
+		return 1<<(t-0xd4) + 1, 0, 0, 's'
+	case 0xdc:
+		return 0, 2, 0, 'a'
+	case 0xdd:
+		return 0, 4, 0, 'a'
+	case 0xde:
+		return 0, 2, 0, 'm'
+	default: // 0xdf
+		return 0, 4, 0, 'm'
+	}
+}
+
+func readBigEndian(b []byte) uint64 {
+	switch len(b) {
+	case 1:
+		return uint64(b[0])
+	case 2:
+		return uint64(binary.BigEndian.Uint16(b))
+	case 4:
+		return uint64(binary.BigEndian.Uint32(b))
+	default:
+		return binary.BigEndian.Uint64(b)
+	}
+}
+
+// checkCBORNesting walks CBOR's initial bytes (RFC 8949). A tag counts as a
+// level: it wraps the one item that follows. So does an indefinite-length
+// string, which holds its chunks until a break.
+func checkCBORNesting(b []byte, limit int) error {
+	w := containerWalk{limit: limit}
+	i := 0
+	for {
+		if i >= len(b) {
+			return errTruncated
+		}
+		major, info := b[i]>>5, b[i]&0x1f
+		i++
+		var arg uint64
+		switch {
+		case info < 24:
+			arg = uint64(info)
+		case info <= 27:
+			size := 1 << (info - 24)
+			if len(b)-i < size {
+				return errTruncated
+			}
+			arg = readBigEndian(b[i : i+size])
+			i += size
+		case info == 31:
+			arg = indefinite
+		default:
+			return fmt.Errorf("cbor: reserved additional information %d", info)
+		}
+		left := len(b) - i
+		switch major {
+		case 0, 1: // integers
+			if arg == indefinite {
+				return errors.New("cbor: indefinite-length integer")
+			}
+			w.done()
+		case 2, 3: // byte and text strings
+			if arg == indefinite {
+				if err := w.enter(indefinite, left); err != nil {
+					return err
+				}
+				continue
+			}
+			if arg > uint64(left) {
+				return errTruncated
+			}
+			i += int(arg)
+			w.done()
+		case 4, 5: // arrays, maps
+			n := arg
+			if major == 5 && n != indefinite {
+				if n > uint64(left) {
+					return errTruncated
+				}
+				n *= 2
+			}
+			if err := w.enter(n, left); err != nil {
+				return err
+			}
+		case 6: // tag: one item follows
+			if arg == indefinite {
+				return errors.New("cbor: indefinite tag")
+			}
+			if err := w.enter(1, left); err != nil {
+				return err
+			}
+		case 7: // simple values, floats, break
+			if arg != indefinite {
+				w.done()
+				break
+			}
+			if len(w.open) == 0 || w.open[len(w.open)-1] >= 0 {
+				return errors.New("cbor: break outside an indefinite-length item")
+			}
+			w.open = w.open[:len(w.open)-1]
+			w.done()
+		}
+		if w.finished() {
+			return nil
+		}
+	}
+}
