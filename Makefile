@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BIN      := bin/switchboard
 
-.PHONY: run build test deps test-go test-node test-django test-browser test-static test-bench vet
+.PHONY: run build test deps test-go test-node test-django test-browser test-static test-bench test-fuzz vet
 
 run:
 	$(GO) run ./cmd/switchboard
@@ -16,7 +16,7 @@ run:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
-test: deps vet test-static test-bench test-node test-django test-browser test-go
+test: deps vet test-static test-bench test-node test-django test-browser test-go test-fuzz
 
 # Everything the tests need that a fresh machine lacks.
 deps:
@@ -41,6 +41,17 @@ vet:
 
 test-go:
 	$(GO) test -race -count=1 ./...
+
+# Each parser of outside input fuzzed for a bounded time (their seeds,
+# deep nesting included, also run in test-go).
+FUZZTIME ?= 8s
+FUZZ_TARGETS := transport:FuzzWebSocketReader transport:FuzzRawSocketFrames transport:FuzzRawSocketHandshake \
+	transport:FuzzDecodeJSON transport:FuzzDecodeMsgpack transport:FuzzDecodeCBOR
+test-fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done
 
 test-node:
 	cd test/node && node --experimental-websocket --test

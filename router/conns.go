@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -103,14 +104,25 @@ func (l trackingListener) Accept() (net.Conn, error) {
 			l.set.refused(limit)
 		}
 		l.log.Warn("connection refused", "limit", limit, "remote_addr", c.RemoteAddr().String())
-		go func() {
-			if l.refuse != nil {
-				_ = c.SetWriteDeadline(time.Now().Add(refusalWriteTimeout))
-				l.refuse(c)
-			}
-			_ = c.Close()
-		}()
+		go refuseConn(c, l.refuse)
 	}
+}
+
+// refuseConn tells the client why with refuse (if any), then closes c
+// after reading what the client sent meanwhile: closing with unread input
+// would reset the connection and could destroy the refusal before the
+// client reads it.
+func refuseConn(c net.Conn, refuse func(net.Conn)) {
+	defer c.Close()
+	if refuse == nil {
+		return
+	}
+	_ = c.SetDeadline(time.Now().Add(refusalWriteTimeout))
+	refuse(c)
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.CopyN(io.Discard, c, 64<<10)
 }
 
 // remoteIP is the IP address of a TCP peer, "" for other networks.

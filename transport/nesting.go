@@ -72,15 +72,15 @@ type containerWalk struct {
 // enter opens a container of n items (or indefinite, n == -1); left is the
 // number of bytes that follow its header.
 func (w *containerWalk) enter(n uint64, left int) error {
-	if n != indefinite && n > uint64(left) {
-		return errTruncated // every item takes at least one byte
-	}
 	if n == 0 {
 		w.done()
 		return nil
 	}
 	if len(w.open) >= w.limit {
 		return &nestingError{w.limit}
+	}
+	if n != indefinite && n > uint64(left) {
+		return errTruncated // every item takes at least one byte
 	}
 	if n == indefinite {
 		w.open = append(w.open, -1)

@@ -4,18 +4,26 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
 
-// FuzzRawSocketFrames feeds arbitrary bytes to the RawSocket handshake and
-// frame reader: they end in an error or frames, never a panic or a frame
-// over the agreed limit.
-func FuzzRawSocketFrames(f *testing.F) {
+// FuzzRawSocketHandshake feeds arbitrary bytes to a RawSocket peer: the
+// handshake, the frame reader and the decoder end in an error or messages,
+// never a panic. Seeds include deeply nested messages of each serializer.
+func FuzzRawSocketHandshake(f *testing.F) {
 	f.Add([]byte{0x7f, 0xf1, 0, 0, 0, 0, 0, 2, '[', ']'})
 	f.Add([]byte{0x7f, 0x11, 0, 0, 1, 0, 0, 0})
 	f.Add([]byte{0x7f, 0xf1, 0, 0, 0, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x00})
+	nested := func(serializer byte, body []byte) []byte {
+		n := len(body)
+		return append([]byte{0x7f, 0xf0 | serializer, 0, 0, 0, byte(n >> 16), byte(n >> 8), byte(n)}, body...)
+	}
+	f.Add(nested(1, []byte(strings.Repeat("[", 4000))))
+	f.Add(nested(2, bytes.Repeat([]byte{0x91}, 4000)))
+	f.Add(nested(3, append(bytes.Repeat([]byte{0xc6}, 4000), 0)))
 	serializers, _ := LookupSerializers([]string{"json", "msgpack", "cbor"})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		server, client := net.Pipe()
@@ -33,6 +41,43 @@ func FuzzRawSocketFrames(f *testing.F) {
 		for range peer.Recv() {
 		}
 		peer.Close()
+	})
+}
+
+// FuzzRawSocketFrames feeds arbitrary bytes to the RawSocket frame reader
+// of a connection that agreed on 4096-byte messages: it returns errors or
+// messages of at most 4096 bytes, and never holds more than the bytes
+// that arrived (plus one first allocation).
+func FuzzRawSocketFrames(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, '[', ']'})
+	f.Add([]byte{1, 0, 0, 1, 'x', 0, 0, 0, 2, '[', ']'})
+	f.Add([]byte{0, 0, 0x10, 0x00})
+	f.Add([]byte{0, 0, 0x10, 0x01})
+	f.Add([]byte{0, 0xff, 0xff, 0xff, 'x'})
+	f.Add([]byte{7, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 4096
+		server, client := net.Pipe()
+		defer server.Close()
+		go func() {
+			_, _ = client.Write(data)
+			client.Close()
+		}()
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		c := &rawConn{conn: server, in: inBuffer{conn: server}, w: batchWriter{conn: server},
+			recvLimit: limit, sendLimit: limit, writeTimeout: time.Second}
+		for {
+			b, err := c.ReadFrame()
+			if err != nil {
+				return
+			}
+			if len(b) > limit {
+				t.Fatalf("message of %d bytes over the agreed %d", len(b), limit)
+			}
+			if cap(b) > max(len(data), firstAlloc) {
+				t.Fatalf("a %d-byte message holds a %d-byte buffer from %d bytes of input", len(b), cap(b), len(data))
+			}
+		}
 	})
 }
 

@@ -257,6 +257,9 @@ func FuzzWebSocketReader(f *testing.F) {
 	f.Add(append(clientFrame(false, wsBinary, []byte("ab")), clientFrame(true, wsContinuation, []byte("cd"))...))
 	f.Add(clientFrame(true, wsPing, []byte("x")))
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add(clientFrame(true, wsText, bytes.Repeat([]byte("["), 4000)))
+	f.Add(clientFrame(true, wsBinary, append(bytes.Repeat([]byte{0xc6}, 4000), 0)))
+	f.Add(append(clientFrame(false, wsBinary, bytes.Repeat([]byte{0x91}, 2000)), clientFrame(true, wsContinuation, bytes.Repeat([]byte{0x91}, 2000))...))
 	f.Fuzz(func(t *testing.T, input []byte) {
 		server, client := net.Pipe()
 		defer server.Close()
@@ -274,6 +277,9 @@ func FuzzWebSocketReader(f *testing.F) {
 			}
 			if len(b) > 4096 {
 				t.Fatalf("message of %d bytes over the 4096 limit", len(b))
+			}
+			if cap(b) > 2*max(len(input), firstAlloc) {
+				t.Fatalf("a %d-byte message holds a %d-byte buffer from %d bytes of input", len(b), cap(b), len(input))
 			}
 		}
 	})

@@ -1,0 +1,197 @@
+package transport
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+)
+
+// codecs are the three serializers' item encoders, by name.
+var codecs = map[string]interface {
+	SerializeDataItem(any) ([]byte, error)
+	DeserializeDataItem([]byte, any) error
+}{
+	"json":    &serialize.JSONSerializer{},
+	"msgpack": &serialize.MessagePackSerializer{},
+	"cbor":    &serialize.CBORSerializer{},
+}
+
+// depthOf is how deeply lists and maps nest in a decoded value.
+func depthOf(v any) int {
+	deepest := 0
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			deepest = max(deepest, depthOf(e))
+		}
+		return deepest + 1
+	case map[string]any:
+		for _, e := range v {
+			deepest = max(deepest, depthOf(e))
+		}
+		return deepest + 1
+	case map[any]any:
+		for _, e := range v {
+			deepest = max(deepest, depthOf(e))
+		}
+		return deepest + 1
+	}
+	return 0
+}
+
+// randomValue builds a value whose lists and maps nest exactly depth
+// levels, with scalars of every kind beside them.
+func randomValue(r *rand.Rand, depth int) any {
+	if depth == 0 {
+		switch r.IntN(6) {
+		case 0:
+			return r.Int64() - r.Int64()
+		case 1:
+			return strings.Repeat("é\"\\[{", r.IntN(40))
+		case 2:
+			return r.Float64()
+		case 3:
+			return r.IntN(2) == 0
+		case 4:
+			return nil
+		default:
+			return bytes.Repeat([]byte{0xff}, r.IntN(300))
+		}
+	}
+	width := 1 + r.IntN(3)
+	if r.IntN(2) == 0 {
+		l := make([]any, width)
+		for i := range l {
+			l[i] = randomValue(r, r.IntN(depth))
+		}
+		l[r.IntN(width)] = randomValue(r, depth-1)
+		return l
+	}
+	m := map[string]any{}
+	for i := range width {
+		m[fmt.Sprint("k", i)] = randomValue(r, r.IntN(depth))
+	}
+	m["deep"] = randomValue(r, depth-1)
+	return m
+}
+
+// TestCheckNestingMatchesEncoders: for values the real encoders produce,
+// the check passes exactly the values nested no deeper than the limit.
+func TestCheckNestingMatchesEncoders(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	const limit = 10
+	for name, codec := range codecs {
+		for i := range 300 {
+			depth := 1 + i%(limit+3)
+			v := randomValue(r, depth)
+			b, err := codec.SerializeDataItem(v)
+			if err != nil {
+				t.Fatalf("%s: encode: %v", name, err)
+			}
+			err = checkNesting(name, b, limit)
+			var ne *nestingError
+			switch {
+			case depth <= limit && err != nil:
+				t.Fatalf("%s: depth %d refused under limit %d: %v", name, depth, limit, err)
+			case depth > limit && !errors.As(err, &ne):
+				t.Fatalf("%s: depth %d passed limit %d (err %v)", name, depth, limit, err)
+			}
+		}
+	}
+}
+
+func TestCheckNestingRefuses(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, format string
+		input        []byte
+		nesting      bool // a nestingError, not another refusal
+	}{
+		{"cbor tags", "cbor", append(bytes.Repeat([]byte{0xc6}, 9), 0x00), true},
+		{"cbor tag under limit", "cbor", append(bytes.Repeat([]byte{0xc6}, 7), 0x00), false},
+		{"cbor indefinite arrays", "cbor", bytes.Repeat([]byte{0x9f}, 9), true},
+		{"cbor indefinite strings in arrays", "cbor", append(bytes.Repeat([]byte{0x81}, 8), 0x5f, 0x41, 'x', 0xff), true},
+		{"cbor array longer than the message", "cbor", []byte{0x9a, 0xff, 0xff, 0xff, 0xff, 0x00}, false},
+		{"cbor map longer than the message", "cbor", []byte{0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0}, false},
+		{"cbor truncated", "cbor", []byte{0x82, 0x01}, false},
+		{"cbor stray break", "cbor", []byte{0x82, 0x01, 0xff}, false},
+		{"cbor reserved info", "cbor", []byte{0x1c}, false},
+		{"msgpack arrays", "msgpack", bytes.Repeat([]byte{0x91}, 9), true},
+		{"msgpack maps", "msgpack", append(bytes.Repeat([]byte{0x81, 0xa1, 'k'}, 9), 0xc0), true},
+		{"msgpack array32 longer than the message", "msgpack", []byte{0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0}, false},
+		{"msgpack str32 longer than the message", "msgpack", []byte{0xdb, 0, 1, 0, 0, 'x'}, false},
+		{"msgpack reserved byte", "msgpack", []byte{0xc1}, false},
+		{"json arrays", "json", []byte(strings.Repeat("[", 9) + strings.Repeat("]", 9)), true},
+		{"json objects", "json", []byte(strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9)), true},
+	} {
+		err := checkNesting(tc.format, tc.input, 8)
+		var ne *nestingError
+		switch {
+		case tc.name == "cbor tag under limit":
+			if err != nil {
+				t.Errorf("%s: refused: %v", tc.name, err)
+			}
+		case err == nil:
+			t.Errorf("%s: passed", tc.name)
+		case tc.nesting != errors.As(err, &ne):
+			t.Errorf("%s: error %v, nesting error %v", tc.name, err, tc.nesting)
+		}
+	}
+	// Brackets inside JSON strings are text.
+	if err := checkNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8); err != nil {
+		t.Errorf("json brackets in a string: %v", err)
+	}
+}
+
+// fuzzDecoder checks that a message the nesting check passes decodes
+// without nesting deeper than the limit (and without crashing).
+func fuzzDecoder(f *testing.F, format string, seeds ...[]byte) {
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	codec := codecs[format]
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 32
+		if err := checkNesting(format, data, limit); err != nil {
+			return
+		}
+		var v any
+		if err := codec.DeserializeDataItem(data, &v); err != nil {
+			return
+		}
+		if d := depthOf(v); d > limit {
+			t.Fatalf("decoded depth %d passed a limit of %d", d, limit)
+		}
+	})
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	fuzzDecoder(f, "json",
+		[]byte(`[16,1,{"acknowledge":true},"com.topic",[{"a":[1,2,{"b":null}]}],{"k":"v"}]`),
+		[]byte(strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)),
+		[]byte(strings.Repeat(`{"a":`, 33)+"1"+strings.Repeat("}", 33)),
+		[]byte(`["\"[[[[", {"x": "]]]"}]`))
+}
+
+func FuzzDecodeMsgpack(f *testing.F) {
+	fuzzDecoder(f, "msgpack",
+		[]byte{0x95, 0x10, 0x01, 0x81, 0xa1, 'a', 0xc3, 0xa1, 't', 0x91, 0x92, 0x01, 0xc0},
+		bytes.Repeat([]byte{0x91}, 100_000),
+		append(bytes.Repeat([]byte{0x81, 0xa1, 'k'}, 33), 0xc0),
+		[]byte{0xdd, 0xff, 0xff, 0xff, 0xff})
+}
+
+func FuzzDecodeCBOR(f *testing.F) {
+	fuzzDecoder(f, "cbor",
+		[]byte{0x85, 0x10, 0x01, 0xa1, 0x61, 'a', 0xf5, 0x61, 't', 0x81, 0x82, 0x01, 0xf6},
+		append(bytes.Repeat([]byte{0xc6}, 100_000), 0x00),
+		bytes.Repeat([]byte{0x9f}, 100_000),
+		append(bytes.Repeat([]byte{0xd8, 0x20}, 40), 0x60),
+		append(bytes.Repeat([]byte{0x81, 0xc6}, 20), 0x00))
+}
