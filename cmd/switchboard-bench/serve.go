@@ -44,6 +44,8 @@ realms:
       - name: anonymous
         permissions:
           - { uri: "", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }
+# Every load-tool session comes from 127.0.0.1: no connection limits.
+limits: { max_connections: 0, max_connections_per_ip: 0 }
 `), nil)
 		if err != nil {
 			return err
