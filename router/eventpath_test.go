@@ -103,8 +103,13 @@ func TestFanOutDetailsAreNotShared(t *testing.T) {
 // every event and the publisher's acknowledged publishes all succeed.
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, func(c *config.Config) { c.Listeners[0].WebSocket.MaxQueueBytes = 256 << 10 })
 	const events, size = 1000, 32 << 10
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.Listeners[0].WebSocket.MaxQueueBytes = 256 << 10
+		// The fast subscriber (RawSocket) can hold every event at once: it
+		// cannot become a slow consumer however loaded the machine is.
+		c.Listeners[1].RawSocket.MaxQueueBytes = 2 * events * size
+	})
 
 	slow := rawJoin(t, srv.URL(0))
 	rawSubscribe(t, slow, "com.slow.topic")
