@@ -98,7 +98,7 @@ func (p *Peer) ping() {
 		return
 	default:
 	}
-	if silent := time.Since(time.Unix(0, p.lastSeen.Load())); silent > 2*p.opts.PingInterval {
+	if silent := time.Since(time.Unix(0, p.lastSeen.Load())); unresponsive(silent, p.opts.PingInterval) {
 		p.log.Info("closing unresponsive connection", "silent_for", silent.Round(time.Millisecond).String())
 		p.closeConn()
 		return
@@ -111,6 +111,16 @@ func (p *Peer) ping() {
 		return
 	}
 	p.pinger.Reset(p.opts.PingInterval)
+}
+
+// keepaliveIntervals is how many ping intervals a client may stay silent
+// (no frame, no pong) before it is disconnected.
+const keepaliveIntervals = 2
+
+// unresponsive reports whether a client silent for silent has missed the
+// keepalive of interval.
+func unresponsive(silent, interval time.Duration) bool {
+	return silent > keepaliveIntervals*interval
 }
 
 var errSlowConsumer = errors.New("transport: slow consumer")

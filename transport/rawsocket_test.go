@@ -106,3 +106,25 @@ func TestRawSocketRefusesOversizedFrames(t *testing.T) {
 	}
 	peer.Close()
 }
+
+// TestUnresponsive pins the keepalive rule on both sides: silent for up to
+// two ping intervals is fine, longer is not.
+func TestUnresponsive(t *testing.T) {
+	t.Parallel()
+	const interval = 30 * time.Second
+	for _, tc := range []struct {
+		silent time.Duration
+		want   bool
+	}{
+		{0, false},
+		{interval, false},
+		{2 * interval, false},
+		{2*interval + time.Millisecond, true},
+		{5 * interval / 2, true},
+		{3 * interval, true},
+	} {
+		if got := unresponsive(tc.silent, interval); got != tc.want {
+			t.Errorf("silent %v at a %v interval: unresponsive %v, want %v", tc.silent, interval, got, tc.want)
+		}
+	}
+}
