@@ -114,7 +114,8 @@ func TestReconnectAfterRouterRestart(t *testing.T) {
 	start := time.Now()
 	_, err = c.Call(ctx, "com.restart.echo", nil, nil)
 	cancel()
-	if !errors.Is(err, switchboard.ErrNotConnected) || time.Since(start) > time.Second {
+	// ErrNotConnected, not the context's deadline: it did not wait.
+	if !errors.Is(err, switchboard.ErrNotConnected) {
 		t.Fatalf("call during the outage: %v after %v, want ErrNotConnected at once", err, time.Since(start))
 	}
 	if err := c.PublishAck(context.Background(), "com.restart.news", []any{99}, nil, nil); !errors.Is(err, switchboard.ErrNotConnected) {
@@ -123,7 +124,7 @@ func TestReconnectAfterRouterRestart(t *testing.T) {
 
 	restarted := time.Now()
 	second := routertest.Start(t, func(cfg *config.Config) { cfg.Listeners[0].Address = addr })
-	waitFor(t, "reconnection", 3*time.Second, func() bool { return connects.Load() == 2 && c.Connected() })
+	waitFor(t, "reconnection", 15*time.Second, func() bool { return connects.Load() == 2 && c.Connected() })
 	t.Logf("reconnected %v after the router came back", time.Since(restarted).Round(time.Millisecond))
 	publishRange(second, 4, 6)
 	waitFor(t, "events after the restart", 5*time.Second, func() bool { return count() == 6 })
@@ -163,7 +164,12 @@ func TestWaitForConnection(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// While the router is down the call stays pending (observed for 100 ms).
+	select {
+	case err := <-done:
+		t.Fatalf("call returned during the outage: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
 	routertest.Start(t, func(cfg *config.Config) { cfg.Listeners[0].Address = addr })
 	must(t, <-done)
 }

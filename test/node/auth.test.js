@@ -103,8 +103,9 @@ test('templates: alice subscribes to her topics, not to bob\'s', async () => {
   const alice = await join({ authmethods: ['ticket'], onchallenge: () => jwt({ sub: 'alice', role: 'user', aud: 'switchboard', exp }) });
   assert.ok(alice.session, `refused: ${alice.refused}`);
   try {
-    const got = new Promise((resolve) => alice.session.subscribe('app.user.alice.news', (args) => resolve(args[0])));
-    await new Promise((r) => setTimeout(r, 100));
+    let gotEvent;
+    const got = new Promise((resolve) => { gotEvent = resolve; });
+    await alice.session.subscribe('app.user.alice.news', (args) => gotEvent(args[0]));
     await alice.session.publish('app.user.alice.news', ['mine'], {}, { acknowledge: true, exclude_me: false });
     assert.equal(await got, 'mine');
     await assert.rejects(alice.session.subscribe('app.user.bob.news', () => {}),

@@ -31,7 +31,8 @@ before(async () => {
   router = spawn('go', ['run', './cmd/switchboard'], { cwd: repo, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   router.stdout.on('data', (d) => { routerLog += d; });
   router.stderr.on('data', (d) => { routerLog += d; });
-  routerExit = new Promise((resolve) => router.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close' (not 'exit'): it fires once the process ended and its output was read.
+  routerExit = new Promise((resolve) => router.once('close', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 180000; // go run may compile first
   while (!(await portOpen(8080))) {
     if (router.exitCode !== null) throw new Error('switchboard exited early:\n' + routerLog);
@@ -47,7 +48,6 @@ after(async () => {
   // cmd/switchboard's Go tests).
   process.kill(-router.pid, 'SIGTERM');
   await withTimeout(routerExit, 15000, 'switchboard exit');
-  await new Promise((r) => setTimeout(r, 200));
   assert.match(routerLog, /msg="shutdown complete"/, 'switchboard log after SIGTERM:\n' + routerLog);
 });
 
@@ -83,14 +83,12 @@ for (const [name, make] of Object.entries(serializers)) {
       const topic = `com.example.node.${name}`;
 
       // pub/sub with args and kwargs, exact and prefix subscriptions.
-      const got = new Promise((resolve) => {
-        a.session.subscribe(topic, (args, kwargs, details) => resolve({ args, kwargs, details }));
-      });
-      const gotPrefix = new Promise((resolve) => {
-        a.session.subscribe('com.example.node.', (args, kwargs, details) => resolve(details.topic), { match: 'prefix' });
-      });
-      // Let both SUBSCRIBEs be acknowledged before publishing.
-      await new Promise((r) => setTimeout(r, 100));
+      let gotEvent, gotPrefixEvent;
+      const got = new Promise((resolve) => { gotEvent = resolve; });
+      const gotPrefix = new Promise((resolve) => { gotPrefixEvent = resolve; });
+      // Both SUBSCRIBEs are acknowledged before publishing.
+      await a.session.subscribe(topic, (args, kwargs, details) => gotEvent({ args, kwargs, details }));
+      await a.session.subscribe('com.example.node.', (args, kwargs, details) => gotPrefixEvent(details.topic), { match: 'prefix' });
       const pub = await b.session.publish(topic, ['hello', 42], { from: 'node' }, { acknowledge: true });
       assert.ok(pub.id > 0, 'publication id');
       const ev = await withTimeout(got, 5000, 'event');
