@@ -31,9 +31,11 @@ func checkNesting(format string, b []byte, limit int) error {
 	case "json":
 		return checkJSONNesting(b, limit)
 	case "msgpack":
-		return checkMsgpackNesting(b, limit)
+		_, err := walkMsgpack(b, limit)
+		return err
 	case "cbor":
-		return checkCBORNesting(b, limit)
+		_, err := walkCBOR(b, limit)
+		return err
 	}
 	return fmt.Errorf("no nesting check for serializer %q", format)
 }
@@ -111,13 +113,14 @@ func (w *containerWalk) done() {
 // finished reports whether the top-level item is complete.
 func (w *containerWalk) finished() bool { return len(w.open) == 0 }
 
-// checkMsgpackNesting walks MessagePack's type bytes.
-func checkMsgpackNesting(b []byte, limit int) error {
+// walkMsgpack walks MessagePack's type bytes of the item that starts b and
+// returns where it ends.
+func walkMsgpack(b []byte, limit int) (int, error) {
 	w := containerWalk{limit: limit}
 	i := 0
 	for {
 		if i >= len(b) {
-			return errTruncated
+			return 0, errTruncated
 		}
 		t := b[i]
 		i++
@@ -132,12 +135,12 @@ func checkMsgpackNesting(b []byte, limit int) error {
 		case t >= 0xa0 && t <= 0xbf:
 			skip = uint64(t & 0x1f)
 		case t == 0xc1:
-			return errors.New("msgpack: reserved type byte 0xc1")
+			return 0, errors.New("msgpack: reserved type byte 0xc1")
 		default:
 			n, sizeBytes, extra, kind := msgpackSized(t)
 			if sizeBytes > 0 {
 				if len(b)-i < sizeBytes {
-					return errTruncated
+					return 0, errTruncated
 				}
 				n = readBigEndian(b[i : i+sizeBytes])
 				i += sizeBytes
@@ -152,18 +155,18 @@ func checkMsgpackNesting(b []byte, limit int) error {
 			}
 		}
 		if skip > uint64(len(b)-i) {
-			return errTruncated
+			return 0, errTruncated
 		}
 		i += int(skip)
 		if container {
 			if err := w.enter(count, len(b)-i); err != nil {
-				return err
+				return 0, err
 			}
 		} else {
 			w.done()
 		}
 		if w.finished() {
-			return nil
+			return i, nil
 		}
 	}
 }
@@ -223,15 +226,16 @@ func readBigEndian(b []byte) uint64 {
 	}
 }
 
-// checkCBORNesting walks CBOR's initial bytes (RFC 8949). A tag counts as a
-// level: it wraps the one item that follows. So does an indefinite-length
-// string, which holds its chunks until a break.
-func checkCBORNesting(b []byte, limit int) error {
+// walkCBOR walks CBOR's initial bytes (RFC 8949) of the item that starts b
+// and returns where it ends. A tag counts as a level: it wraps the one item
+// that follows. So does an indefinite-length string, which holds its chunks
+// until a break.
+func walkCBOR(b []byte, limit int) (int, error) {
 	w := containerWalk{limit: limit}
 	i := 0
 	for {
 		if i >= len(b) {
-			return errTruncated
+			return 0, errTruncated
 		}
 		major, info := b[i]>>5, b[i]&0x1f
 		i++
@@ -242,31 +246,31 @@ func checkCBORNesting(b []byte, limit int) error {
 		case info <= 27:
 			size := 1 << (info - 24)
 			if len(b)-i < size {
-				return errTruncated
+				return 0, errTruncated
 			}
 			arg = readBigEndian(b[i : i+size])
 			i += size
 		case info == 31:
 			arg = indefinite
 		default:
-			return fmt.Errorf("cbor: reserved additional information %d", info)
+			return 0, fmt.Errorf("cbor: reserved additional information %d", info)
 		}
 		left := len(b) - i
 		switch major {
 		case 0, 1: // integers
 			if arg == indefinite {
-				return errors.New("cbor: indefinite-length integer")
+				return 0, errors.New("cbor: indefinite-length integer")
 			}
 			w.done()
 		case 2, 3: // byte and text strings
 			if arg == indefinite {
 				if err := w.enter(indefinite, left); err != nil {
-					return err
+					return 0, err
 				}
 				continue
 			}
 			if arg > uint64(left) {
-				return errTruncated
+				return 0, errTruncated
 			}
 			i += int(arg)
 			w.done()
@@ -274,19 +278,19 @@ func checkCBORNesting(b []byte, limit int) error {
 			n := arg
 			if major == 5 && n != indefinite {
 				if n > uint64(left) {
-					return errTruncated
+					return 0, errTruncated
 				}
 				n *= 2
 			}
 			if err := w.enter(n, left); err != nil {
-				return err
+				return 0, err
 			}
 		case 6: // tag: one item follows
 			if arg == indefinite {
-				return errors.New("cbor: indefinite tag")
+				return 0, errors.New("cbor: indefinite tag")
 			}
 			if err := w.enter(1, left); err != nil {
-				return err
+				return 0, err
 			}
 		case 7: // simple values, floats, break
 			if arg != indefinite {
@@ -294,13 +298,13 @@ func checkCBORNesting(b []byte, limit int) error {
 				break
 			}
 			if len(w.open) == 0 || w.open[len(w.open)-1] >= 0 {
-				return errors.New("cbor: break outside an indefinite-length item")
+				return 0, errors.New("cbor: break outside an indefinite-length item")
 			}
 			w.open = w.open[:len(w.open)-1]
 			w.done()
 		}
 		if w.finished() {
-			return nil
+			return i, nil
 		}
 	}
 }
