@@ -19,12 +19,12 @@ func checkSite(r *http.Request, allowed []string) *requestError {
 			return nil
 		}
 		return refuse(http.StatusForbidden, ErrOriginNotAllowed,
-			"origin %q is not allowed: the bridge is for backends (listeners[].bridge.allowed_origins)", origin)
+			"origin %q is not allowed: the bridge is for backends (listeners[].bridge.allowed_origins)", origin).counted(ReasonOrigin)
 	}
 	switch site := strings.ToLower(r.Header.Get("Sec-Fetch-Site")); site {
 	case "cross-site", "same-site":
 		return refuse(http.StatusForbidden, ErrOriginNotAllowed,
-			"Sec-Fetch-Site %s: requests from web pages are not allowed", site)
+			"Sec-Fetch-Site %s: requests from web pages are not allowed", site).counted(ReasonOrigin)
 	}
 	return nil
 }
