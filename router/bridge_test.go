@@ -33,7 +33,7 @@ func withBridge(compat bool) func(*config.Config) {
 		c.Listeners[0].Bridge = &config.Bridge{
 			Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
 			MaxBodySize: 4096, TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second,
-			ReadTimeout: 10 * time.Second,
+			ReadTimeout:    10 * time.Second,
 			CrossbarCompat: compat,
 			Keys: []config.BridgeKey{
 				{Key: "django", Secret: bridgeSecret, AuthID: "django-app", Role: "backend"},
