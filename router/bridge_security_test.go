@@ -419,13 +419,13 @@ func TestBridgeHTTPClientsNeverFollowRedirects(t *testing.T) {
 		withBridge(false)(c)
 		b := c.Listeners[0].Bridge
 		b.Forwards = []config.Forward{
-			{Topic: "app.moved", Match: "exact", URL: appSrv.URL + "/redirect", Secret: hookSecret, QueueSize: 10, MaxRetries: 3, Timeout: time.Second},
-			{Topic: "app.kept", Match: "exact", URL: appSrv.URL + "/events", Secret: hookSecret, QueueSize: 10, MaxRetries: 3, Timeout: time.Second},
+			{Topic: "app.moved", Match: "exact", URL: appSrv.URL + "/redirect", Secret: hookSecret, QueueSize: 10, MaxRetries: 3, Timeout: 5 * time.Second},
+			{Topic: "app.kept", Match: "exact", URL: appSrv.URL + "/events", Secret: hookSecret, QueueSize: 10, MaxRetries: 3, Timeout: 5 * time.Second},
 		}
 		b.Callees = []config.HTTPCallee{
-			{Procedure: "app.moved", URL: appSrv.URL + "/redirect", Secret: hookSecret, Timeout: time.Second},
-			{Procedure: "app.broken", URL: appSrv.URL + "/broken", Secret: hookSecret, Timeout: time.Second},
-			{Procedure: "app.ok", URL: appSrv.URL + "/ok", Secret: hookSecret, Timeout: time.Second},
+			{Procedure: "app.moved", URL: appSrv.URL + "/redirect", Secret: hookSecret, Timeout: 5 * time.Second},
+			{Procedure: "app.broken", URL: appSrv.URL + "/broken", Secret: hookSecret, Timeout: 5 * time.Second},
+			{Procedure: "app.ok", URL: appSrv.URL + "/ok", Secret: hookSecret, Timeout: 5 * time.Second},
 		}
 	})
 	caller := srv.Dial(t, 0, "json", client.Config{})
