@@ -16,6 +16,8 @@ const (
 	ErrMethodNotAllowed     = "switchboard.error.method_not_allowed"
 	ErrPayloadTooLarge      = "switchboard.error.payload_too_large"
 	ErrUnsupportedMediaType = "switchboard.error.unsupported_media_type"
+	ErrOriginNotAllowed     = "switchboard.error.origin_not_allowed"
+	ErrRequestTimeout       = "switchboard.error.request_timeout"
 )
 
 // Error is a WAMP error from the router or a callee, with its payload.
@@ -72,6 +74,23 @@ type requestError struct {
 	status  int
 	uri     string
 	message string
+	// reason, when set, is counted (Observer.Refused).
+	reason string
+}
+
+// Reasons of refusals counted by Observer.Refused.
+const (
+	ReasonOrigin       = "origin"
+	ReasonContentType  = "content_type"
+	ReasonBodyTooLarge = "body_too_large"
+	ReasonReadTimeout  = "read_timeout"
+	ReasonReplay       = "replay"
+)
+
+// counted marks e as counted under reason.
+func (e *requestError) counted(reason string) *requestError {
+	e.reason = reason
+	return e
 }
 
 func (e *requestError) Error() string { return e.uri + ": " + e.message }

@@ -57,8 +57,9 @@ type ForwardStats struct {
 // Forwarder POSTs events to an app URL in order, one at a time, signed with
 // SignatureHeader. An event is retried with exponential backoff (and
 // jitter-free doubling) on network errors, 5xx and 429, up to MaxRetries;
-// other 4xx answers fail it at once. Events that find the queue full are
-// dropped and counted: nothing is lost while the queue has room.
+// other 4xx answers and redirects (never followed) fail it at once. Events
+// that find the queue full are dropped and counted: nothing is lost while
+// the queue has room.
 type Forwarder struct {
 	opts  ForwardOptions
 	queue chan ForwardEvent
@@ -78,9 +79,7 @@ func NewForwarder(opts ForwardOptions) *Forwarder {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Client == nil {
-		opts.Client = &http.Client{Transport: &http.Transport{}}
-	}
+	opts.Client = noRedirects(opts.Client)
 	return &Forwarder{opts: opts, queue: make(chan ForwardEvent, opts.QueueSize), log: opts.Logger}
 }
 
@@ -179,6 +178,8 @@ func (f *Forwarder) post(ctx context.Context, body []byte) (retry bool, err erro
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
+	case isRedirect(resp.StatusCode):
+		return false, fmt.Errorf("HTTP %d: redirects are not followed", resp.StatusCode)
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		return true, fmt.Errorf("HTTP %d", resp.StatusCode)
 	default:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,15 +60,30 @@ type Options struct {
 	MaxBodySize         int
 	TimestampDeltaLimit time.Duration
 	CallTimeout         time.Duration
-	CrossbarCompat      bool
+	// ReadTimeout bounds reading a request's body (0: no bound).
+	ReadTimeout    time.Duration
+	CrossbarCompat bool
+	// AllowedOrigins are the Origin patterns ("*" globs) of pages whose
+	// requests are accepted; requests with any other Origin, or from another
+	// site per Sec-Fetch-Site, are refused.
+	AllowedOrigins []string
 	// RequireIP, when set, limits clients to these networks (after
 	// TrustedProxies); RequireTLS to requests that came over TLS.
 	RequireIP      []*net.IPNet
 	TrustedProxies []*net.IPNet
 	RequireTLS     bool
 	Logger         *slog.Logger
-	// Now is the clock (default time.Now).
+	// Observer, when set, counts refusals (for metrics).
+	Observer Observer
+	// Now is the clock of timestamps and nonces (default time.Now).
 	Now func() time.Time
+}
+
+// Observer counts the requests a Handler refuses before they reach the
+// Backend, by reason: ReasonOrigin, ReasonContentType, ReasonBodyTooLarge,
+// ReasonReadTimeout or ReasonReplay.
+type Observer interface {
+	Refused(reason string)
 }
 
 // Handler serves the bridge's endpoints.
@@ -116,37 +132,75 @@ func (h *Handler) Publish() http.Handler { return http.HandlerFunc(h.servePublis
 func (h *Handler) Call() http.Handler { return http.HandlerFunc(h.serveCall) }
 
 // prelude runs the checks every request passes, in Crossbar's order:
-// method, content type, body size, credentials.
+// method, content type, body size, credentials (with the client address and
+// the requesting site checked before the content type).
 func (h *Handler) prelude(w http.ResponseWriter, r *http.Request) (Identity, []byte, *requestError) {
 	if r.Method != http.MethodPost && r.Method != http.MethodPut {
 		w.Header().Set("Allow", "POST, PUT")
 		return Identity{}, nil, refuse(http.StatusMethodNotAllowed, ErrMethodNotAllowed, "method %s: want POST", r.Method)
 	}
 	if err := h.checkAccess(r); err != nil {
-		return Identity{}, nil, err
+		return Identity{}, nil, h.refused(r, err)
+	}
+	if err := checkSite(r, h.opts.AllowedOrigins); err != nil {
+		return Identity{}, nil, h.refused(r, err)
 	}
 	if err := checkContentType(r); err != nil {
-		return Identity{}, nil, err
+		return Identity{}, nil, h.refused(r, err)
 	}
-	if r.ContentLength > int64(h.opts.MaxBodySize) {
-		return Identity{}, nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
-			"body of %d bytes exceeds the limit of %d", r.ContentLength, h.opts.MaxBodySize)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.opts.MaxBodySize)))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return Identity{}, nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
-				"body exceeds the limit of %d bytes", h.opts.MaxBodySize)
-		}
-		return Identity{}, nil, refuse(http.StatusBadRequest, ErrInvalidRequest, "cannot read body: %v", err)
+	body, rerr := h.readBody(w, r)
+	if rerr != nil {
+		return Identity{}, nil, h.refused(r, rerr)
 	}
 	id, rerr := h.authenticate(r, body)
 	if rerr != nil {
-		h.log.Info("http bridge request refused", "remote_addr", r.RemoteAddr, "path", r.URL.Path, "reason", rerr.message)
-		return Identity{}, nil, rerr
+		return Identity{}, nil, h.refused(r, rerr)
 	}
 	return id, body, nil
+}
+
+// refused logs and counts a refusal, and returns it.
+func (h *Handler) refused(r *http.Request, e *requestError) *requestError {
+	h.log.Info("http bridge request refused", "remote_addr", r.RemoteAddr, "path", r.URL.Path,
+		"status", e.status, "reason", e.message)
+	if e.reason != "" && h.opts.Observer != nil {
+		h.opts.Observer.Refused(e.reason)
+	}
+	return e
+}
+
+// readBody reads the body, up to MaxBodySize bytes (whether or not the
+// client declared its length) and within ReadTimeout.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requestError) {
+	limit := int64(h.opts.MaxBodySize)
+	if r.ContentLength > limit {
+		return nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
+			"body of %d bytes exceeds the limit of %d", r.ContentLength, limit).counted(ReasonBodyTooLarge)
+	}
+	if h.opts.ReadTimeout > 0 {
+		// The headers are in; the body may still be arriving. The server
+		// clears the deadline before it reads the connection's next request.
+		if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.ReadTimeout)); err != nil {
+			h.log.Warn("http bridge cannot bound the body read time", "error", err)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		return body, nil
+	}
+	var tooBig *http.MaxBytesError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge,
+			"body exceeds the limit of %d bytes", limit).counted(ReasonBodyTooLarge)
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
+		// The rest of the body may never come: do not wait for it.
+		w.Header().Set("Connection", "close")
+		return nil, refuse(http.StatusRequestTimeout, ErrRequestTimeout,
+			"body not received within %s", h.opts.ReadTimeout).counted(ReasonReadTimeout)
+	}
+	return nil, refuse(http.StatusBadRequest, ErrInvalidRequest, "cannot read body: %v", err)
 }
 
 // authenticate finds the request's identity: a signed request, a bearer
@@ -212,8 +266,13 @@ func (h *Handler) verifySigned(ks *keyState, get func(string) string, body []byt
 	if !validSignature(k.Secret, params["key"], params["timestamp"], params["seq"], params["nonce"], body, params["signature"]) {
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "invalid signature")
 	}
-	if !h.nonces.fresh(k.Key, params["nonce"], now) {
-		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "nonce %q was already used (replayed request)", params["nonce"])
+	// The signature covers key || timestamp || seq || nonce without
+	// separators, so a request is known by those bytes, not by its nonce:
+	// seq 1 nonce 2345 and seq 12 nonce 345 are one signed request.
+	// Its timestamp is acceptable until ts + limit: remember it as long.
+	if !h.nonces.fresh(replayID(params["key"], params["timestamp"], params["seq"], params["nonce"]), ts.Add(h.opts.TimestampDeltaLimit), now) {
+		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
+			"request already received (replayed: key, timestamp, seq and nonce were used before)").counted(ReasonReplay)
 	}
 	return Identity{Key: k.Key, AuthID: k.AuthID, Role: k.Role}, nil
 }

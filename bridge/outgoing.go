@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -54,3 +55,20 @@ func VerifyOutgoing(secret, header string, body []byte, now time.Time, tolerance
 	}
 	return nil
 }
+
+// noRedirects returns a copy of c (or a new client) that never follows a
+// redirect, and answers a 3xx as it came: a 307 or 308 would re-POST the
+// signed body to wherever the app's server (or whoever took it over) points.
+func noRedirects(c *http.Client) *http.Client {
+	if c == nil {
+		c = &http.Client{Transport: &http.Transport{}}
+	} else {
+		cp := *c
+		c = &cp
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
+// isRedirect reports whether status is a 3xx.
+func isRedirect(status int) bool { return status >= 300 && status < 400 }

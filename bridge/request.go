@@ -207,21 +207,26 @@ func optionalObject(obj map[string]any, key string) (map[string]any, error) {
 	return m, nil
 }
 
-// checkContentType accepts a missing Content-Type or application/json with
-// an optional UTF-8 charset.
+// checkContentType requires application/json, with an optional UTF-8
+// charset. A missing Content-Type is refused too: it is what a page's
+// no-cors fetch with a Blob body sends, and (like text/plain or a form)
+// needs no CORS preflight, whereas application/json from a page does.
 func checkContentType(r *http.Request) *requestError {
 	ct := r.Header.Get("Content-Type")
 	if ct == "" {
-		return nil
+		return refuse(http.StatusUnsupportedMediaType, ErrUnsupportedMediaType,
+			"Content-Type missing: want application/json").counted(ReasonContentType)
 	}
 	media, params, _ := strings.Cut(ct, ";")
 	if !strings.EqualFold(strings.TrimSpace(media), "application/json") {
-		return refuse(http.StatusUnsupportedMediaType, ErrUnsupportedMediaType, "Content-Type %q: want application/json", ct)
+		return refuse(http.StatusUnsupportedMediaType, ErrUnsupportedMediaType,
+			"Content-Type %q: want application/json", ct).counted(ReasonContentType)
 	}
 	for _, p := range strings.Split(params, ";") {
 		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
 		if strings.EqualFold(name, "charset") && !strings.EqualFold(strings.Trim(value, `"`), "utf-8") {
-			return refuse(http.StatusUnsupportedMediaType, ErrUnsupportedMediaType, "charset %q: want utf-8", value)
+			return refuse(http.StatusUnsupportedMediaType, ErrUnsupportedMediaType,
+				"charset %q: want utf-8", value).counted(ReasonContentType)
 		}
 	}
 	return nil

@@ -68,6 +68,7 @@ func TestKeylessBridgeAnswersLoopbackOnly(t *testing.T) {
 	h := New(Options{Backend: refusingBackend{t}, AnonymousRole: "anonymous", MaxBodySize: 1024})
 	for _, addr := range []string{"192.0.2.10:4000", "[2001:db8::1]:4000"} {
 		req := httptest.NewRequest(http.MethodPost, "/publish", strings.NewReader(`{"topic":"a.b"}`))
+		req.Header.Set("Content-Type", "application/json")
 		req.RemoteAddr = addr
 		w := httptest.NewRecorder()
 		h.Publish().ServeHTTP(w, req)
@@ -78,18 +79,46 @@ func TestKeylessBridgeAnswersLoopbackOnly(t *testing.T) {
 }
 
 // FuzzSignedRequest: any query values and body are refused or accepted
-// without a panic, and a random signature is never accepted.
+// without a panic; a signature other than the right one is never accepted;
+// and the right one is accepted whenever the rest is valid, so the fuzzer,
+// starting from seeds signed inside the window, really reaches the
+// signature check.
 func FuzzSignedRequest(f *testing.F) {
-	f.Add("django", "2011-10-14T16:59:51.123Z", "1", "42", "MJ1bOtB_-58dq05Lt6b9lV5UyP5YqHxXsPu0hye8EhY=", []byte(`{"topic":"a"}`))
+	now := time.Date(2011, 10, 14, 16, 59, 51, 123e6, time.UTC)
+	ts := Timestamp(now)
+	good := func(ts, seq, nonce string, body []byte) string {
+		return Sign(testSecret, "django", ts, seq, nonce, body)
+	}
+	body := []byte(`{"topic":"a"}`)
+	f.Add("django", ts, "1", "42", good(ts, "1", "42", body), body)
+	f.Add("django", ts, "1", "42", good(ts, "1", "42", body)[1:], body)                 // truncated
+	f.Add("django", ts, "1", "42", strings.ToLower(good(ts, "1", "42", body)), body)    // case changed
+	f.Add("django", ts, "12", "34", good(ts, "1", "234", body), body)                   // re-split
+	f.Add("django", Timestamp(now.Add(59*time.Second)), "7", "x", "AAAA", []byte(`[]`)) // future, wrong
+	f.Add("django", "2011-10-14T16:59:51Z", "1", "n", good("2011-10-14T16:59:51Z", "1", "n", nil), []byte{})
 	f.Add("", "", "", "", "", []byte{})
 	f.Add("django", "9999-99-99T99:99:99.9Z", "-1", "\x00", "====", []byte("\xff"))
-	h := New(Options{Backend: refusingBackend{}, MaxBodySize: 1024, TimestampDeltaLimit: time.Minute,
-		Keys: []Key{{Key: "django", Secret: "a-secret-of-enough-length", AuthID: "d", Role: "r"}}})
 	f.Fuzz(func(t *testing.T, key, ts, seq, nonce, sig string, body []byte) {
+		// A new handler each time: no nonce is remembered from another input.
+		h := New(Options{Backend: refusingBackend{}, MaxBodySize: 1024, TimestampDeltaLimit: time.Minute,
+			Now:  func() time.Time { return now },
+			Keys: []Key{{Key: "django", Secret: testSecret, AuthID: "d", Role: "r"}}})
 		params := map[string]string{"key": key, "timestamp": ts, "seq": seq, "nonce": nonce, "signature": sig}
-		_, rerr := h.verifySigned(h.keys.Load(), func(k string) string { return params[k] }, body)
-		if rerr == nil && sig != Sign("a-secret-of-enough-length", key, ts, seq, nonce, body) {
-			t.Fatal("accepted a wrong signature")
+		right := Sign(testSecret, key, ts, seq, nonce, body)
+		if rerr := verifyParams(h, params, body); rerr == nil && sig != right {
+			t.Fatalf("accepted signature %q, the right one is %q", sig, right)
+		}
+		// The right signature over the same values: accepted exactly when
+		// the values are valid.
+		params["signature"] = right
+		h = New(Options{Backend: refusingBackend{}, MaxBodySize: 1024, TimestampDeltaLimit: time.Minute,
+			Now:  func() time.Time { return now },
+			Keys: []Key{{Key: "django", Secret: testSecret, AuthID: "d", Role: "r"}}})
+		t0, parsed := parseTimestamp(ts)
+		d := now.Sub(t0)
+		valid := key == "django" && parsed && d <= time.Minute && d >= -time.Minute && seq != "" && nonce != ""
+		if rerr := verifyParams(h, params, body); (rerr == nil) != valid {
+			t.Fatalf("right signature: refusal %v, want accepted=%v", rerr, valid)
 		}
 	})
 }

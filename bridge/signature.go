@@ -44,22 +44,34 @@ func parseTimestamp(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// nonceStore remembers the (key, nonce) pairs of accepted signed requests for
-// as long as their timestamps are acceptable, so that a replay is refused.
+// replayID identifies a signed request by what its signature covers
+// before the body: the exact bytes key || timestamp || seq || nonce.
+func replayID(key, timestamp, seq, nonce string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range []string{key, timestamp, seq, nonce} {
+		h.Write([]byte(s))
+	}
+	var id [sha256.Size]byte
+	h.Sum(id[:0])
+	return id
+}
+
+// nonceStore remembers the accepted signed requests (by replayID) for as
+// long as their timestamps are acceptable, so that a replay is refused.
 type nonceStore struct {
 	mu     sync.Mutex
 	window time.Duration
-	seen   map[string]time.Time // key + "\x00" + nonce -> when it may be forgotten
-	next   time.Time            // next purge
+	seen   map[[sha256.Size]byte]time.Time // replayID -> last instant its timestamp is acceptable
+	next   time.Time                       // next purge
 }
 
-// fresh records (key, nonce) and reports whether it was not seen within the
-// window.
-func (s *nonceStore) fresh(key, nonce string, now time.Time) bool {
+// fresh records the request id, acceptable until expires, and reports
+// whether it was not already recorded.
+func (s *nonceStore) fresh(id [sha256.Size]byte, expires, now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen == nil {
-		s.seen = map[string]time.Time{}
+		s.seen = map[[sha256.Size]byte]time.Time{}
 	}
 	if now.After(s.next) {
 		for k, until := range s.seen {
@@ -69,12 +81,16 @@ func (s *nonceStore) fresh(key, nonce string, now time.Time) bool {
 		}
 		s.next = now.Add(s.window / 4)
 	}
-	id := key + "\x00" + nonce
 	if until, ok := s.seen[id]; ok && !now.After(until) {
 		return false
 	}
-	// A request is acceptable up to window after its timestamp, which is at
-	// most window from now: remember it twice as long.
-	s.seen[id] = now.Add(2 * s.window)
+	s.seen[id] = expires
 	return true
+}
+
+// len returns how many requests are remembered.
+func (s *nonceStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
 }

@@ -4,8 +4,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -21,8 +19,9 @@ type WebhookOptions struct {
 // Webhook returns the handler of an inbound webhook: each POST is published
 // to opts.Topic as one argument {"headers": {name: [values]}, "body": "<raw
 // body>"}, as Crossbar's webhook does, and answered 202 {"id": <id>}. The
-// bridge's require_ip, require_tls and body limit apply; keys do not (the
-// sender is another service, such as GitHub).
+// bridge's require_ip, require_tls, allowed_origins, body limit and read
+// timeout apply; keys and the JSON content type do not (the sender is
+// another service, such as GitHub, with a body of its own format).
 func (h *Handler) Webhook(opts WebhookOptions) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -31,17 +30,18 @@ func (h *Handler) Webhook(opts WebhookOptions) http.Handler {
 			return
 		}
 		if rerr := h.checkAccess(r); rerr != nil {
-			rerr.write(w)
+			h.refused(r, rerr).write(w)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.opts.MaxBodySize)))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				refuse(http.StatusRequestEntityTooLarge, ErrPayloadTooLarge, "body exceeds the limit of %d bytes", h.opts.MaxBodySize).write(w)
-				return
-			}
-			refuse(http.StatusBadRequest, ErrInvalidRequest, "cannot read body: %v", err).write(w)
+		// A page on any site could otherwise make a browser publish to the
+		// topic; services send no Origin.
+		if rerr := checkSite(r, h.opts.AllowedOrigins); rerr != nil {
+			h.refused(r, rerr).write(w)
+			return
+		}
+		body, rerr := h.readBody(w, r)
+		if rerr != nil {
+			h.refused(r, rerr).write(w)
 			return
 		}
 		if opts.GitHubSecret != "" && !validGitHubSignature(opts.GitHubSecret, r.Header.Get("X-Hub-Signature-256"), body) {

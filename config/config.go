@@ -116,6 +116,16 @@ type Bridge struct {
 	// CallTimeout bounds a call whose request sets no options.timeout.
 	// Default "30s".
 	CallTimeout time.Duration `mapstructure:"call_timeout"`
+	// ReadTimeout bounds the time to read a request's body, from the end of
+	// its headers; a body still arriving then is answered 408 and the
+	// connection closed. Default "10s".
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// AllowedOrigins lists the browser Origins whose requests are accepted,
+	// with "*" globs matched against the whole origin
+	// ("https://*.example.com") or its host. Any other request carrying an
+	// Origin, or a Sec-Fetch-Site of cross-site or same-site, is refused
+	// (403): the bridge is for backends. Default: none.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
 	// CrossbarCompat answers WAMP errors (not authorized, no such procedure,
 	// callee errors, timeouts) with HTTP 200 and the error body, as Crossbar
 	// does. Default false (documented 4xx/5xx statuses).

@@ -36,6 +36,7 @@ const (
 	DefaultBridgeMaxBodySize   = 64 << 10
 	DefaultTimestampDeltaLimit = 300 * time.Second
 	DefaultCallTimeout         = 30 * time.Second
+	DefaultBridgeReadTimeout   = 10 * time.Second
 	DefaultForwardQueueSize    = 1000
 	DefaultForwardMaxRetries   = 10
 	DefaultForwardTimeout      = 5 * time.Second
@@ -101,6 +102,7 @@ func (c *Config) applyDefaults(set map[string]bool) {
 			orDefault(set, key+".bridge.max_body_size", &b.MaxBodySize, DefaultBridgeMaxBodySize)
 			orDefault(set, key+".bridge.timestamp_delta_limit", &b.TimestampDeltaLimit, DefaultTimestampDeltaLimit)
 			orDefault(set, key+".bridge.call_timeout", &b.CallTimeout, DefaultCallTimeout)
+			orDefault(set, key+".bridge.read_timeout", &b.ReadTimeout, DefaultBridgeReadTimeout)
 			for j := range b.Keys {
 				if b.Keys[j].AuthID == "" {
 					b.Keys[j].AuthID = b.Keys[j].Key
@@ -413,6 +415,14 @@ func (c *Config) validateBridge(ps *problems, key string, b *Bridge, ws *WebSock
 	}
 	if b.CallTimeout <= 0 {
 		ps.add(key+".call_timeout", "want a positive duration, got %q", b.CallTimeout.String())
+	}
+	if b.ReadTimeout <= 0 {
+		ps.add(key+".read_timeout", "want a positive duration, got %q", b.ReadTimeout.String())
+	}
+	for i, o := range b.AllowedOrigins {
+		if strings.TrimSpace(o) == "" {
+			ps.add(fmt.Sprintf("%s.allowed_origins[%d]", key, i), "want an origin pattern, got %q", o)
+		}
 	}
 	if len(b.Keys) == 0 {
 		if b.Role == "" {

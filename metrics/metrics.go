@@ -25,6 +25,9 @@ type Metrics struct {
 	BridgeDuration   *prometheus.HistogramVec
 	ForwardEvents    *prometheus.CounterVec
 	ForwardRetries   prometheus.Counter
+	BridgeRefused    *prometheus.CounterVec
+	CalleeFailures   *prometheus.CounterVec
+	HostRefused      prometheus.Counter
 	BuildInfo        *prometheus.GaugeVec
 }
 
@@ -80,6 +83,15 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		ForwardRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_bridge_forward_retries_total", Help: "Retried deliveries of forwarded events.",
 		}),
+		BridgeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_bridge_refused_total", Help: "HTTP bridge requests refused before reaching the router, by reason (origin, content_type, body_too_large, read_timeout, replay).",
+		}, []string{"reason"}),
+		CalleeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_bridge_http_callee_failures_total", Help: "HTTP callee invocations that failed, by reason (unreachable, timeout, redirect, status, invalid_answer).",
+		}, []string{"reason"}),
+		HostRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "switchboard_http_host_refused_total", Help: "HTTP requests to loopback listeners refused because their Host header named no loopback host (DNS rebinding).",
+		}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -88,7 +100,8 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.MessagesReceived, m.MessagesSent,
 		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
-		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries, m.BuildInfo,
+		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
+		m.BridgeRefused, m.CalleeFailures, m.HostRefused, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-wamp/switchboard/bridge"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/realms"
 )
 
@@ -100,7 +101,8 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 	}
 	b.calleeSession = c
 	for _, cc := range b.callees {
-		callee := bridge.NewHTTPCallee(bridge.CalleeOptions{URL: cc.URL, Secret: cc.Secret, Timeout: cc.Timeout})
+		callee := bridge.NewHTTPCallee(bridge.CalleeOptions{URL: cc.URL, Secret: cc.Secret, Timeout: cc.Timeout,
+			Logger: b.s.log, Observer: calleeObserver{b.s.metrics}})
 		b.httpCallees = append(b.httpCallees, callee)
 		proc := cc.Procedure
 		err := c.Register(proc, func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
@@ -152,10 +154,23 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend,
 		MaxBodySize:         cfg.MaxBodySize,
 		TimestampDeltaLimit: cfg.TimestampDeltaLimit,
 		CallTimeout:         cfg.CallTimeout,
+		ReadTimeout:         cfg.ReadTimeout,
+		AllowedOrigins:      cfg.AllowedOrigins,
 		CrossbarCompat:      cfg.CrossbarCompat,
 		Logger:              s.log,
+		Observer:            bridgeObserver{s.metrics},
 	}), be, nil
 }
+
+// bridgeObserver counts the bridge's refusals.
+type bridgeObserver struct{ m *metrics.Metrics }
+
+func (o bridgeObserver) Refused(reason string) { o.m.BridgeRefused.WithLabelValues(reason).Inc() }
+
+// calleeObserver counts HTTP callee failures.
+type calleeObserver struct{ m *metrics.Metrics }
+
+func (o calleeObserver) Failed(reason string) { o.m.CalleeFailures.WithLabelValues(reason).Inc() }
 
 func parseCIDRs(cidrs []string) ([]*net.IPNet, error) {
 	var out []*net.IPNet

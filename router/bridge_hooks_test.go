@@ -209,14 +209,14 @@ func TestBridgeRequireIPAndTLS(t *testing.T) {
 		return newBridgeClient(t, srv)
 	}
 	body := `{"topic":"app.news"}`
-	bearer := http.Header{"Authorization": {"Bearer " + bridgeToken}}
+	bearer := http.Header{"Authorization": {"Bearer " + bridgeToken}, "Content-Type": {"application/json"}}
 	// Loopback allowed.
 	b := start(func(b *config.Bridge) { b.RequireIP = []string{"127.0.0.0/8"} })
 	b.do(http.MethodPost, b.base+"/publish", bearer, []byte(body)).expect(t, http.StatusOK, "")
 	// Not in the allowed network: refused, and X-Forwarded-For from an
 	// untrusted client changes nothing.
 	b = start(func(b *config.Bridge) { b.RequireIP = []string{"10.0.0.0/8"} })
-	spoofed := http.Header{"Authorization": {"Bearer " + bridgeToken}, "X-Forwarded-For": {"10.1.2.3"}}
+	spoofed := http.Header{"Authorization": {"Bearer " + bridgeToken}, "Content-Type": {"application/json"}, "X-Forwarded-For": {"10.1.2.3"}}
 	b.do(http.MethodPost, b.base+"/publish", spoofed, []byte(body)).expect(t, http.StatusForbidden, bridge.ErrForbidden)
 	// From a trusted proxy, X-Forwarded-For names the client.
 	b = start(func(b *config.Bridge) {
@@ -231,6 +231,6 @@ func TestBridgeRequireIPAndTLS(t *testing.T) {
 		b.RequireTLS = true
 		b.TrustedProxies = []string{"127.0.0.1/32"}
 	})
-	proxied := http.Header{"Authorization": {"Bearer " + bridgeToken}, "X-Forwarded-Proto": {"https"}}
+	proxied := http.Header{"Authorization": {"Bearer " + bridgeToken}, "Content-Type": {"application/json"}, "X-Forwarded-Proto": {"https"}}
 	b.do(http.MethodPost, b.base+"/publish", proxied, []byte(body)).expect(t, http.StatusOK, "")
 }

@@ -33,6 +33,7 @@ func withBridge(compat bool) func(*config.Config) {
 		c.Listeners[0].Bridge = &config.Bridge{
 			Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
 			MaxBodySize: 4096, TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second,
+			ReadTimeout:    10 * time.Second,
 			CrossbarCompat: compat,
 			Keys: []config.BridgeKey{
 				{Key: "django", Secret: bridgeSecret, AuthID: "django-app", Role: "backend"},
@@ -101,7 +102,7 @@ func (b *bridgeClient) signed(path, body string) bridgeReply {
 
 func (b *bridgeClient) bearer(path, body string) bridgeReply {
 	b.t.Helper()
-	return b.do(http.MethodPost, b.base+path, http.Header{"Authorization": {"Bearer " + bridgeToken}}, []byte(body))
+	return b.do(http.MethodPost, b.base+path, http.Header{"Authorization": {"Bearer " + bridgeToken}, "Content-Type": {"application/json"}}, []byte(body))
 }
 
 func (r bridgeReply) expect(t *testing.T, status int, errURI string) {
@@ -321,8 +322,8 @@ func TestBridgeCredentials(t *testing.T) {
 	// A tampered body fails the signature.
 	post(b.signedURL("/publish", body, nil), ct, []byte(`{"topic":"app.other"}`)).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
 	// Bearer tokens; no credentials at all.
-	post(b.base+"/publish", http.Header{"Authorization": {"Bearer wrong-token-0123456789"}}, body).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
-	post(b.base+"/publish", http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}}, body).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
+	post(b.base+"/publish", http.Header{"Authorization": {"Bearer wrong-token-0123456789"}, "Content-Type": ct["Content-Type"]}, body).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
+	post(b.base+"/publish", http.Header{"Authorization": {"Basic dXNlcjpwYXNz"}, "Content-Type": ct["Content-Type"]}, body).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
 	post(b.base+"/publish", ct, body).expect(t, http.StatusUnauthorized, bridge.ErrUnauthorized)
 }
 
@@ -345,12 +346,19 @@ func TestBridgeBadInput(t *testing.T) {
 		{"bad URI", `{"topic":"app. news"}`, "application/json", 400, "wamp.error.invalid_uri"},
 		{"not UTF-8", "{\"topic\":\"app.\xff\"}", "application/json", 400, bridge.ErrInvalidRequest},
 		{"wrong content type", `{"topic":"app.a"}`, "text/plain", 415, bridge.ErrUnsupportedMediaType},
+		{"form content type", `{"topic":"app.a"}`, "application/x-www-form-urlencoded", 415, bridge.ErrUnsupportedMediaType},
+		{"no content type", `{"topic":"app.a"}`, "", 415, bridge.ErrUnsupportedMediaType},
+		{"json with charset", `{"topic":"app.a"}`, "Application/JSON; charset=UTF-8", 200, ""},
 		{"wrong charset", `{"topic":"app.a"}`, "application/json; charset=latin-1", 415, bridge.ErrUnsupportedMediaType},
 		{"oversized body", `{"topic":"app.a","args":["` + strings.Repeat("x", 5000) + `"]}`, "application/json", 413, bridge.ErrPayloadTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := []byte(tc.body)
-			b.do(http.MethodPost, b.signedURL("/publish", body, nil), http.Header{"Content-Type": {tc.contentType}}, body).expect(t, tc.status, tc.uri)
+			h := http.Header{}
+			if tc.contentType != "" {
+				h.Set("Content-Type", tc.contentType)
+			}
+			b.do(http.MethodPost, b.signedURL("/publish", body, nil), h, body).expect(t, tc.status, tc.uri)
 		})
 	}
 	r := b.do(http.MethodGet, b.base+"/publish", nil, nil)
@@ -381,7 +389,8 @@ func TestBridgeLoopbackWithoutKeys(t *testing.T) {
 	events := make(chan *wamp.Event, 1)
 	must(t, sub.SubscribeChan("com.example.news", events, nil))
 	b := newBridgeClient(t, srv)
-	b.do(http.MethodPost, b.base+"/publish", nil, []byte(`{"topic":"com.example.news","args":["from curl"]}`)).expect(t, http.StatusOK, "")
+	b.do(http.MethodPost, b.base+"/publish", http.Header{"Content-Type": {"application/json"}},
+		[]byte(`{"topic":"com.example.news","args":["from curl"]}`)).expect(t, http.StatusOK, "")
 	if ev := recv(t, events); ev.Arguments[0] != "from curl" {
 		t.Fatalf("event %v", ev.Arguments)
 	}

@@ -220,7 +220,7 @@ func TestAccessLogHasNoSecrets(t *testing.T) {
 	s := &routertest.Server{Server: srv, Config: cfg}
 	b := newBridgeClient(t, s)
 	u := b.signedURL("/publish", []byte(`{"topic":"app.news"}`), nil)
-	b.do(http.MethodPost, u, nil, []byte(`{"topic":"app.news"}`)).expect(t, http.StatusOK, "")
+	b.do(http.MethodPost, u, jsonCT, []byte(`{"topic":"app.news"}`)).expect(t, http.StatusOK, "")
 	s.Dial(t, 0, "json", client.Config{})
 	// The upgrade's line is written when its handler returns, just after
 	// the session is welcomed.

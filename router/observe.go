@@ -90,6 +90,10 @@ func (r *statusRecorder) WriteHeader(status int) {
 	r.ResponseWriter.WriteHeader(status)
 }
 
+// Unwrap lets http.ResponseController reach the connection (the bridge sets
+// its body read deadline through it).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 // observeHTTP counts, times and (if accessLog) logs the requests of an
 // HTTP bridge endpoint.
 func (s *Server) observeHTTP(endpoint string, accessLog bool, h http.Handler) http.Handler {

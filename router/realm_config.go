@@ -54,7 +54,10 @@ func authenticators(r config.Realm, call auth.Caller) ([]nexusauth.Authenticator
 	deciders := map[string]auth.Decider{}
 	if w := a.Webhook; w != nil {
 		hook := &auth.Webhook{URL: w.URL, Realm: r.Name, ForwardHeaders: w.ForwardHeaders, Timeout: w.Timeout,
-			Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
+			Client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+				// A 307/308 would re-POST the client's ticket elsewhere: a
+				// redirect is an answer (not 200), so a service failure.
+				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 		for _, m := range w.Methods {
 			deciders[m] = hook
 		}

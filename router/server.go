@@ -322,8 +322,12 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 				return nil, err
 			}
 		}
+		var handler http.Handler = mux
+		if loopbackAddress(lc.Address) {
+			handler = hostCheck(mux, s.metrics.HostRefused, s.log)
+		}
 		l.http = &http.Server{
-			Handler:           mux,
+			Handler:           handler,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

@@ -37,7 +37,7 @@ func start(t *testing.T) (*routertest.Server, string) {
 	srv := routertest.Start(t, func(c *config.Config) {
 		c.Listeners[0].Bridge = &config.Bridge{
 			Realm: "realm1", PublishPath: "/publish", CallPath: "/call", MaxBodySize: 65536,
-			TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second,
+			TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			Keys: []config.BridgeKey{
 				{Key: "django", Secret: secret, AuthID: "django", Role: "anonymous"},
 				{Key: "worker", BearerToken: token, AuthID: "worker", Role: "anonymous"},
