@@ -46,7 +46,8 @@ test-go:
 # deep nesting included, also run in test-go).
 FUZZTIME ?= 8s
 FUZZ_TARGETS := transport:FuzzWebSocketReader transport:FuzzRawSocketFrames transport:FuzzRawSocketHandshake \
-	transport:FuzzDecodeJSON transport:FuzzDecodeMsgpack transport:FuzzDecodeCBOR
+	transport:FuzzDecodeJSON transport:FuzzDecodeMsgpack transport:FuzzDecodeCBOR \
+	bridge:FuzzParse bridge:FuzzSignedRequest config:FuzzParse
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
