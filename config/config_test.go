@@ -71,7 +71,7 @@ func TestDefault(t *testing.T) {
 	if slices.Contains(ws.AllowedOrigins, "*") {
 		t.Fatal("default config allows every origin")
 	}
-	if ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 1<<20 {
+	if ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 4<<20 {
 		t.Fatalf("default ping/size = %v/%d", ws.PingInterval, ws.MaxMessageSize)
 	}
 	if len(cfg.Realms) != 1 || cfg.Realms[0].Name != "realm1" || cfg.Realms[0].Anonymous.Role != "anonymous" {
@@ -94,10 +94,10 @@ realms:
 		t.Fatal(err)
 	}
 	ws, rs := cfg.Listeners[0].WebSocket, cfg.Listeners[1].RawSocket
-	if ws == nil || ws.Path != "/ws" || ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 1<<20 || len(ws.Serializers) != 3 {
+	if ws == nil || ws.Path != "/ws" || ws.PingInterval != 30*time.Second || ws.MaxMessageSize != 4<<20 || len(ws.Serializers) != 3 {
 		t.Fatalf("websocket defaults = %+v", ws)
 	}
-	if rs == nil || rs.MaxMessageSize != 1<<20 || len(rs.Serializers) != 3 {
+	if rs == nil || rs.MaxMessageSize != 4<<20 || rs.PingInterval != 30*time.Second || len(rs.Serializers) != 3 {
 		t.Fatalf("rawsocket defaults = %+v", rs)
 	}
 	if cfg.ShutdownTimeout != 10*time.Second || cfg.Log.Level != "info" || cfg.Log.Format != "text" {

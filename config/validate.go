@@ -22,7 +22,7 @@ import (
 const (
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultWebSocketPath   = "/ws"
-	DefaultMaxMessageSize  = 1 << 20
+	DefaultMaxMessageSize  = 4 << 20
 	DefaultPingInterval    = 30 * time.Second
 	DefaultMaxQueueBytes   = 1 << 20
 

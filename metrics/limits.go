@@ -8,7 +8,7 @@ type Limits struct {
 	// (max_connections, max_connections_per_ip).
 	ConnectionsRefused *prometheus.CounterVec
 	// MessagesRefused counts client messages that ended their session, by
-	// reason (nesting, read_timeout, second_hello).
+	// reason (nesting, read_timeout, second_hello, too_big).
 	MessagesRefused *prometheus.CounterVec
 }
 
@@ -22,13 +22,13 @@ func NewLimits(reg prometheus.Registerer, open func() int) (*Limits, error) {
 		}, []string{"reason"}),
 		MessagesRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_messages_refused_total",
-			Help: "Client messages refused by a limit (the session ends), by reason.",
+			Help: "Client messages refused by a limit, by reason.",
 		}, []string{"reason"}),
 	}
 	for _, r := range []string{"max_connections", "max_connections_per_ip"} {
 		l.ConnectionsRefused.WithLabelValues(r)
 	}
-	for _, r := range []string{"nesting", "read_timeout", "second_hello"} {
+	for _, r := range []string{"nesting", "read_timeout", "second_hello", "too_big"} {
 		l.MessagesRefused.WithLabelValues(r)
 	}
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
+	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and returns the file paths
@@ -191,23 +193,60 @@ func TestProtocolViolationGetsAbort(t *testing.T) {
 	}
 }
 
+// TestMaxMessageSize: requests over max_message_size are answered with
+// ERROR wamp.error.payload_size_exceeded and the session goes on; a
+// callee's oversized YIELD reaches the caller as that error; a message past
+// the discard bound (16 x the limit) ends the session with GOODBYE.
 func TestMaxMessageSize(t *testing.T) {
 	t.Parallel()
+	const limit = 2048
 	srv := routertest.Start(t, func(c *config.Config) {
-		c.Listeners[0].WebSocket.MaxMessageSize = 2048
-		c.Listeners[1].RawSocket.MaxMessageSize = 2048
+		c.Listeners[0].WebSocket.MaxMessageSize = limit
+		c.Listeners[1].RawSocket.MaxMessageSize = limit
 	})
+	big := strings.Repeat("x", 2*limit)
 	t.Run("websocket", func(t *testing.T) {
-		c := srv.Dial(t, 0, "json", client.Config{})
-		// A message under the limit is fine.
-		must(t, c.Publish("com.size", wamp.Dict{"acknowledge": true}, wamp.List{strings.Repeat("x", 1000)}, nil))
-		// One over it ends the session.
-		_ = c.Publish("com.size", nil, wamp.List{strings.Repeat("x", 4096)}, nil)
-		select {
-		case <-c.Done():
-		case <-time.After(5 * time.Second):
-			t.Fatal("session still open after an oversized message")
+		for _, ser := range serializers {
+			c := srv.Dial(t, 0, ser, client.Config{})
+			// Under the limit: fine.
+			must(t, c.Publish("com.size", wamp.Dict{"acknowledge": true}, wamp.List{strings.Repeat("x", 1000)}, nil))
+			// Over it: an ERROR for each kind of request, the session stays.
+			if err := c.Publish("com.size", wamp.Dict{"acknowledge": true}, wamp.List{big}, nil); !errorIs(err, transport.ErrPayloadSizeExceeded) {
+				t.Fatalf("%s: oversized publish: %v, want %s", ser, err, transport.ErrPayloadSizeExceeded)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := c.Call(ctx, "com.size.proc", nil, wamp.List{big}, nil, nil)
+			cancel()
+			if !errorIs(err, transport.ErrPayloadSizeExceeded) {
+				t.Fatalf("%s: oversized call: %v", ser, err)
+			}
+			if err := c.Subscribe("com.size."+big, func(*wamp.Event) {}, nil); !errorIs(err, transport.ErrPayloadSizeExceeded) {
+				t.Fatalf("%s: oversized subscribe: %v", ser, err)
+			}
+			must(t, c.Publish("com.size", wamp.Dict{"acknowledge": true}, wamp.List{"still here"}, nil))
+			// Past the discard bound: GOODBYE, the session ends.
+			_ = c.Publish("com.size", nil, wamp.List{strings.Repeat("x", 17*limit)}, nil)
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%s: session still open after a message past the discard bound", ser)
+			}
 		}
+	})
+	t.Run("oversized yield", func(t *testing.T) {
+		callee := srv.Dial(t, 0, "json", client.Config{})
+		must(t, callee.Register("com.size.big", func(context.Context, *wamp.Invocation) client.InvokeResult {
+			return client.InvokeResult{Args: wamp.List{big}}
+		}, nil))
+		caller := srv.Dial(t, 1, "cbor", client.Config{})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := caller.Call(ctx, "com.size.big", nil, nil, nil, nil); !errorIs(err, transport.ErrPayloadSizeExceeded) {
+			t.Fatalf("call of a callee answering too much: %v, want %s", err, transport.ErrPayloadSizeExceeded)
+		}
+		// Both sessions go on.
+		must(t, callee.Publish("com.size", wamp.Dict{"acknowledge": true}, nil, nil))
+		must(t, caller.Publish("com.size", wamp.Dict{"acknowledge": true}, nil, nil))
 	})
 	t.Run("rawsocket", func(t *testing.T) {
 		// nexus's client refuses to send over the announced limit, so this
@@ -228,24 +267,60 @@ func TestMaxMessageSize(t *testing.T) {
 			n := len(payload)
 			return append([]byte{0, byte(n >> 16), byte(n >> 8), byte(n)}, payload...)
 		}
+		read := func() string {
+			var h [4]byte
+			_, err := io.ReadFull(conn, h[:])
+			must(t, err)
+			b := make([]byte, int(h[1])<<16|int(h[2])<<8|int(h[3]))
+			_, err = io.ReadFull(conn, b)
+			must(t, err)
+			return string(b)
+		}
 		_, err = conn.Write(frame([]byte(`[1,"realm1",{"roles":{"publisher":{}}}]`)))
 		must(t, err)
-		var h [4]byte
-		_, err = io.ReadFull(conn, h[:])
-		must(t, err)
-		welcome := make([]byte, int(h[1])<<16|int(h[2])<<8|int(h[3]))
-		_, err = io.ReadFull(conn, welcome)
-		must(t, err)
-		if !strings.HasPrefix(string(welcome), "[2,") {
+		if welcome := read(); !strings.HasPrefix(welcome, "[2,") {
 			t.Fatalf("expected WELCOME, got %s", welcome)
 		}
-		_, err = conn.Write(frame([]byte(`[16,1,{},"com.size",["` + strings.Repeat("x", 4096) + `"]]`)))
+		_, err = conn.Write(frame([]byte(`[16,1,{"acknowledge":true},"com.size",["` + big + `"]]`)))
 		must(t, err)
-		// EOF or a reset: the router closed it (with unread input, a reset).
-		if _, err := io.ReadAll(conn); isTimeout(err) {
-			t.Fatalf("connection not closed after an oversized frame: %v", err)
+		if reply := read(); !strings.HasPrefix(reply, `[8,16,1,{},"wamp.error.payload_size_exceeded"`) {
+			t.Fatalf("oversized publish answered %s", reply)
+		}
+		_, err = conn.Write(frame([]byte(`[16,2,{"acknowledge":true},"com.size",["small"]]`)))
+		must(t, err)
+		if reply := read(); !strings.HasPrefix(reply, "[17,2,") {
+			t.Fatalf("publish after the oversized one answered %s", reply)
 		}
 	})
+	families, _ := scrape(t, srv)
+	if got := value(families, "switchboard_messages_refused_total", map[string]string{"reason": "too_big"}); got < 14 {
+		t.Fatalf("too_big refusals counted: %v, want >= 14", got)
+	}
+}
+
+// TestLargeEventToIdleSubscriber: an event larger than max_queue_bytes
+// reaches a subscriber with nothing queued (it is large, not behind).
+func TestLargeEventToIdleSubscriber(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.Listeners[0].WebSocket.MaxQueueBytes = 64 << 10
+		c.Listeners[1].RawSocket.MaxQueueBytes = 64 << 10
+	})
+	payload := strings.Repeat("y", 1<<20)
+	for _, tr := range transports {
+		sub := srv.Dial(t, tr.listener, "msgpack", client.Config{})
+		events := make(chan *wamp.Event, 1)
+		must(t, sub.Subscribe("com.large", func(ev *wamp.Event) { events <- ev }, nil))
+		pub := srv.Dial(t, 0, "json", client.Config{})
+		must(t, pub.Publish("com.large", wamp.Dict{"acknowledge": true}, wamp.List{payload}, nil))
+		if ev := recv(t, events); ev.Arguments[0] != payload {
+			t.Fatalf("%s: event of %d bytes changed on the way", tr.name, len(payload))
+		}
+		must(t, sub.Unsubscribe("com.large"))
+	}
+	if n := srv.Stats().SlowConsumers; n != 0 {
+		t.Fatalf("%d slow consumers, want 0", n)
+	}
 }
 
 // TestKeepaliveDropsSilentClient is not parallel: it depends on clients

@@ -7,19 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
-
-	"github.com/gammazero/nexus/v3/transport/serialize"
 )
-
-// codecs are the three serializers' item encoders, by name.
-var codecs = map[string]interface {
-	SerializeDataItem(any) ([]byte, error)
-	DeserializeDataItem([]byte, any) error
-}{
-	"json":    &serialize.JSONSerializer{},
-	"msgpack": &serialize.MessagePackSerializer{},
-	"cbor":    &serialize.CBORSerializer{},
-}
 
 // depthOf is how deeply lists and maps nest in a decoded value.
 func depthOf(v any) int {
@@ -86,7 +74,8 @@ func TestCheckNestingMatchesEncoders(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	const limit = 10
-	for name, codec := range codecs {
+	for _, name := range []string{"json", "msgpack", "cbor"} {
+		codec := itemCodecOf(name)
 		for i := range 300 {
 			depth := 1 + i%(limit+3)
 			v := randomValue(r, depth)
@@ -155,7 +144,7 @@ func fuzzDecoder(f *testing.F, format string, seeds ...[]byte) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	codec := codecs[format]
+	codec := itemCodecOf(format)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 32
 		if err := checkNesting(format, data, limit); err != nil {

@@ -54,7 +54,7 @@ type PeerOptions struct {
 	// bound.
 	MessageReadTimeout time.Duration
 	// OnRefused, when set, counts a message refused by a limit (reason:
-	// "nesting", "read_timeout", "too_big", "second_hello").
+	// "nesting", "read_timeout", "second_hello", "too_big").
 	OnRefused func(reason string)
 }
 
@@ -287,14 +287,17 @@ func (p *Peer) Codec() serialize.Serializer { return p.serializer.codec }
 // EnqueueFrame queues an encoded message for the client. If the queue would
 // exceed MaxQueueBytes, the client is disconnected as a slow consumer and
 // EnqueueFrame returns false: a message is never dropped from a session that
-// stays open.
+// stays open. A message larger than MaxQueueBytes is queued when the queue
+// is empty.
 func (p *Peer) EnqueueFrame(b []byte) bool {
 	p.mu.Lock()
 	if p.slow {
 		p.mu.Unlock()
 		return false
 	}
-	if p.queuedBytes+len(b) > p.opts.MaxQueueBytes {
+	// One message larger than the bound still goes to a client that has
+	// nothing queued: it is large, not behind.
+	if p.queuedBytes > 0 && p.queuedBytes+len(b) > p.opts.MaxQueueBytes {
 		p.slow = true
 		queued := p.queuedBytes
 		p.frames = nil

@@ -113,6 +113,11 @@ func (p *Peer) readFailed(err error) {
 // nexus. It reports whether reading goes on.
 func (p *Peer) readMessage() bool {
 	b, err := p.conn.ReadFrame()
+	var tooBig *tooBigError
+	if errors.As(err, &tooBig) {
+		p.seen()
+		return p.refuseTooBig(tooBig)
+	}
 	if err != nil {
 		p.readFailed(err)
 		return false
@@ -134,6 +139,12 @@ func (p *Peer) readMessage() bool {
 	if p.opts.Observer != nil {
 		p.opts.Observer.Received(msg.MessageType())
 	}
+	return p.dispatch(msg)
+}
+
+// dispatch routes a client's message: to the session's Route or to nexus.
+// It reports whether reading goes on.
+func (p *Peer) dispatch(msg wamp.Message) bool {
 	switch msg.(type) {
 	case *wamp.Hello:
 		// One HELLO per connection: the session, its realm and its
@@ -172,6 +183,65 @@ func (p *Peer) readMessage() bool {
 	case <-p.closing:
 		return false
 	}
+}
+
+// refuseTooBig answers a message over the size limit. If its rest was
+// dropped and the message is a request, the client gets ERROR
+// wamp.error.payload_size_exceeded (a callee's oversized YIELD or ERROR
+// becomes that ERROR for the caller) and the session goes on; otherwise
+// the session ends with that reason.
+func (p *Peer) refuseTooBig(e *tooBigError) bool {
+	p.refused("too_big")
+	req, known := readOversized(p.serializer.Name, e.prefix)
+	p.log.Info("message over max_message_size refused", "size", e.size, "max_message_size", e.limit,
+		"type", req.typ.String(), "session_kept", e.skipped && known)
+	reason := fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", e.size, e.limit)
+	welcomed := false
+	select {
+	case <-p.welcomed:
+		welcomed = true
+	default:
+	}
+	if !e.skipped || !known || !welcomed {
+		p.endSession(ErrPayloadSizeExceeded, reason, welcomed)
+		return false
+	}
+	details := wamp.Dict{}
+	args := wamp.List{reason}
+	switch {
+	case req.invocation:
+		// The caller is told, through the dealer, as if the callee had
+		// answered with the error.
+		return p.dispatch(&wamp.Error{Type: wamp.INVOCATION, Request: req.request, Details: details,
+			Error: ErrPayloadSizeExceeded, Arguments: args})
+	case req.typ == wamp.PUBLISH && !req.acknowledge:
+		return true // nobody waits for an answer; logged and counted
+	case req.typ == wamp.PUBLISH, req.typ == wamp.CALL, req.typ == wamp.SUBSCRIBE, req.typ == wamp.REGISTER:
+		b, err := p.serializer.codec.Serialize(&wamp.Error{Type: req.typ, Request: req.request, Details: details,
+			Error: ErrPayloadSizeExceeded, Arguments: args})
+		if err != nil {
+			p.endSession(ErrPayloadSizeExceeded, reason, welcomed)
+			return false
+		}
+		return p.EnqueueFrame(b)
+	}
+	p.endSession(ErrPayloadSizeExceeded, reason, welcomed)
+	return false
+}
+
+// endSession tells the client why its session ends: GOODBYE once it was
+// welcomed, ABORT before.
+func (p *Peer) endSession(reason wamp.URI, message string, welcomed bool) {
+	if !welcomed {
+		p.abort(reason, message)
+		return
+	}
+	p.log.Info("session ended by transport", "reason", string(reason), "message", message)
+	select {
+	case p.out <- &wamp.Goodbye{Reason: reason, Details: wamp.Dict{"message": message}}:
+	default:
+	}
+	p.startWriter()
 }
 
 // awaitWelcome waits until WELCOME is written, and reports false if the

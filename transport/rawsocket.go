@@ -121,11 +121,21 @@ func (c *rawConn) ReadFrame() ([]byte, error) {
 		}
 		h := c.in.next(4)
 		typ, n := h[0]&0x07, int(h[1])<<16|int(h[2])<<8|int(h[3])
-		if n > c.recvLimit {
-			return nil, errMessageTooBig
-		}
 		if typ > rawFramePong {
 			return nil, fmt.Errorf("rawsocket: reserved frame type %d", typ)
+		}
+		if n > c.recvLimit {
+			// Over the agreed limit (the length field bounds it at 16 MiB):
+			// keep the first bytes to answer the request, drop the rest.
+			tb := &tooBigError{size: n, limit: c.recvLimit}
+			if typ != rawFrameWAMP {
+				return nil, tb
+			}
+			if err := c.in.keepPrefix(tb, n, nil); err != nil {
+				return nil, rawReadErr(err)
+			}
+			tb.skipped = true
+			return nil, tb
 		}
 		b, err := c.in.appendPayload(nil, n)
 		if err != nil {

@@ -46,6 +46,8 @@ type wsConn struct {
 	writeTimeout   time.Duration
 	seen           func()
 	closeSent      atomic.Bool
+	// closeCode, when set, is the code of the close frame WriteClose sends.
+	closeCode atomic.Int32
 }
 
 // wsProtocolError is a client frame the router refuses; the connection is
@@ -114,9 +116,14 @@ func (c *wsConn) readFailed(err error) error {
 		return nil
 	}
 	var pe *wsProtocolError
+	var tb *tooBigError
 	switch {
 	case errors.As(err, &pe):
 		c.writeClose(pe.code, pe.reason)
+	case errors.As(err, &tb) && !tb.skipped:
+		// The session ends: the peer says why (ABORT or GOODBYE) first,
+		// then the close frame carries 1009.
+		c.closeCode.Store(wsCloseTooBig)
 	case errors.Is(err, errMessageTimeout):
 		c.writeClose(wsClosePolicy, "message read timeout")
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
@@ -128,6 +135,7 @@ func (c *wsConn) readFailed(err error) error {
 func (c *wsConn) readMessage() ([]byte, error) {
 	var msg []byte
 	var text, started bool
+	var tooBig *tooBigError
 	c.in.startMessage()
 	for {
 		h, err := c.readHeader()
@@ -159,8 +167,26 @@ func (c *wsConn) readMessage() ([]byte, error) {
 		default:
 			return nil, &wsProtocolError{wsCloseProtocolError, fmt.Sprintf("reserved opcode %#x", h.opcode)}
 		}
-		if len(msg)+h.length > c.maxMessageSize {
-			return nil, &wsProtocolError{wsCloseTooBig, fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)}
+		if tooBig == nil && len(msg)+h.length > c.maxMessageSize {
+			// Over the limit: keep the first bytes (to answer the request
+			// with an ERROR) and drop the rest, up to a bound.
+			tooBig = &tooBigError{limit: c.maxMessageSize, size: len(msg),
+				prefix: append([]byte(nil), msg[:min(len(msg), tooBigPrefix)]...)}
+			msg = nil
+		}
+		if tooBig != nil {
+			tooBig.size += h.length
+			if tooBig.size > discardLimit(c.maxMessageSize) {
+				return nil, tooBig
+			}
+			if err := c.in.keepPrefix(tooBig, h.length, &h.mask); err != nil {
+				return nil, err
+			}
+			if h.fin {
+				tooBig.skipped = true
+				return nil, tooBig
+			}
+			continue
 		}
 		start := len(msg)
 		if msg, err = c.in.appendPayload(msg, h.length); err != nil {
@@ -208,8 +234,8 @@ func (c *wsConn) readHeader() (frameHeader, error) {
 	if h.opcode >= wsClose && (!h.fin || n > wsMaxControlPayload) {
 		return h, &wsProtocolError{wsCloseProtocolError, "control frame fragmented or over 125 bytes"}
 	}
-	if n > uint64(c.maxMessageSize) {
-		return h, &wsProtocolError{wsCloseTooBig, fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)}
+	if n > uint64(discardLimit(c.maxMessageSize)) {
+		return h, &tooBigError{limit: c.maxMessageSize, size: int(min(n, 1<<62))}
 	}
 	h.length = int(n)
 	if err := c.in.fill(4); err != nil {
@@ -329,8 +355,11 @@ func (c *wsConn) writeClose(code int, reason string) {
 
 func (c *wsConn) WriteClose(policy bool, reason string) {
 	code := wsCloseNormal
-	if policy {
+	switch {
+	case policy:
 		code = wsClosePolicy
+	case c.closeCode.Load() != 0:
+		code, reason = int(c.closeCode.Load()), fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)
 	}
 	c.writeClose(code, reason)
 }
