@@ -49,6 +49,10 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 		}
 		return wamp.AsID(m.Arguments[i])
 	}
+	if proc == procSubGetEvents {
+		s.getEvents(m, argID, fail, result)
+		return true
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	switch proc {
@@ -93,7 +97,7 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 		} else {
 			result(ids)
 		}
-	case procSubGet, procSubListSubscribers, procSubCountSubscribers, procSubGetEvents:
+	case procSubGet, procSubListSubscribers, procSubCountSubscribers:
 		id, ok := argID(0)
 		if !ok {
 			fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
@@ -115,17 +119,40 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 			result(ids)
 		case procSubCountSubscribers:
 			result(len(sub.subscribers))
-		case procSubGetEvents:
-			limit := 0
-			if len(m.Arguments) > 1 {
-				if n, ok := wamp.AsInt64(m.Arguments[1]); ok {
-					limit = int(n)
-				}
-			}
-			result(r.historyEvents(sub, limit))
 		}
 	default:
 		fail(wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc))
 	}
 	return true
+}
+
+// getEvents answers wamp.subscription.get_events(subscription, limit?): the
+// history is a subscription's topic's events, so the caller's role must be
+// allowed to subscribe to that topic (pattern), not only to call the
+// procedure. The realm is not locked while a dynamic authorizer decides.
+func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail func(wamp.URI, string), result func(...any)) {
+	r := s.realm
+	id, ok := argID(0)
+	if !ok {
+		fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
+		return
+	}
+	r.mu.RLock()
+	sub, ok := r.byID[id]
+	r.mu.RUnlock()
+	if !ok {
+		fail(wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id))
+		return
+	}
+	if !r.authz.AllowsPattern(s.subject(), sub.topic, sub.match, realms.ActionSubscribe) {
+		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not subscribe to %s %q, so not read its events", s.authRole, sub.match, sub.topic))
+		return
+	}
+	limit := 0
+	if len(m.Arguments) > 1 {
+		if n, ok := wamp.AsInt64(m.Arguments[1]); ok {
+			limit = int(n)
+		}
+	}
+	result(r.historyEvents(sub, limit)) // sub's topic and match never change
 }
