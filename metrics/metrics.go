@@ -25,6 +25,9 @@ type Metrics struct {
 	BridgeDuration   *prometheus.HistogramVec
 	ForwardEvents    *prometheus.CounterVec
 	ForwardRetries   prometheus.Counter
+	LimitExceeded    *prometheus.CounterVec
+	RetainedTopics   *prometheus.GaugeVec
+	RetainedBytes    *prometheus.GaugeVec
 	BuildInfo        *prometheus.GaugeVec
 }
 
@@ -80,6 +83,16 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		ForwardRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_bridge_forward_retries_total", Help: "Retried deliveries of forwarded events.",
 		}),
+		LimitExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_realm_limit_exceeded_total",
+			Help: "Requests refused over a realm limit (retained_topics, retained_bytes, subscriptions_per_session, registrations_per_session).",
+		}, []string{"realm", "limit"}),
+		RetainedTopics: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_retained_topics", Help: "Topics with a retained event.",
+		}, []string{"realm"}),
+		RetainedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_retained_bytes", Help: "Estimated memory of the retained events.",
+		}, []string{"realm"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -88,7 +101,8 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.MessagesReceived, m.MessagesSent,
 		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
-		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries, m.BuildInfo,
+		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
+		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -53,6 +53,15 @@ func (o *observer) Delivered(realm string, n int) {
 	o.events.Add(float64(n))
 }
 
+func (o *observer) LimitExceeded(realm, limit string) {
+	o.m.LimitExceeded.WithLabelValues(realm, limit).Inc()
+}
+
+func (o *observer) Retained(realm string, topics, bytes int) {
+	o.m.RetainedTopics.WithLabelValues(realm).Set(float64(topics))
+	o.m.RetainedBytes.WithLabelValues(realm).Set(float64(bytes))
+}
+
 func (o *observer) Sent(t wamp.MessageType)     { o.sent.Add(t, 1) }
 func (o *observer) Received(t wamp.MessageType) { o.received.Add(t, 1) }
 func (o *observer) QueuedBytes(n int)           { o.m.QueueBytes.Observe(float64(n)) }
