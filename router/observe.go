@@ -42,6 +42,13 @@ func newObserver(m *metrics.Metrics, realmNames []string) *observer {
 	for _, r := range realmNames {
 		o.published[r] = m.EventsPublished.WithLabelValues(r)
 		o.delivered[r] = m.EventsDelivered.WithLabelValues(r)
+		// Shown at 0 from the start, so that dashboards and alerts see them.
+		m.RetainedTopics.WithLabelValues(r)
+		m.RetainedBytes.WithLabelValues(r)
+		for _, limit := range []string{broker.LimitRetainedTopics, broker.LimitRetainedBytes,
+			broker.LimitSubscriptionsPerSession, broker.LimitRegistrationsPerSession} {
+			m.LimitExceeded.WithLabelValues(r, limit)
+		}
 	}
 	return o
 }
