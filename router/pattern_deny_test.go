@@ -1,9 +1,12 @@
 package router_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/config"
@@ -146,5 +149,41 @@ func TestGetEventsNeedsTheTopic(t *testing.T) {
 		if events, _ := m[3].([]any)[0].([]any); len(events) != 1 {
 			t.Fatalf("get_events %d: %v, want one event", c.sub, m)
 		}
+	}
+}
+
+// TestDynamicAuthorizerDecidesPatterns: a role with a dynamic authorizer is
+// asked about the pattern itself, with options.match, and decides.
+func TestDynamicAuthorizerDecidesPatterns(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, dynamicRealm)
+	backend := srv.Dial(t, 1, "json", client.Config{})
+	must(t, backend.Register("com.example.authenticate", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: wamp.List{wamp.Dict{"role": "user", "authid": "alice"}}}
+	}, nil))
+	var mu sync.Mutex
+	asked := map[string]string{} // uri -> options.match
+	must(t, backend.Register("com.example.authorize", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+		uri, _ := wamp.AsString(inv.Arguments[1])
+		options, _ := wamp.AsDict(inv.Arguments[3])
+		match, _ := wamp.AsString(options["match"])
+		mu.Lock()
+		asked[uri] = match
+		mu.Unlock()
+		// Prefix patterns only under app.open.
+		return client.InvokeResult{Args: wamp.List{match != "prefix" || strings.HasPrefix(uri, "app.open.")}}
+	}, nil))
+	alice := srv.Dial(t, 0, "json", ticketAuth("", "any"))
+	noop := func(*wamp.Event) {}
+	must(t, alice.Subscribe("app.open.", noop, wamp.Dict{"match": "prefix"}))
+	if err := alice.Subscribe("app.x", noop, wamp.Dict{"match": "prefix"}); !errorIs(err, wamp.ErrNotAuthorized) {
+		t.Fatalf("prefix app.x, refused by the authorizer: %v", err)
+	}
+	// The exact topic app.x is another question (not the cached answer).
+	must(t, alice.Subscribe("app.x", noop, nil))
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["app.open."] != "prefix" {
+		t.Fatalf("the authorizer was asked %v, want options.match prefix for app.open.", asked)
 	}
 }
