@@ -32,6 +32,14 @@ func (s *Session) sendRetained(sub *subscription) {
 	r := s.realm
 	r.retainMu.Lock()
 	var pubs []*publication
+	if sub.match == wamp.MatchExact { // one topic: no need to scan them all
+		if ev, ok := r.retained[sub.topic]; ok && ev.pub.filter.allows(s) {
+			pubs = append(pubs, ev.pub)
+		}
+		r.retainMu.Unlock()
+		s.replyRetained(sub, pubs)
+		return
+	}
 	for topic, ev := range r.retained {
 		p := ev.pub
 		var match bool
@@ -48,6 +56,10 @@ func (s *Session) sendRetained(sub *subscription) {
 		}
 	}
 	r.retainMu.Unlock()
+	s.replyRetained(sub, pubs)
+}
+
+func (s *Session) replyRetained(sub *subscription, pubs []*publication) {
 	for _, p := range pubs {
 		rp := *p
 		rp.retained = true

@@ -77,6 +77,8 @@ func TestRetainedEventsKeepTheirFilters(t *testing.T) {
 		{"app.filt.eligible", map[string]any{"eligible": []any{in.id}}},
 		{"app.filt.exclude", map[string]any{"exclude": []any{out.id}}},
 		{"app.filt.authrole", map[string]any{"eligible_authrole": []any{"anonymous"}, "exclude": []any{out.id, pub.id}}},
+		{"app.filtp.eligible", map[string]any{"eligible": []any{in.id}}},
+		{"app.filtp.exclude", map[string]any{"exclude": []any{out.id}}},
 	} {
 		f.options["acknowledge"], f.options["retain"] = true, true
 		pub.send(wamp.PUBLISH, i+1, f.options, f.topic, []any{"kept"})
@@ -100,6 +102,22 @@ func TestRetainedEventsKeepTheirFilters(t *testing.T) {
 					t.Fatalf("%s: after the retained event got %v", topic, next)
 				}
 			}
+		}
+	}
+	// A prefix subscription gets the retained events of every topic it
+	// matches, each only if its options let the session through.
+	for _, c := range []struct {
+		s    *jsonSession
+		want int
+	}{{in, 2}, {out, 0}} {
+		req++
+		ev := firstEvent(t, c.s, pub, req, "app.filtp.", map[string]any{"get_retained": true, "match": "prefix"}, "app.filtp.live")
+		retained := 0
+		for ; isRetained(ev); ev = c.s.read() {
+			retained++
+		}
+		if retained != c.want || argsOf(ev) != "[live]" {
+			t.Errorf("prefix app.filtp.: session %d got %d retained events then %v, want %d then the live one", c.s.id, retained, ev, c.want)
 		}
 	}
 }
