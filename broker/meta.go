@@ -22,9 +22,12 @@ const (
 )
 
 // metaCall answers a CALL to a wamp.subscription.* procedure from the
-// broker's own state and reports whether it did.
+// broker's own state, or refuses a testament, and reports whether it did.
 func (s *Session) metaCall(m *wamp.Call) bool {
 	proc := string(m.Procedure)
+	if m.Procedure == wamp.MetaProcSessionAddTestament {
+		return s.refuseTestament(m)
+	}
 	if !strings.HasPrefix(proc, "wamp.subscription.") {
 		return false
 	}
@@ -155,4 +158,33 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 		}
 	}
 	result(r.historyEvents(sub, limit)) // sub's topic and match never change
+}
+
+// refuseTestament answers wamp.session.add_testament(topic, args, kwargs)
+// with an ERROR, and reports that it did, if the session could not publish
+// to topic itself: nexus publishes testaments as the router when the
+// session leaves, which must not let a client publish a wamp.* meta event
+// or to a topic its role may not publish to. Other testaments go to nexus.
+func (s *Session) refuseTestament(m *wamp.Call) bool {
+	if len(m.Arguments) == 0 {
+		return false // nexus answers wamp.error.invalid_argument
+	}
+	topic, ok := wamp.AsString(m.Arguments[0])
+	if !ok {
+		return false
+	}
+	r := s.realm
+	switch {
+	case !wamp.URI(topic).ValidURI(r.strict, ""):
+		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI, fmt.Sprintf("testament to invalid topic URI %q", topic))
+	case ReservedTopic(topic):
+		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI,
+			fmt.Sprintf("testament with restricted topic URI %q: only the router publishes wamp.* events", topic))
+	default:
+		if _, ok := r.authz.Permission(s.subject(), topic, realms.ActionPublish); ok {
+			return false
+		}
+		s.replyError(wamp.CALL, m.Request, wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not publish to %q", s.authRole, topic))
+	}
+	return true
 }

@@ -16,7 +16,8 @@ import (
 const publisherTicket = "publisher-ticket-0123"
 
 // carveOut: anonymous sessions may subscribe, register and call under
-// "app." except "app.admin.", and call the subscription meta procedures;
+// "app." except "app.admin.", and call the subscription meta procedures
+// and wamp.session.add_testament, but publish nowhere;
 // the ticket principal "pub" may do everything.
 func carveOut(c *config.Config) {
 	r := &c.Realms[0]
@@ -25,6 +26,7 @@ func carveOut(c *config.Config) {
 		{URI: "app.", Match: "prefix", Allow: config.Allow{Subscribe: true, Register: true, Call: true}},
 		{URI: "app.admin.", Match: "prefix"},
 		{URI: "wamp.subscription.", Match: "prefix", Allow: config.Allow{Call: true}},
+		{URI: "wamp.session.add_testament", Match: "exact", Allow: config.Allow{Call: true}},
 	}
 	r.Roles = append(r.Roles, config.Role{Name: "publisher", Permissions: []config.Permission{{URI: "", Match: "prefix", Allow: all}}})
 	r.Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
@@ -94,6 +96,12 @@ func TestPatternsCannotReachADeny(t *testing.T) {
 			t.Errorf("%s delivered %d times, want %d (got %v)", topic, got[topic], n, got)
 		}
 	}
+
+	// A testament is a publication: anonymous may not publish under app.
+	req++
+	sub.send(wamp.CALL, req, map[string]any{}, "wamp.session.add_testament", []any{"app.public.gone", []any{}, map[string]any{}})
+	m, _ := sub.reply(req)
+	expectError(t, m, wamp.CALL, wamp.ErrNotAuthorized, "testament to a topic the role may not publish to")
 
 	// Registrations with patterns follow the same rule.
 	for _, p := range []struct {

@@ -12,8 +12,9 @@ import (
 // TestClientsCannotPublishMetaEvents: a forged wamp.session.on_leave is
 // refused (ERROR wamp.error.invalid_uri when acknowledged) and reaches no
 // meta subscriber, even for a role allowed to publish everywhere; the
-// router's own on_leave still arrives. REGISTER of a wamp.* procedure is
-// refused too, and ordinary URIs stay open.
+// router's own on_leave still arrives. A testament to a wamp.* topic and
+// REGISTER of a wamp.* procedure are refused too, and ordinary URIs stay
+// open.
 func TestClientsCannotPublishMetaEvents(t *testing.T) {
 	t.Parallel()
 	srv := routertest.Start(t, nil) // anonymous may publish to every URI
@@ -33,6 +34,15 @@ func TestClientsCannotPublishMetaEvents(t *testing.T) {
 	forger.send(wamp.PUBLISH, 4, map[string]any{"acknowledge": true}, "app.wamp.session.on_leave", []any{})
 	if m, _ := forger.reply(4); m[0] != float64(wamp.PUBLISHED) {
 		t.Fatalf("publication to app.wamp.session.on_leave: %v, want PUBLISHED", m)
+	}
+
+	// Nor can it have the router publish one for it when it leaves.
+	forger.send(wamp.CALL, 7, map[string]any{}, "wamp.session.add_testament", []any{"wamp.session.on_leave", []any{forger.id}, map[string]any{}})
+	m, _ = forger.reply(7)
+	expectError(t, m, wamp.CALL, wamp.ErrInvalidURI, "testament to wamp.session.on_leave")
+	forger.send(wamp.CALL, 8, map[string]any{}, "wamp.session.add_testament", []any{"app.testament.ok", []any{}, map[string]any{}})
+	if m, _ := forger.reply(8); m[0] != float64(wamp.RESULT) {
+		t.Fatalf("testament to app.testament.ok: %v, want RESULT", m)
 	}
 
 	forger.send(wamp.REGISTER, 5, map[string]any{}, "wamp.session.kill_all")
