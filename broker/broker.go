@@ -31,6 +31,15 @@ type Realm struct {
 	StrictURI  bool
 	// History keeps recent events for wamp.subscription.get_events.
 	History []History
+	// MaxRetainedTopics bounds the topics with a retained event; 0 means
+	// no limit (the router always sets it).
+	MaxRetainedTopics int
+	// MaxRetainedBytes bounds the estimated memory of the retained events;
+	// 0 means no limit.
+	MaxRetainedBytes int
+	// MaxSubscriptionsPerSession bounds each session's subscriptions; 0
+	// means no limit.
+	MaxSubscriptionsPerSession int
 }
 
 // Observer counts the broker's work (for metrics). Methods must be cheap:
@@ -43,6 +52,12 @@ type Observer interface {
 	Delivered(realm string, n int)
 	// Sent counts a reply (SUBSCRIBED, PUBLISHED, ERROR, ...) queued.
 	Sent(t wamp.MessageType)
+	// LimitExceeded counts a request of realm refused over a limit (one of
+	// the Limit* names).
+	LimitExceeded(realm, limit string)
+	// Retained reports the realm's retained events after a change: how
+	// many topics have one, and their estimated bytes.
+	Retained(realm string, topics, bytes int)
 }
 
 // Broker routes events of every realm.
@@ -64,9 +79,13 @@ type realm struct {
 	byID     map[wamp.ID]*subscription
 
 	history []*historyStore
+	maxSubs int // per session; 0: no limit
 
-	retainMu sync.Mutex
-	retained map[string]*publication // the last retained publication per topic
+	retainMu          sync.Mutex
+	retained          map[string]*retainedEvent // the last retained publication per topic
+	retainedBytes     int                       // their estimated size
+	maxRetainedTopics int
+	maxRetainedBytes  int
 }
 
 type subscription struct {
@@ -86,7 +105,8 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs}
 	for _, r := range rs {
 		rs := &realm{
-			name: r.Name, authz: r.Authorizer, strict: r.StrictURI,
+			name: r.Name, authz: r.Authorizer, strict: r.StrictURI, maxSubs: r.MaxSubscriptionsPerSession,
+			maxRetainedTopics: r.MaxRetainedTopics, maxRetainedBytes: r.MaxRetainedBytes,
 			exact: map[string]*subscription{}, prefix: map[string]*subscription{},
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
 		}
@@ -239,6 +259,10 @@ func (s *Session) reply(msg wamp.Message) {
 		s.b.obs.Sent(msg.MessageType())
 	}
 }
+
+// Send queues msg for the session, encoded with its serializer: for answers
+// the router gives outside nexus.
+func (s *Session) Send(msg wamp.Message) { s.reply(msg) }
 
 func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI, message string) {
 	s.reply(&wamp.Error{Type: typ, Request: request, Details: wamp.Dict{}, Error: uri, Arguments: wamp.List{message}})

@@ -22,9 +22,12 @@ const (
 )
 
 // metaCall answers a CALL to a wamp.subscription.* procedure from the
-// broker's own state and reports whether it did.
+// broker's own state, or refuses a testament, and reports whether it did.
 func (s *Session) metaCall(m *wamp.Call) bool {
 	proc := string(m.Procedure)
+	if m.Procedure == wamp.MetaProcSessionAddTestament {
+		return s.refuseTestament(m)
+	}
 	if !strings.HasPrefix(proc, "wamp.subscription.") {
 		return false
 	}
@@ -48,6 +51,10 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 			return 0, false
 		}
 		return wamp.AsID(m.Arguments[i])
+	}
+	if proc == procSubGetEvents {
+		s.getEvents(m, argID, fail, result)
+		return true
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -93,7 +100,7 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 		} else {
 			result(ids)
 		}
-	case procSubGet, procSubListSubscribers, procSubCountSubscribers, procSubGetEvents:
+	case procSubGet, procSubListSubscribers, procSubCountSubscribers:
 		id, ok := argID(0)
 		if !ok {
 			fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
@@ -115,17 +122,69 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 			result(ids)
 		case procSubCountSubscribers:
 			result(len(sub.subscribers))
-		case procSubGetEvents:
-			limit := 0
-			if len(m.Arguments) > 1 {
-				if n, ok := wamp.AsInt64(m.Arguments[1]); ok {
-					limit = int(n)
-				}
-			}
-			result(r.historyEvents(sub, limit))
 		}
 	default:
 		fail(wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc))
+	}
+	return true
+}
+
+// getEvents answers wamp.subscription.get_events(subscription, limit?): the
+// history is a subscription's topic's events, so the caller's role must be
+// allowed to subscribe to that topic (pattern), not only to call the
+// procedure. The realm is not locked while a dynamic authorizer decides.
+func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail func(wamp.URI, string), result func(...any)) {
+	r := s.realm
+	id, ok := argID(0)
+	if !ok {
+		fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
+		return
+	}
+	r.mu.RLock()
+	sub, ok := r.byID[id]
+	r.mu.RUnlock()
+	if !ok {
+		fail(wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id))
+		return
+	}
+	if !r.authz.AllowsPattern(s.subject(), sub.topic, sub.match, realms.ActionSubscribe) {
+		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not subscribe to %s %q, so not read its events", s.authRole, sub.match, sub.topic))
+		return
+	}
+	limit := 0
+	if len(m.Arguments) > 1 {
+		if n, ok := wamp.AsInt64(m.Arguments[1]); ok {
+			limit = int(n)
+		}
+	}
+	result(r.historyEvents(sub, limit)) // sub's topic and match never change
+}
+
+// refuseTestament answers wamp.session.add_testament(topic, args, kwargs)
+// with an ERROR, and reports that it did, if the session could not publish
+// to topic itself: nexus publishes testaments as the router when the
+// session leaves, which must not let a client publish a wamp.* meta event
+// or to a topic its role may not publish to. Other testaments go to nexus.
+func (s *Session) refuseTestament(m *wamp.Call) bool {
+	if len(m.Arguments) == 0 {
+		return false // nexus answers wamp.error.invalid_argument
+	}
+	topic, ok := wamp.AsString(m.Arguments[0])
+	if !ok {
+		return false
+	}
+	r := s.realm
+	switch {
+	case !wamp.URI(topic).ValidURI(r.strict, ""):
+		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI, fmt.Sprintf("testament to invalid topic URI %q", topic))
+	case ReservedTopic(topic):
+		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI,
+			fmt.Sprintf("testament with restricted topic URI %q: only the router publishes wamp.* events", topic))
+	default:
+		if _, ok := r.authz.Permission(s.subject(), topic, realms.ActionPublish); ok {
+			return false
+		}
+		s.replyError(wamp.CALL, m.Request, wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not publish to %q", s.authRole, topic))
 	}
 	return true
 }

@@ -25,16 +25,6 @@ type publication struct {
 	internal  bool      // the router's own (meta events, testaments): not counted as published
 }
 
-// retain keeps p as the topic's retained event (WAMP event retention).
-func (r *realm) retain(p *publication) {
-	r.retainMu.Lock()
-	if r.retained == nil {
-		r.retained = map[string]*publication{}
-	}
-	r.retained[p.topic] = p
-	r.retainMu.Unlock()
-}
-
 // sendRetained queues to s, a new subscriber of sub that asked for
 // get_retained, the retained events of the topics sub matches. The caller
 // holds r.mu, so that they precede live events.
@@ -42,7 +32,16 @@ func (s *Session) sendRetained(sub *subscription) {
 	r := s.realm
 	r.retainMu.Lock()
 	var pubs []*publication
-	for topic, p := range r.retained {
+	if sub.match == wamp.MatchExact { // one topic: no need to scan them all
+		if ev, ok := r.retained[sub.topic]; ok && ev.pub.filter.allows(s) {
+			pubs = append(pubs, ev.pub)
+		}
+		r.retainMu.Unlock()
+		s.replyRetained(sub, pubs)
+		return
+	}
+	for topic, ev := range r.retained {
+		p := ev.pub
 		var match bool
 		switch sub.match {
 		case wamp.MatchPrefix:
@@ -57,6 +56,10 @@ func (s *Session) sendRetained(sub *subscription) {
 		}
 	}
 	r.retainMu.Unlock()
+	s.replyRetained(sub, pubs)
+}
+
+func (s *Session) replyRetained(sub *subscription, pubs []*publication) {
 	for _, p := range pubs {
 		rp := *p
 		rp.retained = true
@@ -75,6 +78,10 @@ func (s *Session) publish(m *wamp.Publish) {
 	topic := string(m.Topic)
 	if !m.Topic.ValidURI(r.strict, "") {
 		fail(wamp.ErrInvalidURI, fmt.Sprintf("publish to invalid topic URI %q", topic))
+		return
+	}
+	if ReservedTopic(topic) {
+		fail(wamp.ErrInvalidURI, fmt.Sprintf("publish with restricted topic URI %q: only the router publishes wamp.* events", topic))
 		return
 	}
 	perm, ok := r.authz.Permission(s.subject(), topic, realms.ActionPublish)
@@ -100,7 +107,14 @@ func (s *Session) publish(m *wamp.Publish) {
 	}
 	p.ppt = pptDetails(m.Options)
 	if retain, _ := m.Options["retain"].(bool); retain {
-		r.retain(p)
+		// Over the limits the publication is refused whole: an
+		// acknowledged one that was delivered but not retained would look
+		// like a success.
+		if err := s.b.retain(r, p); err != nil {
+			s.b.limitRefused(r, "retained publication refused", s.id, s.authID, err)
+			fail(LimitExceededURI, err.Error())
+			return
+		}
 	}
 	s.b.deliver(r, p)
 	if ack {
@@ -115,6 +129,12 @@ var (
 	ErrInvalidArgument = errors.New("broker: invalid option")
 )
 
+// ReservedTopic reports whether topic is in the wamp. namespace, where only
+// the router publishes (session and subscription meta events): a client's
+// publication there is refused with wamp.error.invalid_uri, as Crossbar and
+// the WAMP spec have it, whatever its role's permissions say.
+func ReservedTopic(topic string) bool { return strings.HasPrefix(topic, "wamp.") }
+
 // Publisher identifies an in-process publisher, such as an HTTP bridge key.
 type Publisher struct {
 	AuthID, AuthRole string
@@ -124,9 +144,11 @@ type Publisher struct {
 }
 
 // Publish publishes an event in-process (for the HTTP bridge and the
-// router's own events); from may be nil. options may hold the
-// exclude/eligible filters, retain and disclose_me. The caller is
-// responsible for authorization. It returns the publication ID.
+// router's own events); from is nil for the router's own events only.
+// options may hold the exclude/eligible filters, retain and disclose_me.
+// The caller is responsible for authorization, but a publisher (from set)
+// may not publish to wamp.* topics (ErrInvalidURI) nor retain over the
+// realm's limits (ErrLimitExceeded). It returns the publication ID.
 func (b *Broker) Publish(realmName string, from *Publisher, topic string, args wamp.List, kwargs wamp.Dict, options wamp.Dict) (wamp.ID, error) {
 	r, ok := b.realms[realmName]
 	if !ok {
@@ -134,6 +156,9 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 	}
 	if !wamp.URI(topic).ValidURI(r.strict, "") {
 		return 0, fmt.Errorf("%w: %q", ErrInvalidURI, topic)
+	}
+	if from != nil && ReservedTopic(topic) {
+		return 0, fmt.Errorf("%w: %q is reserved for the router's own events", ErrInvalidURI, topic)
 	}
 	f, err := parseFilter(options)
 	if err != nil {
@@ -146,7 +171,14 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 		p.disclose = from.Disclose || discloseMe
 	}
 	if retain, _ := options["retain"].(bool); retain {
-		r.retain(p)
+		if err := b.retain(r, p); err != nil {
+			authID := ""
+			if from != nil {
+				authID = from.AuthID
+			}
+			b.limitRefused(r, "retained publication refused", 0, authID, err)
+			return 0, err
+		}
 	}
 	b.deliver(r, p)
 	return p.id, nil

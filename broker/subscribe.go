@@ -29,9 +29,10 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 			fmt.Sprintf("subscribe for invalid %s topic URI %q", match, topic))
 		return
 	}
-	if _, ok := r.authz.Permission(s.subject(), topic, realms.ActionSubscribe); !ok {
+	// A pattern must not reach a topic the role may not subscribe to.
+	if !r.authz.AllowsPattern(s.subject(), topic, match, realms.ActionSubscribe) {
 		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrNotAuthorized,
-			fmt.Sprintf("role %q may not subscribe to %q", s.authRole, topic))
+			fmt.Sprintf("role %q may not subscribe to %s %q: it matches topics the role may not subscribe to", s.authRole, match, topic))
 		return
 	}
 
@@ -42,6 +43,17 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		return
 	}
 	sub, exists := table[topic]
+	again := false
+	if exists {
+		_, again = sub.subscribers[s]
+	}
+	if !again && r.maxSubs > 0 && len(s.subs) >= r.maxSubs {
+		r.mu.Unlock()
+		err := &limitError{limit: LimitSubscriptionsPerSession, max: r.maxSubs}
+		s.b.limitRefused(r, "subscription refused", s.id, s.authID, err)
+		s.replyError(wamp.SUBSCRIBE, m.Request, LimitExceededURI, err.Error()+": unsubscribe first")
+		return
+	}
 	created := !exists
 	if created {
 		sub = &subscription{

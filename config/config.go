@@ -494,6 +494,21 @@ type RealmOptions struct {
 	// EventHistory keeps the last events of matching topics for
 	// wamp.subscription.get_events. Default: none.
 	EventHistory []EventHistory `mapstructure:"event_history"`
+	// MaxRetainedTopics bounds how many topics of the realm keep a retained
+	// event; a retained publication to one more topic is refused with
+	// switchboard.error.limit_exceeded (replacing a topic's event is not one
+	// more). Default 10000.
+	MaxRetainedTopics int `mapstructure:"max_retained_topics"`
+	// MaxRetainedBytes bounds the estimated memory of the realm's retained
+	// events, in bytes. Default 16777216 (16 MiB).
+	MaxRetainedBytes int `mapstructure:"max_retained_bytes"`
+	// MaxSubscriptionsPerSession bounds one session's subscriptions; one
+	// more is refused with switchboard.error.limit_exceeded. Default 1000.
+	MaxSubscriptionsPerSession int `mapstructure:"max_subscriptions_per_session"`
+	// MaxRegistrationsPerSession bounds one session's registrations
+	// (including those it is still waiting for); one more is refused with
+	// switchboard.error.limit_exceeded. Default 1000.
+	MaxRegistrationsPerSession int `mapstructure:"max_registrations_per_session"`
 }
 
 // EventHistory keeps recent events of the topics it matches.

@@ -41,6 +41,11 @@ const (
 	DefaultForwardMaxRetries   = 10
 	DefaultForwardTimeout      = 5 * time.Second
 	DefaultCalleeTimeout       = 10 * time.Second
+
+	DefaultMaxRetainedTopics          = 10000
+	DefaultMaxRetainedBytes           = 16 << 20
+	DefaultMaxSubscriptionsPerSession = 1000
+	DefaultMaxRegistrationsPerSession = 1000
 	// PathOff disables a bridge endpoint.
 	PathOff = "off"
 	// MinSecretLength is the shortest bridge secret or bearer token accepted.
@@ -194,6 +199,12 @@ func (c *Config) applyDefaults(set map[string]bool) {
 				h.Match = MatchExact
 			}
 		}
+		o := &c.Realms[i].Options
+		okey := fmt.Sprintf("realms[%d].options.", i)
+		orDefault(set, okey+"max_retained_topics", &o.MaxRetainedTopics, DefaultMaxRetainedTopics)
+		orDefault(set, okey+"max_retained_bytes", &o.MaxRetainedBytes, DefaultMaxRetainedBytes)
+		orDefault(set, okey+"max_subscriptions_per_session", &o.MaxSubscriptionsPerSession, DefaultMaxSubscriptionsPerSession)
+		orDefault(set, okey+"max_registrations_per_session", &o.MaxRegistrationsPerSession, DefaultMaxRegistrationsPerSession)
 	}
 }
 
@@ -703,6 +714,20 @@ func validateRealm(ps *problems, key string, r Realm) {
 		}
 		if h.Limit <= 0 {
 			ps.add(hkey+".limit", "want a positive number of events, got %d", h.Limit)
+		}
+	}
+	for _, l := range []struct {
+		key  string
+		v    int
+		what string
+	}{
+		{"max_retained_topics", r.Options.MaxRetainedTopics, "topics"},
+		{"max_retained_bytes", r.Options.MaxRetainedBytes, "bytes"},
+		{"max_subscriptions_per_session", r.Options.MaxSubscriptionsPerSession, "subscriptions"},
+		{"max_registrations_per_session", r.Options.MaxRegistrationsPerSession, "registrations"},
+	} {
+		if l.v <= 0 {
+			ps.add(key+".options."+l.key, "want a positive number of %s, got %d", l.what, l.v)
 		}
 	}
 }

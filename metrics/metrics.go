@@ -28,6 +28,9 @@ type Metrics struct {
 	BridgeRefused    *prometheus.CounterVec
 	CalleeFailures   *prometheus.CounterVec
 	HostRefused      prometheus.Counter
+	LimitExceeded    *prometheus.CounterVec
+	RetainedTopics   *prometheus.GaugeVec
+	RetainedBytes    *prometheus.GaugeVec
 	BuildInfo        *prometheus.GaugeVec
 }
 
@@ -92,6 +95,16 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		HostRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "switchboard_http_host_refused_total", Help: "HTTP requests to loopback listeners refused because their Host header named no loopback host (DNS rebinding).",
 		}),
+		LimitExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_realm_limit_exceeded_total",
+			Help: "Requests refused over a realm limit (retained_topics, retained_bytes, subscriptions_per_session, registrations_per_session).",
+		}, []string{"realm", "limit"}),
+		RetainedTopics: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_retained_topics", Help: "Topics with a retained event.",
+		}, []string{"realm"}),
+		RetainedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_retained_bytes", Help: "Estimated memory of the retained events.",
+		}, []string{"realm"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -101,7 +114,8 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.MessagesReceived, m.MessagesSent,
 		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
-		m.BridgeRefused, m.CalleeFailures, m.HostRefused, m.BuildInfo,
+		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
+		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -62,6 +62,28 @@ func (a *Authorizer) Permission(sub Subject, uri string, action Action) (*Permis
 	return p, p.Allow.Allows(action)
 }
 
+// AllowsPattern reports whether the subject may take action (subscribe or
+// register) on uri under match: for a prefix or wildcard pattern, only if
+// the action is allowed on every URI the pattern can match, so that a
+// pattern cannot reach around a more specific deny (app.adm or app..secret
+// past a deny on app.admin.). A dynamic authorizer is asked about the
+// pattern itself, with the match policy in its options.
+func (a *Authorizer) AllowsPattern(sub Subject, uri, match string, action Action) bool {
+	if match == "" {
+		match = MatchExact
+	}
+	st := a.state.Load()
+	if d, ok := st.dynamic[sub.Role]; ok {
+		allow, _ := d.decideMatch(sub, uri, match, action)
+		return allow
+	}
+	set, ok := st.roles[sub.Role]
+	if !ok {
+		return false
+	}
+	return set.forSubject(sub).allowsPattern(uri, match, action)
+}
+
 // Authorize implements nexus's Authorizer. nexus holds the session's lock
 // while it runs. A permission with disclose on sets disclose_me on PUBLISH
 // and CALL, as Crossbar does; a client may still ask to disclose its own
@@ -79,8 +101,8 @@ func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, erro
 		}
 		return ok, nil
 	case *wamp.Subscribe:
-		_, ok := a.Permission(sub, string(m.Topic), ActionSubscribe)
-		return ok, nil
+		match, _ := wamp.AsString(m.Options[wamp.OptMatch])
+		return a.AllowsPattern(sub, string(m.Topic), match, ActionSubscribe), nil
 	case *wamp.Call:
 		p, ok := a.Permission(sub, string(m.Procedure), ActionCall)
 		if ok {
@@ -88,7 +110,8 @@ func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, erro
 		}
 		return ok, nil
 	case *wamp.Register:
-		_, ok := a.Permission(sub, string(m.Procedure), ActionRegister)
+		match, _ := wamp.AsString(m.Options[wamp.OptMatch])
+		ok := a.AllowsPattern(sub, string(m.Procedure), match, ActionRegister)
 		if ok && m.Options != nil {
 			delete(m.Options, wamp.OptDiscloseCaller)
 		}

@@ -30,6 +30,7 @@ type DynamicAuthorizer struct {
 type decisionKey struct {
 	session wamp.ID
 	uri     string
+	match   string
 	action  Action
 }
 
@@ -39,7 +40,14 @@ type decision struct {
 }
 
 func (d *DynamicAuthorizer) decide(sub Subject, uri string, action Action) (allow, disclose bool) {
-	key := decisionKey{sub.SessionID, uri, action}
+	return d.decideMatch(sub, uri, MatchExact, action)
+}
+
+// decideMatch asks about uri under a match policy: options.match is set
+// for prefix and wildcard patterns (as Crossbar does for SUBSCRIBE and
+// REGISTER), and the decision is cached per policy.
+func (d *DynamicAuthorizer) decideMatch(sub Subject, uri, match string, action Action) (allow, disclose bool) {
+	key := decisionKey{sub.SessionID, uri, match, action}
 	now := time.Now()
 	d.mu.Lock()
 	if dec, ok := d.cache[key]; ok && now.Before(dec.until) {
@@ -55,7 +63,11 @@ func (d *DynamicAuthorizer) decide(sub Subject, uri string, action Action) (allo
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	session := map[string]any{"session": sub.SessionID, "authid": sub.AuthID, "authrole": sub.Role}
-	args, kwargs, err := d.Call(ctx, d.Procedure, []any{session, uri, string(action), map[string]any{}})
+	options := map[string]any{}
+	if match != MatchExact {
+		options["match"] = match
+	}
+	args, kwargs, err := d.Call(ctx, d.Procedure, []any{session, uri, string(action), options})
 	if err != nil {
 		return false, false // failures deny, and are not cached
 	}

@@ -81,10 +81,12 @@ type Subject struct {
 // components (earliest in the configuration on a tie). Permissions whose URI
 // holds {authid} or {authrole} are templates, instantiated per subject.
 type permissionSet struct {
-	exact     map[string]*Permission
-	prefixes  []*Permission // longest first
-	wildcards []*wildcard   // most specific first
-	templates []Permission
+	exact      map[string]*Permission
+	exactOrder []*Permission // the values of exact, in configuration order
+	prefixes   []*Permission // longest first
+	wildcards  []*wildcard   // most specific first
+	templates  []Permission
+	static     []Permission // the permissions that are not templates
 }
 
 // isTemplate reports whether a permission URI holds a placeholder.
@@ -101,6 +103,20 @@ func validComponent(s string) bool {
 // instantiate fills the templates for subject; templates whose values are
 // not valid URI components are left out (they grant nothing).
 func (s *permissionSet) instantiate(sub Subject) *permissionSet {
+	return newPermissionSet(s.instances(sub))
+}
+
+// forSubject returns one set that decides for sub as lookup does: the
+// static permissions, then the subject's instances of the templates (the
+// static ones win ties, as in lookup).
+func (s *permissionSet) forSubject(sub Subject) *permissionSet {
+	if len(s.templates) == 0 {
+		return s
+	}
+	return newPermissionSet(append(slices.Clone(s.static), s.instances(sub)...))
+}
+
+func (s *permissionSet) instances(sub Subject) []Permission {
 	var perms []Permission
 	for _, t := range s.templates {
 		if strings.Contains(t.URI, "{authid}") && !validComponent(sub.AuthID) {
@@ -113,7 +129,7 @@ func (s *permissionSet) instantiate(sub Subject) *permissionSet {
 		p.URI = strings.NewReplacer("{authid}", sub.AuthID, "{authrole}", sub.Role).Replace(t.URI)
 		perms = append(perms, p)
 	}
-	return newPermissionSet(perms)
+	return perms
 }
 
 type wildcard struct {
@@ -130,6 +146,7 @@ func newPermissionSet(perms []Permission) *permissionSet {
 			s.templates = append(s.templates, *p)
 			continue
 		}
+		s.static = append(s.static, *p)
 		switch p.Match {
 		case MatchPrefix:
 			s.prefixes = append(s.prefixes, p)
@@ -145,6 +162,7 @@ func newPermissionSet(perms []Permission) *permissionSet {
 		default:
 			if _, dup := s.exact[p.URI]; !dup {
 				s.exact[p.URI] = p
+				s.exactOrder = append(s.exactOrder, p)
 			}
 		}
 	}

@@ -207,6 +207,8 @@ func (b *bridgeBackend) Publish(id bridge.Identity, disclose bool, req bridge.Pu
 		return 0, &bridge.Error{URI: string(wamp.ErrInvalidURI), Args: []any{err.Error()}}
 	case errors.Is(err, broker.ErrInvalidArgument):
 		return 0, &bridge.Error{URI: string(wamp.ErrInvalidArgument), Args: []any{err.Error()}}
+	case errors.Is(err, broker.ErrLimitExceeded):
+		return 0, &bridge.Error{URI: string(broker.LimitExceededURI), Args: []any{err.Error()}}
 	case err != nil:
 		return 0, err
 	}

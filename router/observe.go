@@ -42,6 +42,13 @@ func newObserver(m *metrics.Metrics, realmNames []string) *observer {
 	for _, r := range realmNames {
 		o.published[r] = m.EventsPublished.WithLabelValues(r)
 		o.delivered[r] = m.EventsDelivered.WithLabelValues(r)
+		// Shown at 0 from the start, so that dashboards and alerts see them.
+		m.RetainedTopics.WithLabelValues(r)
+		m.RetainedBytes.WithLabelValues(r)
+		for _, limit := range []string{broker.LimitRetainedTopics, broker.LimitRetainedBytes,
+			broker.LimitSubscriptionsPerSession, broker.LimitRegistrationsPerSession} {
+			m.LimitExceeded.WithLabelValues(r, limit)
+		}
 	}
 	return o
 }
@@ -51,6 +58,15 @@ func (o *observer) Published(realm string) { o.published[realm].Inc() }
 func (o *observer) Delivered(realm string, n int) {
 	o.delivered[realm].Add(float64(n))
 	o.events.Add(float64(n))
+}
+
+func (o *observer) LimitExceeded(realm, limit string) {
+	o.m.LimitExceeded.WithLabelValues(realm, limit).Inc()
+}
+
+func (o *observer) Retained(realm string, topics, bytes int) {
+	o.m.RetainedTopics.WithLabelValues(realm).Set(float64(topics))
+	o.m.RetainedBytes.WithLabelValues(realm).Set(float64(bytes))
 }
 
 func (o *observer) Sent(t wamp.MessageType)     { o.sent.Add(t, 1) }

@@ -46,6 +46,9 @@ type Server struct {
 	realms []realms.Realm
 	authz  []*realms.Authorizer // per realm, shared by nexus and the broker
 	broker *broker.Broker
+	// maxRegistrations: realm name -> max_registrations_per_session (a
+	// realm option, which a reload cannot change).
+	maxRegistrations map[string]int
 
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
@@ -123,7 +126,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry, bridgeOf: map[int]*bridgeBackend{}}
+	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry, bridgeOf: map[int]*bridgeBackend{},
+		maxRegistrations: map[string]int{}}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
@@ -167,11 +171,14 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		authz := realms.NewAuthorizer(r.Roles)
 		s.realms = append(s.realms, r)
 		s.authz = append(s.authz, authz)
-		br := broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI}
+		br := broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI,
+			MaxRetainedTopics: rc.Options.MaxRetainedTopics, MaxRetainedBytes: rc.Options.MaxRetainedBytes,
+			MaxSubscriptionsPerSession: rc.Options.MaxSubscriptionsPerSession}
 		for _, h := range rc.Options.EventHistory {
 			br.History = append(br.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 		}
 		brokerRealms = append(brokerRealms, br)
+		s.maxRegistrations[r.Name] = rc.Options.MaxRegistrationsPerSession
 	}
 	s.broker = broker.New(brokerRealms, log, s.observer)
 	return s, nil
@@ -400,6 +407,11 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 			return &sessionRoute{
 				broker: bs, dropInterrupts: info.emulatedCanceling,
 				callDuration: s.metrics.CallDuration.WithLabelValues(realm),
+				registrationLimit: registrationLimit{
+					max:     s.maxRegistrations[realm],
+					refused: s.metrics.LimitExceeded.WithLabelValues(realm, broker.LimitRegistrationsPerSession),
+					log:     s.log.With("realm", realm),
+				},
 				onLeave: func() {
 					sessions.Dec()
 					s.metrics.SessionLeaves.WithLabelValues(realm, transportName).Inc()

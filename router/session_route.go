@@ -1,6 +1,8 @@
 package router
 
 import (
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -22,6 +24,9 @@ type sessionRoute struct {
 	// dropInterrupts: the session is a callee for which call_canceling was
 	// announced on its behalf (see emulateCallCanceling).
 	dropInterrupts bool
+	// registrationLimit is max_registrations_per_session, which the router
+	// enforces here since nexus's dealer has no such limit.
+	registrationLimit registrationLimit
 
 	mu sync.Mutex
 	// lookups are the requests of wamp.registration.lookup/match calls,
@@ -30,6 +35,21 @@ type sessionRoute struct {
 	lookups map[wamp.ID]struct{}
 	// calls holds when each pending CALL (that nexus routes) arrived.
 	calls map[wamp.ID]time.Time
+	// registrations are the session's registrations (from REGISTERED);
+	// pendingRegisters counts its REGISTERs nexus has not answered yet;
+	// unregistering holds, per request ID, the registrations of pending
+	// UNREGISTERs in order (nexus answers a session's requests in order,
+	// and request IDs may repeat).
+	registrations    map[wamp.ID]struct{}
+	pendingRegisters int
+	unregistering    map[wamp.ID][]wamp.ID
+}
+
+// registrationLimit is a session's max_registrations_per_session.
+type registrationLimit struct {
+	max     int // 0: no limit
+	refused prometheus.Counter
+	log     *slog.Logger
 }
 
 var (
@@ -38,6 +58,18 @@ var (
 )
 
 func (r *sessionRoute) Handle(msg wamp.Message) bool {
+	switch m := msg.(type) {
+	case *wamp.Register:
+		return r.register(m)
+	case *wamp.Unregister:
+		r.mu.Lock()
+		if r.unregistering == nil {
+			r.unregistering = map[wamp.ID][]wamp.ID{}
+		}
+		r.unregistering[m.Request] = append(r.unregistering[m.Request], m.Registration)
+		r.mu.Unlock()
+		return false
+	}
 	if call, ok := msg.(*wamp.Call); ok {
 		if r.broker.Handle(msg) { // wamp.subscription.* answered by the broker
 			return true
@@ -60,6 +92,73 @@ func (r *sessionRoute) Handle(msg wamp.Message) bool {
 	return r.broker.Handle(msg)
 }
 
+// register answers a REGISTER over the session's limit with ERROR
+// switchboard.error.limit_exceeded, and lets nexus have the others.
+func (r *sessionRoute) register(m *wamp.Register) bool {
+	lim := r.registrationLimit
+	r.mu.Lock()
+	held := len(r.registrations) + r.pendingRegisters
+	over := lim.max > 0 && held >= lim.max
+	if !over {
+		r.pendingRegisters++
+	}
+	r.mu.Unlock()
+	if !over {
+		return false
+	}
+	if lim.refused != nil {
+		lim.refused.Inc()
+	}
+	if lim.log != nil {
+		lim.log.Warn("registration refused", "session_id", uint64(r.broker.ID()), "limit", broker.LimitRegistrationsPerSession, "max", lim.max)
+	}
+	r.broker.Send(&wamp.Error{Type: wamp.REGISTER, Request: m.Request, Details: wamp.Dict{}, Error: broker.LimitExceededURI,
+		Arguments: wamp.List{fmt.Sprintf("%s: %s limit of %d reached: unregister first", broker.ErrLimitExceeded, broker.LimitRegistrationsPerSession, lim.max)}})
+	return true
+}
+
+// trackRegistrations follows nexus's answers to the session's REGISTERs
+// and UNREGISTERs.
+func (r *sessionRoute) trackRegistrations(msg wamp.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch m := msg.(type) {
+	case *wamp.Registered:
+		if r.registrations == nil {
+			r.registrations = map[wamp.ID]struct{}{}
+		}
+		r.registrations[m.Registration] = struct{}{}
+		r.pendingRegisters = max(r.pendingRegisters-1, 0)
+	case *wamp.Unregistered:
+		if id, ok := r.popUnregistering(m.Request); ok {
+			delete(r.registrations, id)
+		}
+	case *wamp.Error:
+		switch m.Type {
+		case wamp.REGISTER:
+			r.pendingRegisters = max(r.pendingRegisters-1, 0)
+		case wamp.UNREGISTER:
+			r.popUnregistering(m.Request)
+		}
+	}
+}
+
+// popUnregistering takes the oldest pending UNREGISTER of request. The
+// caller holds r.mu.
+func (r *sessionRoute) popUnregistering(request wamp.ID) (wamp.ID, bool) {
+	q := r.unregistering[request]
+	if len(q) == 0 {
+		return 0, false
+	}
+	id := q[0]
+	if len(q) == 1 {
+		delete(r.unregistering, request)
+	} else {
+		r.unregistering[request] = q[1:]
+	}
+	return id, true
+}
+
 func (r *sessionRoute) Leave() {
 	r.broker.Leave()
 	if r.onLeave != nil {
@@ -70,6 +169,9 @@ func (r *sessionRoute) Leave() {
 func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 	var request wamp.ID
 	switch m := msg.(type) {
+	case *wamp.Registered, *wamp.Unregistered:
+		r.trackRegistrations(msg)
+		return msg
 	case *wamp.Interrupt:
 		if r.dropInterrupts {
 			return nil
@@ -82,6 +184,7 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 		}
 	case *wamp.Error:
 		if m.Type != wamp.CALL {
+			r.trackRegistrations(msg)
 			return msg
 		}
 		request = m.Request

@@ -1,0 +1,168 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// LimitExceededURI is the error a client gets for a request that would take
+// it or its realm past a limit (retained topics or bytes, subscriptions or
+// registrations per session).
+const LimitExceededURI wamp.URI = "switchboard.error.limit_exceeded"
+
+// ErrLimitExceeded is returned by Publish for a retained publication over a
+// realm's limits.
+var ErrLimitExceeded = errors.New("broker: limit exceeded")
+
+// The limits, as named in metrics and logs.
+const (
+	LimitRetainedTopics          = "retained_topics"
+	LimitRetainedBytes           = "retained_bytes"
+	LimitSubscriptionsPerSession = "subscriptions_per_session"
+	LimitRegistrationsPerSession = "registrations_per_session"
+)
+
+// Estimated sizes of decoded values (64-bit), for max_retained_bytes.
+const (
+	retainedOverhead          = 128 // the publication itself and its map entry
+	scalarSize                = 16  // an interface holding a number, bool or nil
+	stringHeader, sliceHeader = 16, 24
+	mapHeader, mapEntry       = 48, 32
+	// Values nested deeper than maxSizeDepth count deepValueSize each
+	// (the decoders bound nesting well below).
+	maxSizeDepth  = 64
+	deepValueSize = 1 << 10
+)
+
+// limitError is a refusal over limit (its configured value max).
+type limitError struct {
+	limit string
+	max   int
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%s: %s limit of %d reached", ErrLimitExceeded.Error(), e.limit, e.max)
+}
+
+func (e *limitError) Unwrap() error { return ErrLimitExceeded }
+
+// retain keeps p as the topic's retained event (WAMP event retention),
+// replacing the previous one, unless the realm's retained topics or bytes
+// would exceed their limits.
+func (b *Broker) retain(r *realm, p *publication) error {
+	size := retainedSize(p)
+	r.retainMu.Lock()
+	if r.retained == nil {
+		r.retained = map[string]*retainedEvent{}
+	}
+	old, replacing := r.retained[p.topic]
+	topics, bytes := len(r.retained), r.retainedBytes+size
+	if replacing {
+		bytes -= old.size
+	} else {
+		topics++
+	}
+	var err error
+	switch {
+	case r.maxRetainedTopics > 0 && topics > r.maxRetainedTopics:
+		err = &limitError{limit: LimitRetainedTopics, max: r.maxRetainedTopics}
+	case r.maxRetainedBytes > 0 && bytes > r.maxRetainedBytes:
+		err = &limitError{limit: LimitRetainedBytes, max: r.maxRetainedBytes}
+	default:
+		r.retained[p.topic] = &retainedEvent{pub: p, size: size}
+		r.retainedBytes = bytes
+	}
+	r.retainMu.Unlock()
+	if err == nil && b.obs != nil {
+		b.obs.Retained(r.name, topics, bytes)
+	}
+	return err
+}
+
+// retainedEvent is a topic's retained publication and its estimated size.
+type retainedEvent struct {
+	pub  *publication
+	size int
+}
+
+// retainedSize estimates the memory a retained publication holds.
+func retainedSize(p *publication) int {
+	return retainedOverhead + 2*len(p.topic) + valueSize(p.args, 0) + valueSize(p.kwargs, 0) + valueSize(p.ppt, 0)
+}
+
+// valueSize estimates the memory of a decoded payload value.
+func valueSize(v any, depth int) int {
+	if depth > maxSizeDepth {
+		return deepValueSize
+	}
+	switch x := v.(type) {
+	case nil:
+		return scalarSize
+	case string:
+		return stringHeader + len(x)
+	case []byte:
+		return sliceHeader + len(x)
+	case wamp.List:
+		return listSize(x, depth)
+	case []any:
+		return listSize(x, depth)
+	case wamp.Dict:
+		return dictSize(x, depth)
+	case map[string]any:
+		return dictSize(x, depth)
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, float32, float64:
+		return scalarSize
+	}
+	// Other decoded shapes (maps with non-string keys, typed slices).
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice, reflect.Array:
+		n := sliceHeader
+		for i := range rv.Len() {
+			n += valueSize(rv.Index(i).Interface(), depth+1)
+		}
+		return n
+	case reflect.Map:
+		n := mapHeader
+		iter := rv.MapRange()
+		for iter.Next() {
+			n += mapEntry + valueSize(iter.Key().Interface(), depth+1) + valueSize(iter.Value().Interface(), depth+1)
+		}
+		return n
+	case reflect.String:
+		return stringHeader + rv.Len()
+	}
+	return scalarSize
+}
+
+func listSize(l []any, depth int) int {
+	n := sliceHeader
+	for _, e := range l {
+		n += valueSize(e, depth+1)
+	}
+	return n
+}
+
+func dictSize(d map[string]any, depth int) int {
+	n := mapHeader
+	for k, e := range d {
+		n += mapEntry + len(k) + valueSize(e, depth+1)
+	}
+	return n
+}
+
+// limitRefused logs and counts a refusal over a limit (err, a limitError);
+// the caller answers the client.
+func (b *Broker) limitRefused(r *realm, msg string, sessionID wamp.ID, authID string, err error) {
+	var le *limitError
+	if !errors.As(err, &le) {
+		return
+	}
+	b.log.Warn(msg, "realm", r.name, "session_id", uint64(sessionID), "authid", authID, "limit", le.limit, "max", le.max)
+	if b.obs != nil {
+		b.obs.LimitExceeded(r.name, le.limit)
+	}
+}
