@@ -29,12 +29,14 @@ import (
 const jwtSecret = "jwt-hmac-secret-for-tests-0123456789abcdef"
 
 // authApp is the web app's auth view: it admits the session cookie
-// "good-<user>", refuses "bad", is slow for "slow" and fails for "boom".
+// "good-<user>", admits "role-only" with a role and no authid and "echo"
+// with the HELLO's authid, refuses "bad", is slow for "slow" and fails for
+// "boom".
 func authApp(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Realm, AuthMethod, Ticket string
-			Transport                 struct{ Headers map[string][]string }
+			Realm, AuthID, AuthMethod, Ticket string
+			Transport                         struct{ Headers map[string][]string }
 		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		cookie := strings.Join(req.Transport.Headers["Cookie"], ";")
@@ -45,6 +47,10 @@ func authApp(t *testing.T) *httptest.Server {
 		switch {
 		case strings.HasPrefix(session, "good-"):
 			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user", "authid": strings.TrimPrefix(session, "good-")})
+		case session == "role-only":
+			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user"})
+		case session == "echo":
+			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user", "authid": req.AuthID})
 		case session == "slow":
 			time.Sleep(2 * time.Second)
 		case session == "boom":
@@ -234,4 +240,33 @@ func TestAuthWebhookAndTemplates(t *testing.T) {
 	if err := bob.Subscribe("app.user.alice.news", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
 		t.Fatalf("bob subscribing to alice's topic: %v", err)
 	}
+}
+
+// TestAuthWebhookAuthIDIsTheApps: a webhook answer with a role but no
+// authid does not keep the authid the client chose in HELLO (which would
+// open that user's {authid} namespace): the session gets a random one. An
+// answer that echoes the HELLO authid keeps it.
+func TestAuthWebhookAuthIDIsTheApps(t *testing.T) {
+	t.Parallel()
+	app := authApp(t)
+	edit, _ := authRealm(t, app.URL)
+	srv := routertest.Start(t, edit)
+	claimBob := func(session string) client.Config {
+		cfg := cookieConfig(t, srv, session)
+		cfg.HelloDetails = wamp.Dict{"authid": "bob"}
+		return cfg
+	}
+	noop := func(*wamp.Event) {}
+	mallory := srv.Dial(t, 0, "json", claimBob("role-only"))
+	if d := mallory.RealmDetails(); d["authid"] == "bob" || d["authid"] == "" || d["authrole"] != "user" {
+		t.Fatalf("role-only answer: welcome %v, want role user with a random authid", d)
+	}
+	if err := mallory.Subscribe("app.user.bob.news", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
+		t.Fatalf("a session the app did not name bob subscribed to bob's topic: %v", err)
+	}
+	bob := srv.Dial(t, 0, "json", claimBob("echo"))
+	if d := bob.RealmDetails(); d["authid"] != "bob" {
+		t.Fatalf("echoing answer: welcome %v, want authid bob", d)
+	}
+	must(t, bob.Subscribe("app.user.bob.news", noop, nil))
 }
