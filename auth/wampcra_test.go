@@ -51,13 +51,16 @@ func TestWAMPCRASignatures(t *testing.T) {
 		authid string
 		answer func(*wamp.Challenge) string
 	}{
-		"wrong secret":                           {"worker", signWith("worker-secret-0124")},
-		"garbage signature":                      {"worker", func(*wamp.Challenge) string { return "not base64!" }},
-		"unknown authid, empty key":              {"nobody", signWith("")},
-		"unknown authid, a user's secret":        {"nobody", signWith("worker-secret-0123")},
-		"unknown authid, empty signature":        {"nobody", func(*wamp.Challenge) string { return "" }},
-		"authid of another case":                 {"Worker", signWith("worker-secret-0123")},
-		"unknown authid, the fake challenge key": {"nobody", func(ch *wamp.Challenge) string { s, _ := wamp.AsString(ch.Extra["challenge"]); return crsign.SignChallenge(s, a.key) }},
+		"wrong secret":                    {"worker", signWith("worker-secret-0124")},
+		"garbage signature":               {"worker", func(*wamp.Challenge) string { return "not base64!" }},
+		"unknown authid, empty key":       {"nobody", signWith("")},
+		"unknown authid, a user's secret": {"nobody", signWith("worker-secret-0123")},
+		"unknown authid, empty signature": {"nobody", func(*wamp.Challenge) string { return "" }},
+		"authid of another case":          {"Worker", signWith("worker-secret-0123")},
+		"unknown authid, the fake challenge key": {"nobody", func(ch *wamp.Challenge) string {
+			s, _ := wamp.AsString(ch.Extra["challenge"])
+			return crsign.SignChallenge(s, a.key)
+		}},
 	} {
 		if _, w, err := craRun(t, a, c.authid, c.answer); !errors.Is(err, ErrAuthFailed) {
 			t.Errorf("%s: welcome %v, err %v; want ErrAuthFailed", name, w, err)
