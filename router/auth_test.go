@@ -87,7 +87,7 @@ func authRealm(t *testing.T, appURL string) (func(*config.Config), ed25519.Priva
 				"Alice": {Ticket: "alice-ticket-0123", Role: "user"},
 			}},
 			JWT: &config.JWTAuth{Algorithms: []string{"HS256", "EdDSA"}, Secret: jwtSecret, PublicKeyFile: keyFile,
-				Issuer: "https://app.example", Audience: "switchboard", AuthIDClaim: "sub", RoleClaim: "role", Leeway: time.Second},
+				Issuer: "https://app.example", Audience: "switchboard", AuthIDClaim: "sub", RoleClaim: "role", Leeway: 30 * time.Second},
 			Webhook: &config.WebhookAuth{URL: appURL, Methods: []string{"anonymous"},
 				ForwardHeaders: []string{"Cookie"}, Timeout: 500 * time.Millisecond},
 		}
@@ -186,9 +186,30 @@ func TestAuthTicketAndJWT(t *testing.T) {
 		m[k] = v
 		return m
 	}
+	without := func(k string) jwt.MapClaims {
+		m := with(k, nil)
+		delete(m, k)
+		return m
+	}
+	// The leeway is 30s: 10s off is within it, 2 minutes beyond it, however
+	// slow the test runs.
+	for name, claims := range map[string]jwt.MapClaims{
+		"expired within the leeway": with("exp", time.Now().Add(-10*time.Second).Unix()),
+		"nbf within the leeway":     with("nbf", time.Now().Add(10*time.Second).Unix()),
+	} {
+		c := srv.Dial(t, 0, "json", ticketAuth("", token(t, jwt.SigningMethodHS256, []byte(jwtSecret), claims)))
+		if d := c.RealmDetails(); d["authid"] != "carol" {
+			t.Fatalf("%s: welcome %v", name, d)
+		}
+	}
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	for name, tok := range map[string]string{
-		"expired":        token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("exp", time.Now().Add(-time.Minute).Unix())),
+		"expired":        token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("exp", time.Now().Add(-2*time.Minute).Unix())),
+		"not yet valid":  token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("nbf", time.Now().Add(2*time.Minute).Unix())),
+		"no exp claim":   token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("exp")),
+		"no issuer":      token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("iss")),
+		"no audience":    token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("aud")),
+		"HS512":          token(t, jwt.SigningMethodHS512, []byte(jwtSecret), valid),
 		"forged":         token(t, jwt.SigningMethodHS256, []byte("another-secret-of-enough-length-0123456"), valid),
 		"forged EdDSA":   token(t, jwt.SigningMethodEdDSA, otherKey, valid),
 		"wrong audience": token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("aud", "someone-else")),
