@@ -155,6 +155,7 @@ func TestEnvOverrides(t *testing.T) {
 // README: the documentation never shows a config that does not load.
 func TestExamplesLoad(t *testing.T) {
 	t.Setenv("SWITCHBOARD_BRIDGE_SECRET", "an-example-secret-for-tests")
+	t.Setenv("SWITCHBOARD_BACKEND_TICKET", "an-example-ticket-for-tests")
 	if _, err := config.Load("../config.yaml"); err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}

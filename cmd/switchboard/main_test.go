@@ -37,6 +37,7 @@ func TestVersion(t *testing.T) {
 
 func TestCheckConfig(t *testing.T) {
 	t.Setenv("SWITCHBOARD_BRIDGE_SECRET", "an-example-secret-for-tests")
+	t.Setenv("SWITCHBOARD_BACKEND_TICKET", "an-example-ticket-for-tests")
 	code, out, errOut := runCmd(t, context.Background(), "check-config", "../../config.yaml")
 	if code != 0 || out != "../../config.yaml: OK\n" {
 		t.Fatalf("good config: code %d, stdout %q, stderr %q", code, out, errOut)
