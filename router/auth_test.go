@@ -293,3 +293,45 @@ func TestAuthWebhookAuthIDIsTheApps(t *testing.T) {
 	}
 	must(t, bob.Subscribe("app.user.bob.news", noop, nil))
 }
+
+// rawTicketAbort joins with authmethod ticket over a raw WebSocket and
+// returns the router's answer to AUTHENTICATE.
+func rawTicketAbort(t *testing.T, srv *routertest.Server, authid, ticket string) string {
+	t.Helper()
+	_, _, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
+	hello, err := json.Marshal([]any{wamp.HELLO, "realm1", map[string]any{"authid": authid, "authmethods": []string{"ticket"}, "roles": map[string]any{"subscriber": map[string]any{}}}})
+	must(t, err)
+	must(t, ws.WriteMessage(websocket.TextMessage, hello))
+	must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, msg, err := ws.ReadMessage()
+	must(t, err)
+	if !strings.HasPrefix(string(msg), `[4,"ticket"`) {
+		t.Fatalf("want CHALLENGE ticket, got %s", msg)
+	}
+	auth, err := json.Marshal([]any{wamp.AUTHENTICATE, ticket, map[string]any{}})
+	must(t, err)
+	must(t, ws.WriteMessage(websocket.TextMessage, auth))
+	_, msg, err = ws.ReadMessage()
+	must(t, err)
+	return string(msg)
+}
+
+// TestAuthTicketRevealsNoPrincipal: a wrong ticket gets the same ABORT,
+// message included, for a static principal's authid and an unknown one
+// (with JWT configured, both are tried as a JWT); the principal's right
+// ticket joins.
+func TestAuthTicketRevealsNoPrincipal(t *testing.T) {
+	t.Parallel()
+	app := authApp(t)
+	edit, _ := authRealm(t, app.URL)
+	srv := routertest.Start(t, edit)
+	for _, ticket := range []string{"wrong-ticket", "alice-ticket-0124", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"} {
+		known, unknown := rawTicketAbort(t, srv, "Alice", ticket), rawTicketAbort(t, srv, "mallory", ticket)
+		if known != unknown || !strings.HasPrefix(known, `[3,{`) {
+			t.Fatalf("ticket %q: the principal Alice gets %s, the unknown mallory %s", ticket, known, unknown)
+		}
+	}
+	if msg := rawTicketAbort(t, srv, "Alice", "alice-ticket-0123"); !strings.HasPrefix(msg, `[2,`) {
+		t.Fatalf("right ticket: %s, want WELCOME", msg)
+	}
+}
