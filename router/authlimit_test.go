@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -20,31 +21,51 @@ import (
 // and returns the router's last answer: WELCOME or ABORT.
 func rawTicketJoin(t *testing.T, srv *routertest.Server, ip, authid, ticket string) []any {
 	t.Helper()
+	msg, err := rawTicketJoinErr(srv, ip, authid, ticket)
+	must(t, err)
+	return msg
+}
+
+func rawTicketJoinErr(srv *routertest.Server, ip, authid, ticket string) ([]any, error) {
 	d := websocket.Dialer{Subprotocols: []string{"wamp.2.json"}, HandshakeTimeout: 5 * time.Second,
 		NetDialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
 	ws, _, err := d.Dial(srv.URL(0), nil)
-	must(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer ws.Close()
-	send := func(msg ...any) {
+	send := func(msg ...any) error {
 		b, err := json.Marshal(msg)
-		must(t, err)
-		must(t, ws.WriteMessage(websocket.TextMessage, b))
+		if err != nil {
+			return err
+		}
+		return ws.WriteMessage(websocket.TextMessage, b)
 	}
-	recv := func() []any {
-		must(t, ws.SetReadDeadline(time.Now().Add(10*time.Second)))
+	recv := func() ([]any, error) {
+		if err := ws.SetReadDeadline(time.Now().Add(15 * time.Second)); err != nil {
+			return nil, err
+		}
 		_, b, err := ws.ReadMessage()
-		must(t, err)
+		if err != nil {
+			return nil, err
+		}
 		var msg []any
-		must(t, json.Unmarshal(b, &msg))
-		return msg
+		if err := json.Unmarshal(b, &msg); err != nil || len(msg) < 3 {
+			return nil, fmt.Errorf("not a WAMP message: %q (%v)", b, err)
+		}
+		return msg, nil
 	}
-	send(wamp.HELLO, "realm1", map[string]any{"authid": authid, "authmethods": []string{"ticket"}, "roles": map[string]any{"subscriber": map[string]any{}}})
-	msg := recv()
-	if msg[0] == float64(wamp.CHALLENGE) {
-		send(wamp.AUTHENTICATE, ticket, map[string]any{})
-		msg = recv()
+	if err := send(wamp.HELLO, "realm1", map[string]any{"authid": authid, "authmethods": []string{"ticket"}, "roles": map[string]any{"subscriber": map[string]any{}}}); err != nil {
+		return nil, err
 	}
-	return msg
+	msg, err := recv()
+	if err == nil && msg[0] == float64(wamp.CHALLENGE) {
+		if err := send(wamp.AUTHENTICATE, ticket, map[string]any{}); err != nil {
+			return nil, err
+		}
+		msg, err = recv()
+	}
+	return msg, err
 }
 
 // joinResult says "welcome", "refused" (ABORT authentication_failed after
@@ -144,5 +165,36 @@ func TestAuthFailureLimitDefault(t *testing.T) {
 	}
 	if got := joinResult(t, rawTicketJoin(t, srv, "127.0.0.3", "alice", ticket)); got != "throttled" {
 		t.Fatalf("after 10 failures: %s, want throttled", got)
+	}
+}
+
+// TestAuthFailuresLimitedInParallel: 8 wrong tickets sent at once from one
+// address with max_failures_per_minute 3 get exactly 3 checks; the others
+// are refused unchecked.
+func TestAuthFailuresLimitedInParallel(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.AuthLimits = config.AuthLimits{MaxFailuresPerMinute: 3, FailureDelay: 10 * time.Millisecond}
+		c.Realms[0].Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{"alice": {Ticket: "alice-ticket-0123", Role: "anonymous"}}}
+	})
+	type result struct {
+		msg []any
+		err error
+	}
+	results := make(chan result, 8)
+	for i := range 8 {
+		go func() {
+			msg, err := rawTicketJoinErr(srv, "127.0.0.5", "alice", fmt.Sprintf("wrong-ticket-%04d", i))
+			results <- result{msg, err}
+		}()
+	}
+	counts := map[string]int{}
+	for range 8 {
+		r := <-results
+		must(t, r.err)
+		counts[joinResult(t, r.msg)]++
+	}
+	if counts["refused"] != 3 || counts["throttled"] != 5 {
+		t.Fatalf("8 parallel wrong tickets: %v, want 3 checked (refused) and 5 throttled", counts)
 	}
 }
