@@ -16,7 +16,7 @@ cp "$bin" "$work/switchboard"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 sed -e "s/0.0.0.0:8080/127.0.0.1:$port/" -e '/0.0.0.0:8081/,/max_message_size/d' config.yaml > "$work/config.yaml"
 cd "$work"
-env -i SWITCHBOARD_BRIDGE_SECRET=static-check-secret-0123 ./switchboard --config config.yaml > log.txt 2>&1 &
+env -i SWITCHBOARD_BRIDGE_SECRET=static-check-secret-0123 SWITCHBOARD_BACKEND_TICKET=static-check-ticket-0123 ./switchboard --config config.yaml > log.txt 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   if status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ws"); then break; fi

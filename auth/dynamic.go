@@ -73,7 +73,15 @@ func (d *Dynamic) Decide(sid wamp.ID, details wamp.Dict, client wamp.Peer, metho
 	} else if len(kwargs) > 0 {
 		answer = map[string]any(kwargs)
 	}
+	// A role alone keeps the HELLO authid for ticket joins, as in Crossbar:
+	// the procedure received that authid with the ticket and vouched for
+	// both. An anonymous join's authid is the client's say only, and the
+	// procedure decides on the request's cookies: without an authid in the
+	// answer it gets a random one.
 	id := Identity{AuthID: authid}
+	if method != "ticket" {
+		id.AuthID = ""
+	}
 	switch a := answer.(type) {
 	case string:
 		id.Role = a

@@ -67,3 +67,78 @@ func TestJWKS(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTClaims: each claim rule on both sides of its boundary, with a
+// fixed clock and a leeway of 30s.
+func TestJWTClaims(t *testing.T) {
+	t.Parallel()
+	secret := []byte("jwt-hmac-secret-for-tests-0123456789abcdef")
+	now := time.Unix(1_700_000_000, 0)
+	const leeway = 30 * time.Second
+	v := &JWTVerifier{Algorithms: []string{"HS256"}, Secret: secret, Issuer: "https://app.example", Audience: "switchboard",
+		AuthIDClaim: "sub", RoleClaim: "role", Leeway: leeway, Now: func() time.Time { return now }}
+	valid := func() jwt.MapClaims {
+		return jwt.MapClaims{"sub": "carol", "role": "user", "iss": "https://app.example", "aud": "switchboard", "exp": now.Add(time.Minute).Unix()}
+	}
+	with := func(set map[string]any, drop ...string) jwt.MapClaims {
+		c := valid()
+		for k, val := range set {
+			c[k] = val
+		}
+		for _, k := range drop {
+			delete(c, k)
+		}
+		return c
+	}
+	sign := func(m jwt.SigningMethod, key any, c jwt.MapClaims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hs := func(c jwt.MapClaims) string { return sign(jwt.SigningMethodHS256, secret, c) }
+	sec := func(d time.Duration) int64 { return now.Add(d).Unix() }
+	for name, tok := range map[string]string{
+		"valid":                    hs(valid()),
+		"exp just within leeway":   hs(with(map[string]any{"exp": sec(-leeway + time.Second)})),
+		"nbf just within leeway":   hs(with(map[string]any{"nbf": sec(leeway - time.Second)})),
+		"nbf past":                 hs(with(map[string]any{"nbf": sec(-time.Hour)})),
+		"aud list containing ours": hs(with(map[string]any{"aud": []string{"other", "switchboard"}})),
+	} {
+		if id, err := v.Verify(tok); err != nil || id.AuthID != "carol" || id.Role != "user" {
+			t.Errorf("%s: %+v %v, want carol/user", name, id, err)
+		}
+	}
+	for name, tok := range map[string]string{
+		"no exp claim at all":    hs(with(nil, "exp")),
+		"exp null":               hs(with(map[string]any{"exp": nil})),
+		"exp just beyond leeway": hs(with(map[string]any{"exp": sec(-leeway - time.Second)})),
+		"nbf just beyond leeway": hs(with(map[string]any{"nbf": sec(leeway + time.Second)})),
+		"wrong issuer":           hs(with(map[string]any{"iss": "https://evil.example"})),
+		"no issuer":              hs(with(nil, "iss")),
+		"wrong audience":         hs(with(map[string]any{"aud": "someone-else"})),
+		"no audience":            hs(with(nil, "aud")),
+		"algorithm not allowed":  sign(jwt.SigningMethodHS512, secret, valid()),
+		"alg none":               sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid()),
+		"another secret":         sign(jwt.SigningMethodHS256, []byte("another-secret-of-enough-length-0123456"), valid()),
+		"no sub":                 hs(with(nil, "sub")),
+		"no role and no default": hs(with(nil, "role")),
+	} {
+		if id, err := v.Verify(tok); !errors.Is(err, ErrAuthFailed) {
+			t.Errorf("%s: %+v %v, want ErrAuthFailed", name, id, err)
+		}
+	}
+	withDefault := *v
+	withDefault.DefaultRole = "guest"
+	if id, err := withDefault.Verify(hs(with(nil, "role"))); err != nil || id.Role != "guest" {
+		t.Errorf("no role claim with default_role: %+v %v", id, err)
+	}
+	// An HMAC token is refused by a verifier that allows only EdDSA, even
+	// when it has a secret: the algorithm list decides, not the token.
+	edOnly := *v
+	edOnly.Algorithms = []string{"EdDSA"}
+	if _, err := edOnly.Verify(hs(valid())); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("HS256 token, EdDSA verifier: %v", err)
+	}
+}

@@ -16,7 +16,9 @@ type Principal struct {
 
 // Ticket authenticates authmethod "ticket": the client answers a CHALLENGE
 // with its ticket, checked against the static principals (constant time),
-// then as a JWT, then by the Decider, whichever are configured.
+// then as a JWT, then by the Decider, whichever are configured. A wrong
+// ticket for a principal's authid goes on to the JWT and the Decider like
+// any other, so the refusal is the same whether the authid is known.
 type Ticket struct {
 	Principals map[string]Principal
 	JWT        *JWTVerifier
@@ -43,12 +45,13 @@ func (t *Ticket) Authenticate(sid wamp.ID, details wamp.Dict, client wamp.Peer) 
 		return nil, err
 	}
 	authid, _ := wamp.AsString(details["authid"])
-	if p, ok := t.Principals[authid]; ok && authid != "" {
-		if subtle.ConstantTimeCompare([]byte(p.Ticket), []byte(ticket)) == 1 {
-			return welcome(authid, p.Role, "ticket", "static", nil), nil
-		}
-		return nil, ErrAuthFailed
+	if p, ok := t.Principals[authid]; ok && authid != "" &&
+		subtle.ConstantTimeCompare([]byte(p.Ticket), []byte(ticket)) == 1 {
+		return welcome(authid, p.Role, "ticket", "static", nil), nil
 	}
+	// Not a principal's ticket: the JWT and the decider are tried as for
+	// any authid, so that the answer (its message included) never tells
+	// whether authid is a static principal.
 	if t.JWT != nil {
 		id, err := t.JWT.Verify(ticket)
 		if err == nil {

@@ -16,8 +16,9 @@ import (
 // Webhook asks the web app whether, and as whom, to admit a client: it POSTs
 // {realm, authid, authmethod, ticket?, session, transport: {peer, headers}}
 // with the upgrade request's forwarded headers (the session cookie). 200
-// with {"role", "authid"?, "extra"?} admits; 401 and 403 refuse; any other
-// answer or a timeout refuses with a message saying so.
+// with {"role", "authid"?, "extra"?} admits (without an authid, with a
+// random one); 401 and 403 refuse; any other answer or a timeout refuses
+// with a message saying so.
 type Webhook struct {
 	URL            string
 	Realm          string
@@ -95,9 +96,11 @@ func (w *Webhook) Decide(sid wamp.ID, details wamp.Dict, client wamp.Peer, metho
 	if err := json.Unmarshal(raw, &a); err != nil || a.Role == "" {
 		return Identity{}, fmt.Errorf("%w: answer without a role", ErrServiceFailed)
 	}
-	if a.AuthID == "" {
-		a.AuthID = authid
-	}
+	// The authid is the one the app vouches for: an answer without one
+	// does not keep what the client chose in HELLO (with {authid}
+	// permission templates, that would open another user's namespace), the
+	// session gets a random one. Apps that checked the HELLO authid echo
+	// it.
 	if a.AuthID == "" {
 		a.AuthID = randomAuthID()
 	}

@@ -21,6 +21,9 @@ type Config struct {
 	// Limits bound what clients can make the router hold: connections,
 	// slow messages, nesting.
 	Limits Limits `mapstructure:"limits"`
+	// AuthLimits bounds failed authentication attempts per client address,
+	// across all realms and listeners.
+	AuthLimits AuthLimits `mapstructure:"auth_limits"`
 }
 
 // Limits bound the resources that clients, authenticated or not, can make
@@ -46,6 +49,20 @@ type Limits struct {
 	// is answered with ABORT/GOODBYE wamp.error.protocol_violation before it
 	// is decoded. Default 64.
 	MaxNestingDepth int `mapstructure:"max_nesting_depth"`
+}
+
+// AuthLimits bounds password guessing: once an address (an IPv4 address, or
+// the /64 of an IPv6 address) has failed authentication
+// MaxFailuresPerMinute times within a minute, its further attempts are
+// refused without checking their credentials, each after FailureDelay.
+// Successful joins do not count; Unix-socket clients are not limited.
+type AuthLimits struct {
+	// MaxFailuresPerMinute is how many failed attempts an address may make
+	// in a sliding minute; 0 disables the limit. Default 10.
+	MaxFailuresPerMinute int `mapstructure:"max_failures_per_minute"`
+	// FailureDelay is how long a refused attempt of a limited address waits
+	// before its ABORT (0s to 10s). Default "1s".
+	FailureDelay time.Duration `mapstructure:"failure_delay"`
 }
 
 // Metrics configures the Prometheus endpoint. /healthz and /readyz are

@@ -155,6 +155,7 @@ func TestEnvOverrides(t *testing.T) {
 // README: the documentation never shows a config that does not load.
 func TestExamplesLoad(t *testing.T) {
 	t.Setenv("SWITCHBOARD_BRIDGE_SECRET", "an-example-secret-for-tests")
+	t.Setenv("SWITCHBOARD_BACKEND_TICKET", "an-example-ticket-for-tests")
 	if _, err := config.Load("../config.yaml"); err != nil {
 		t.Fatalf("config.yaml: %v", err)
 	}
@@ -218,7 +219,7 @@ realms:
       ticket:
         principals:
           Alice: { ticket: "${ALICE_TICKET}", role: user }
-          bob: { ticket: "bob-ticket", role: user }
+          bob: { ticket: "bob-ticket-0123456", role: user }
     roles: [{name: user}]
 `), env)
 	if err != nil {
@@ -227,5 +228,66 @@ realms:
 	p := cfg.Realms[0].Auth.Ticket.Principals
 	if p["Alice"].Ticket != "alice-secret-ticket" || p["bob"].Role != "user" || len(p) != 2 {
 		t.Fatalf("principals = %+v", p)
+	}
+}
+
+// TestMistypedSecretNotEchoed: a secret given as a YAML number is refused
+// with its key, and its digits appear in no problem.
+func TestMistypedSecretNotEchoed(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("auth.yaml", []byte(`
+listeners: [{address: "127.0.0.1:1", websocket: {}}]
+realms:
+  - name: app
+    auth:
+      wampcra: { users: { alice: { secret: 31415926535897932, role: user } } }
+      ticket: { principals: { bob: { ticket: 27182818284590452, role: user } } }
+      jwt: { secret: 16180339887498948 }
+    roles: [{name: user}]
+`), nil)
+	if err == nil {
+		t.Fatal("loaded")
+	}
+	for _, digits := range []string{"31415926535897932", "27182818284590452", "16180339887498948", "3.14", "2.71", "1.61"} {
+		if strings.Contains(err.Error(), digits) {
+			t.Errorf("the error shows the secret %s:\n%v", digits, err)
+		}
+	}
+	for _, key := range []string{"users[alice].secret", "principals[bob].ticket", "jwt.secret"} {
+		if !strings.Contains(err.Error(), key+": want a string") {
+			t.Errorf("the error does not name %s:\n%v", key, err)
+		}
+	}
+}
+
+// TestAuthProceduresRegisteredByBackends: the anonymous role must not be
+// able to register the dynamic authenticator or an authorizer
+// (testdata/bad/auth_procedures.yaml); a more specific permission that
+// denies it, or a grant to an authenticated role only, loads.
+func TestAuthProceduresRegisteredByBackends(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse("auth.yaml", []byte(`
+listeners: [{address: "127.0.0.1:1", websocket: {}}]
+realms:
+  - name: app
+    anonymous: { role: anonymous }
+    auth:
+      dynamic: { procedure: app.auth.authenticate }
+    roles:
+      - name: anonymous
+        permissions:
+          - { uri: "app.", match: prefix, allow: { register: true, call: true } }
+          - { uri: "app.auth.", match: prefix, allow: { call: true } }
+          - { uri: "app..authorize", match: wildcard, allow: { register: true } }
+          - { uri: "app.authz.{authid}", match: exact, allow: { register: true } }
+      - name: user
+        authorizer: app.auth.authorize
+      - name: backend
+        permissions:
+          - { uri: "app.authz.", match: prefix, allow: { register: true } }
+    options: { strict_uri: false }
+`), nil)
+	if err != nil {
+		t.Fatalf("a config whose anonymous role cannot register the auth procedures is refused: %v", err)
 	}
 }

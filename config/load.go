@@ -271,7 +271,7 @@ func decodeProblems(err error) []Problem {
 			}
 			return
 		}
-		out = append(out, Problem{Key: de.Name(), Message: typeMessage(inner)})
+		out = append(out, Problem{Key: de.Name(), Message: typeMessage(inner, isSecretKey(de.Name()))})
 	}
 	walk(err)
 	return out
@@ -284,15 +284,31 @@ func joinKey(parent, key string) string {
 	return parent + "." + key
 }
 
-// typeMessage rewrites a mapstructure type error as "want X, got Y".
-func typeMessage(err error) string {
+// secretKeys are the last components of the keys whose values are secrets.
+var secretKeys = map[string]bool{"secret": true, "ticket": true, "bearer_token": true, "github_secret": true}
+
+// isSecretKey reports whether the value at key path is a secret, which no
+// problem may repeat.
+func isSecretKey(key string) bool {
+	last := key[strings.LastIndexAny(key, ".]")+1:]
+	return secretKeys[last]
+}
+
+// typeMessage rewrites a mapstructure type error as "want X, got Y"; for a
+// secret, Y names the kind of value only (a mistyped secret, such as a bare
+// number, is still a secret).
+func typeMessage(err error, secret bool) string {
+	show := describe
+	if secret {
+		show = describeKind
+	}
 	var ute *mapstructure.UnconvertibleTypeError
 	if errors.As(err, &ute) {
-		return fmt.Sprintf("want %s, got %s", kindName(ute.Expected.Type()), describe(ute.Value))
+		return fmt.Sprintf("want %s, got %s", kindName(ute.Expected.Type()), show(ute.Value))
 	}
 	var pe *mapstructure.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Sprintf("want %s, got %s", kindName(pe.Expected.Type()), describe(pe.Value))
+		return fmt.Sprintf("want %s, got %s", kindName(pe.Expected.Type()), show(pe.Value))
 	}
 	msg := err.Error()
 	if got, ok := strings.CutPrefix(msg, "source data must be an array or slice, got "); ok {
@@ -333,6 +349,25 @@ func kindName(t reflect.Type) string {
 		return "a mapping"
 	}
 	return t.String()
+}
+
+// describeKind names the kind of a value without showing it.
+func describeKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case nil:
+		return "nothing"
+	case bool:
+		return "true or false"
+	case int, int64, uint64, float64:
+		return "a number (quote it)"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a mapping"
+	}
+	return "another kind of value"
 }
 
 func describe(v any) string {

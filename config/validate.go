@@ -48,8 +48,15 @@ const (
 	DefaultMaxRegistrationsPerSession = 1000
 	// PathOff disables a bridge endpoint.
 	PathOff = "off"
-	// MinSecretLength is the shortest bridge secret or bearer token accepted.
+	// MinSecretLength is the shortest secret accepted: bridge secrets and
+	// bearer tokens, static tickets, WAMP-CRA secrets, webhook secrets.
 	MinSecretLength = 16
+
+	DefaultMaxAuthFailuresPerMinute = 10
+	DefaultAuthFailureDelay         = time.Second
+	// MaxAuthFailureDelay bounds auth_limits.failure_delay: a refused attempt
+	// holds its connection that long.
+	MaxAuthFailureDelay = 10 * time.Second
 )
 
 // Serializers are the serializer names switchboard supports.
@@ -84,6 +91,8 @@ func (c *Config) applyDefaults(set map[string]bool) {
 	orDefault(set, "limits.max_connections_per_ip", &c.Limits.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	orDefault(set, "limits.message_read_timeout", &c.Limits.MessageReadTimeout, DefaultMessageReadTimeout)
 	orDefault(set, "limits.max_nesting_depth", &c.Limits.MaxNestingDepth, DefaultMaxNestingDepth)
+	orDefault(set, "auth_limits.max_failures_per_minute", &c.AuthLimits.MaxFailuresPerMinute, DefaultMaxAuthFailuresPerMinute)
+	orDefault(set, "auth_limits.failure_delay", &c.AuthLimits.FailureDelay, DefaultAuthFailureDelay)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -272,6 +281,12 @@ func (c *Config) validate(set map[string]bool) []Problem {
 		if l := c.MetricsListener(); l < 0 && c.Metrics.Listener != "" {
 			ps.add("metrics.listener", "no websocket or bridge listener has address %q", c.Metrics.Listener)
 		}
+	}
+	if n := c.AuthLimits.MaxFailuresPerMinute; n < 0 {
+		ps.add("auth_limits.max_failures_per_minute", "want 0 (no limit) or more, got %d", n)
+	}
+	if d := c.AuthLimits.FailureDelay; d < 0 || d > MaxAuthFailureDelay {
+		ps.add("auth_limits.failure_delay", "want a duration from 0s to %s, got %q", MaxAuthFailureDelay, d.String())
 	}
 	addresses := map[string]int{}
 	for i, l := range c.Listeners {
@@ -692,6 +707,7 @@ func validateRealm(ps *problems, key string, r Realm) {
 		ps.add(key+".auth.anonymous", "also set as %s.anonymous: keep one", key)
 	}
 	validateAuth(ps, key+".auth", r.Auth, func(role string) bool { _, ok := roles[role]; return ok })
+	validateAuthProcedures(ps, key, r)
 	if d := r.Auth.Dynamic; d != nil && r.Anonymous != nil && slices.Contains(d.Methods, "anonymous") {
 		ps.add(key+".auth.dynamic.methods", "anonymous joins are decided by the dynamic authenticator: remove %s.anonymous", key)
 	}
@@ -753,6 +769,9 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			pkey := fmt.Sprintf("%s.ticket.principals.%s", key, authid)
 			if p.Ticket == "" {
 				ps.add(pkey+".ticket", "required (or ticket_file)")
+			} else if len(p.Ticket) < MinSecretLength {
+				// The value itself is never printed.
+				ps.add(pkey+".ticket", "too short: want at least %d characters", MinSecretLength)
 			}
 			requireRole(ps, pkey+".role", p.Role, hasRole)
 		}
@@ -762,6 +781,8 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			ukey := fmt.Sprintf("%s.wampcra.users.%s", key, authid)
 			if u.Secret == "" {
 				ps.add(ukey+".secret", "required")
+			} else if len(u.Secret) < MinSecretLength {
+				ps.add(ukey+".secret", "too short: want at least %d characters", MinSecretLength)
 			}
 			requireRole(ps, ukey+".role", u.Role, hasRole)
 			if u.Iterations < 0 || u.KeyLen < 0 {

@@ -14,6 +14,7 @@ type Metrics struct {
 	SessionJoins     *prometheus.CounterVec
 	SessionLeaves    *prometheus.CounterVec
 	AuthFailures     *prometheus.CounterVec
+	AuthThrottled    *prometheus.CounterVec
 	MessagesReceived *prometheus.CounterVec
 	MessagesSent     *prometheus.CounterVec
 	EventsPublished  *prometheus.CounterVec
@@ -50,6 +51,9 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_auth_failures_total", Help: "Joins refused by an authenticator, by method and reason (invalid_credentials, service_error, protocol).",
 		}, []string{"realm", "method", "reason"}),
+		AuthThrottled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_auth_throttled_total", Help: "Join attempts refused unchecked because their address failed authentication auth_limits.max_failures_per_minute times within a minute.",
+		}, []string{"realm", "method"}),
 		MessagesReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_messages_received_total", Help: "WAMP messages received from clients, by type.",
 		}, []string{"type"}),
@@ -111,7 +115,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	}
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, c := range []prometheus.Collector{
-		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.MessagesReceived, m.MessagesSent,
+		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.AuthThrottled, m.MessagesReceived, m.MessagesSent,
 		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,

@@ -29,12 +29,14 @@ import (
 const jwtSecret = "jwt-hmac-secret-for-tests-0123456789abcdef"
 
 // authApp is the web app's auth view: it admits the session cookie
-// "good-<user>", refuses "bad", is slow for "slow" and fails for "boom".
+// "good-<user>", admits "role-only" with a role and no authid and "echo"
+// with the HELLO's authid, refuses "bad", is slow for "slow" and fails for
+// "boom".
 func authApp(t *testing.T) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
-			Realm, AuthMethod, Ticket string
-			Transport                 struct{ Headers map[string][]string }
+			Realm, AuthID, AuthMethod, Ticket string
+			Transport                         struct{ Headers map[string][]string }
 		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
 		cookie := strings.Join(req.Transport.Headers["Cookie"], ";")
@@ -45,6 +47,10 @@ func authApp(t *testing.T) *httptest.Server {
 		switch {
 		case strings.HasPrefix(session, "good-"):
 			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user", "authid": strings.TrimPrefix(session, "good-")})
+		case session == "role-only":
+			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user"})
+		case session == "echo":
+			_ = json.NewEncoder(w).Encode(map[string]any{"role": "user", "authid": req.AuthID})
 		case session == "slow":
 			time.Sleep(2 * time.Second)
 		case session == "boom":
@@ -68,6 +74,8 @@ func authRealm(t *testing.T, appURL string) (func(*config.Config), ed25519.Priva
 	keyFile := filepath.Join(t.TempDir(), "jwt.pub")
 	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
 	return func(c *config.Config) {
+		// These tests refuse many joins from 127.0.0.1: each must be checked.
+		c.AuthLimits.MaxFailuresPerMinute = 1000
 		r := &c.Realms[0]
 		r.Anonymous = nil
 		r.Roles = append(r.Roles, config.Role{Name: "user", Permissions: []config.Permission{
@@ -79,7 +87,7 @@ func authRealm(t *testing.T, appURL string) (func(*config.Config), ed25519.Priva
 				"Alice": {Ticket: "alice-ticket-0123", Role: "user"},
 			}},
 			JWT: &config.JWTAuth{Algorithms: []string{"HS256", "EdDSA"}, Secret: jwtSecret, PublicKeyFile: keyFile,
-				Issuer: "https://app.example", Audience: "switchboard", AuthIDClaim: "sub", RoleClaim: "role", Leeway: time.Second},
+				Issuer: "https://app.example", Audience: "switchboard", AuthIDClaim: "sub", RoleClaim: "role", Leeway: 30 * time.Second},
 			Webhook: &config.WebhookAuth{URL: appURL, Methods: []string{"anonymous"},
 				ForwardHeaders: []string{"Cookie"}, Timeout: 500 * time.Millisecond},
 		}
@@ -178,9 +186,30 @@ func TestAuthTicketAndJWT(t *testing.T) {
 		m[k] = v
 		return m
 	}
+	without := func(k string) jwt.MapClaims {
+		m := with(k, nil)
+		delete(m, k)
+		return m
+	}
+	// The leeway is 30s: 10s off is within it, 2 minutes beyond it, however
+	// slow the test runs.
+	for name, claims := range map[string]jwt.MapClaims{
+		"expired within the leeway": with("exp", time.Now().Add(-10*time.Second).Unix()),
+		"nbf within the leeway":     with("nbf", time.Now().Add(10*time.Second).Unix()),
+	} {
+		c := srv.Dial(t, 0, "json", ticketAuth("", token(t, jwt.SigningMethodHS256, []byte(jwtSecret), claims)))
+		if d := c.RealmDetails(); d["authid"] != "carol" {
+			t.Fatalf("%s: welcome %v", name, d)
+		}
+	}
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	for name, tok := range map[string]string{
-		"expired":        token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("exp", time.Now().Add(-time.Minute).Unix())),
+		"expired":        token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("exp", time.Now().Add(-2*time.Minute).Unix())),
+		"not yet valid":  token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("nbf", time.Now().Add(2*time.Minute).Unix())),
+		"no exp claim":   token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("exp")),
+		"no issuer":      token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("iss")),
+		"no audience":    token(t, jwt.SigningMethodHS256, []byte(jwtSecret), without("aud")),
+		"HS512":          token(t, jwt.SigningMethodHS512, []byte(jwtSecret), valid),
 		"forged":         token(t, jwt.SigningMethodHS256, []byte("another-secret-of-enough-length-0123456"), valid),
 		"forged EdDSA":   token(t, jwt.SigningMethodEdDSA, otherKey, valid),
 		"wrong audience": token(t, jwt.SigningMethodHS256, []byte(jwtSecret), with("aud", "someone-else")),
@@ -233,5 +262,76 @@ func TestAuthWebhookAndTemplates(t *testing.T) {
 	must(t, bob.Subscribe("app.user.bob.news", noop, nil))
 	if err := bob.Subscribe("app.user.alice.news", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
 		t.Fatalf("bob subscribing to alice's topic: %v", err)
+	}
+}
+
+// TestAuthWebhookAuthIDIsTheApps: a webhook answer with a role but no
+// authid does not keep the authid the client chose in HELLO (which would
+// open that user's {authid} namespace): the session gets a random one. An
+// answer that echoes the HELLO authid keeps it.
+func TestAuthWebhookAuthIDIsTheApps(t *testing.T) {
+	t.Parallel()
+	app := authApp(t)
+	edit, _ := authRealm(t, app.URL)
+	srv := routertest.Start(t, edit)
+	claimBob := func(session string) client.Config {
+		cfg := cookieConfig(t, srv, session)
+		cfg.HelloDetails = wamp.Dict{"authid": "bob"}
+		return cfg
+	}
+	noop := func(*wamp.Event) {}
+	mallory := srv.Dial(t, 0, "json", claimBob("role-only"))
+	if d := mallory.RealmDetails(); d["authid"] == "bob" || d["authid"] == "" || d["authrole"] != "user" {
+		t.Fatalf("role-only answer: welcome %v, want role user with a random authid", d)
+	}
+	if err := mallory.Subscribe("app.user.bob.news", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
+		t.Fatalf("a session the app did not name bob subscribed to bob's topic: %v", err)
+	}
+	bob := srv.Dial(t, 0, "json", claimBob("echo"))
+	if d := bob.RealmDetails(); d["authid"] != "bob" {
+		t.Fatalf("echoing answer: welcome %v, want authid bob", d)
+	}
+	must(t, bob.Subscribe("app.user.bob.news", noop, nil))
+}
+
+// rawTicketAbort joins with authmethod ticket over a raw WebSocket and
+// returns the router's answer to AUTHENTICATE.
+func rawTicketAbort(t *testing.T, srv *routertest.Server, authid, ticket string) string {
+	t.Helper()
+	_, _, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
+	hello, err := json.Marshal([]any{wamp.HELLO, "realm1", map[string]any{"authid": authid, "authmethods": []string{"ticket"}, "roles": map[string]any{"subscriber": map[string]any{}}}})
+	must(t, err)
+	must(t, ws.WriteMessage(websocket.TextMessage, hello))
+	must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	_, msg, err := ws.ReadMessage()
+	must(t, err)
+	if !strings.HasPrefix(string(msg), `[4,"ticket"`) {
+		t.Fatalf("want CHALLENGE ticket, got %s", msg)
+	}
+	auth, err := json.Marshal([]any{wamp.AUTHENTICATE, ticket, map[string]any{}})
+	must(t, err)
+	must(t, ws.WriteMessage(websocket.TextMessage, auth))
+	_, msg, err = ws.ReadMessage()
+	must(t, err)
+	return string(msg)
+}
+
+// TestAuthTicketRevealsNoPrincipal: a wrong ticket gets the same ABORT,
+// message included, for a static principal's authid and an unknown one
+// (with JWT configured, both are tried as a JWT); the principal's right
+// ticket joins.
+func TestAuthTicketRevealsNoPrincipal(t *testing.T) {
+	t.Parallel()
+	app := authApp(t)
+	edit, _ := authRealm(t, app.URL)
+	srv := routertest.Start(t, edit)
+	for _, ticket := range []string{"wrong-ticket", "alice-ticket-0124", "eyJhbGciOiJIUzI1NiJ9.e30.c2ln"} {
+		known, unknown := rawTicketAbort(t, srv, "Alice", ticket), rawTicketAbort(t, srv, "mallory", ticket)
+		if known != unknown || !strings.HasPrefix(known, `[3,{`) {
+			t.Fatalf("ticket %q: the principal Alice gets %s, the unknown mallory %s", ticket, known, unknown)
+		}
+	}
+	if msg := rawTicketAbort(t, srv, "Alice", "alice-ticket-0123"); !strings.HasPrefix(msg, `[2,`) {
+		t.Fatalf("right ticket: %s, want WELCOME", msg)
 	}
 }

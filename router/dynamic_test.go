@@ -15,9 +15,10 @@ import (
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-// backendProcs registers, as an anonymous (allowed-everything) session, the
-// dynamic authenticator and authorizer of realm1, and counts authorizer
-// calls per URI.
+// backendProcs registers, as the backend (a ticket principal: the
+// anonymous role may not register the auth procedures), the dynamic
+// authenticator and authorizer of realm1, and counts authorizer calls per
+// URI.
 type backendProcs struct {
 	mu            sync.Mutex
 	authorized    map[string]int
@@ -65,8 +66,18 @@ func (b *backendProcs) calls(uri string) int {
 	return b.authorized[uri]
 }
 
+const backendTicket = "backend-ticket-0123"
+
+// dynamicBackend is how the backend that registers the auth procedures joins.
+var dynamicBackend = ticketAuth("backend", backendTicket)
+
 func dynamicRealm(c *config.Config) {
 	r := &c.Realms[0]
+	r.Roles[0].Permissions = append(r.Roles[0].Permissions, config.Permission{URI: "com.example.", Match: "prefix",
+		Allow: config.Allow{Call: true, Publish: true, Subscribe: true}})
+	r.Roles = append(r.Roles, config.Role{Name: "backend", Permissions: []config.Permission{
+		{URI: "com.example.", Match: "prefix", Allow: config.Allow{Register: true}}}})
+	r.Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{"backend": {Ticket: backendTicket, Role: "backend"}}}
 	r.Auth.Dynamic = &config.DynamicAuth{Procedure: "com.example.authenticate", Methods: []string{"ticket"}, Timeout: 2 * time.Second}
 	r.Roles = append(r.Roles, config.Role{Name: "user", Authorizer: "com.example.authorize", AuthorizerCache: time.Minute})
 }
@@ -80,7 +91,7 @@ func TestDynamicAuthenticator(t *testing.T) {
 		t.Fatal("joined without the authenticate procedure")
 	}
 	b := &backendProcs{authorized: map[string]int{}}
-	b.register(t, srv.Dial(t, 1, "json", client.Config{}))
+	b.register(t, srv.Dial(t, 1, "json", dynamicBackend))
 
 	alice := srv.Dial(t, 0, "msgpack", ticketAuth("", "good-alice"))
 	if d := alice.RealmDetails(); d["authid"] != "alice" || d["authrole"] != "user" || d["authprovider"] != "dynamic" {
@@ -103,7 +114,7 @@ func TestDynamicAuthorizer(t *testing.T) {
 	t.Parallel()
 	srv := routertest.Start(t, dynamicRealm)
 	b := &backendProcs{authorized: map[string]int{}}
-	b.register(t, srv.Dial(t, 1, "json", client.Config{}))
+	b.register(t, srv.Dial(t, 1, "json", dynamicBackend))
 	alice := srv.Dial(t, 0, "json", ticketAuth("", "good-alice"))
 	noop := func(*wamp.Event) {}
 

@@ -68,11 +68,12 @@ func (s *Server) Reload(cfg *config.Config) error {
 			if _, ok := s.authSwitches[i][a.AuthMethod()]; !ok {
 				return fmt.Errorf("%w: realm %s gains authmethod %s", ErrRestartNeeded, rc.Name, a.AuthMethod())
 			}
-			u.auth[a.AuthMethod()] = countingAuthenticator{Authenticator: a, failures: s.metrics.AuthFailures, realm: rc.Name}
+			u.auth[a.AuthMethod()] = s.guardAuthenticator(rc.Name, a)
 		}
 		u.roles = r.Roles
 		updates[i] = u
 	}
+	s.authLimiter.SetLimits(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
 	for i := range cfg.Realms {
 		s.authz[i].Update(updates[i].roles)
 		for method, sw := range s.authSwitches[i] {

@@ -27,21 +27,21 @@ func reloadable(ticket, subscribable string) *config.Config {
 // a bad configuration leaves the old one in force.
 func TestReload(t *testing.T) {
 	t.Parallel()
-	first := reloadable("ticket-one-0123", "app.")
+	first := reloadable("ticket-one-012345", "app.")
 	srv := routertest.Start(t, func(c *config.Config) { *c = *first })
-	alice := srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-one-0123"))
+	alice := srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-one-012345"))
 	anon := srv.Dial(t, 1, "msgpack", client.Config{})
 	noop := func(*wamp.Event) {}
 	must(t, anon.Subscribe("app.private.x", noop, nil))
 
-	next := reloadable("ticket-two-0123", "app.public.")
+	next := reloadable("ticket-two-012345", "app.public.")
 	// Listener addresses are :0 in both; keep the router's own config shape.
 	must(t, srv.Reload(next))
 	if !alice.Connected() || !anon.Connected() {
 		t.Fatal("a session was dropped by the reload")
 	}
-	expectRefused(t, srv, 0, ticketAuth("alice", "ticket-one-0123"), "old ticket after reload")
-	srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-two-0123"))
+	expectRefused(t, srv, 0, ticketAuth("alice", "ticket-one-012345"), "old ticket after reload")
+	srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-two-012345"))
 	if err := anon.Subscribe("app.private.y", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
 		t.Fatalf("old permission still applies: %v", err)
 	}
@@ -58,7 +58,7 @@ func TestReload(t *testing.T) {
 		t.Fatalf("changed listener: %v, want ErrRestartNeeded", err)
 	}
 	// Still the second configuration.
-	srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-two-0123"))
+	srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-two-012345"))
 	if err := anon.Subscribe("app.private.z", noop, nil); !errorIs(err, wamp.ErrNotAuthorized) {
 		t.Fatalf("a refused reload changed the rules: %v", err)
 	}

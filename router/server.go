@@ -15,11 +15,11 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	nexusrouter "github.com/gammazero/nexus/v3/router"
-	nexusauth "github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/metrics"
@@ -67,6 +67,7 @@ type Server struct {
 	bridgeOf     map[int]*bridgeBackend // by listener index
 	// authSwitches: per realm, the authenticator nexus holds for each method.
 	authSwitches []map[string]*methodSwitch
+	authLimiter  *auth.FailureLimiter // failed authentications per address
 	listeners    []*listener
 	attaching    map[*transport.Peer]struct{}
 	attachWG     sync.WaitGroup
@@ -148,6 +149,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
 	s.conns.refused = func(limit string) { s.limits.ConnectionsRefused.WithLabelValues(limit).Inc() }
+	s.authLimiter = auth.NewFailureLimiter(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
 	var realmNames []string
 	for _, rc := range cfg.Realms {
 		realmNames = append(realmNames, rc.Name)
@@ -161,9 +163,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		switches := map[string]*methodSwitch{}
 		for i, a := range r.Authenticators {
-			var counted nexusauth.Authenticator = countingAuthenticator{Authenticator: a, failures: m.AuthFailures, realm: r.Name}
+			guarded := s.guardAuthenticator(r.Name, a)
 			sw := &methodSwitch{method: a.AuthMethod()}
-			sw.cur.Store(&counted)
+			sw.cur.Store(&guarded)
 			switches[sw.method] = sw
 			r.Authenticators[i] = sw
 		}

@@ -25,6 +25,11 @@ import (
 var version = ""
 
 func main() {
+	// A closed stdout or stderr (a log collector that went away) must not
+	// kill the router: Go's default for a write to a broken pipe on fd 1 or
+	// 2 is to die of SIGPIPE. Ignored, the write fails with EPIPE and only
+	// that log line is lost.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

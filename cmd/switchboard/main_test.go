@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,7 +20,17 @@ import (
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
-func TestMain(m *testing.M) { routertest.Main(m) }
+// runMainEnv makes the test binary run main() instead of the tests, so that
+// tests can start the real command as a process.
+const runMainEnv = "SWITCHBOARD_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	routertest.Main(m)
+}
 
 func runCmd(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
@@ -37,6 +48,7 @@ func TestVersion(t *testing.T) {
 
 func TestCheckConfig(t *testing.T) {
 	t.Setenv("SWITCHBOARD_BRIDGE_SECRET", "an-example-secret-for-tests")
+	t.Setenv("SWITCHBOARD_BACKEND_TICKET", "an-example-ticket-for-tests")
 	code, out, errOut := runCmd(t, context.Background(), "check-config", "../../config.yaml")
 	if code != 0 || out != "../../config.yaml: OK\n" {
 		t.Fatalf("good config: code %d, stdout %q, stderr %q", code, out, errOut)
@@ -175,7 +187,7 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("first-ticket")
+	write("first-ticket-0123")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hup := make(chan os.Signal, 1)
@@ -193,7 +205,7 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for join("first-ticket") != nil {
+	for join("first-ticket-0123") != nil {
 		if time.Now().After(deadline) {
 			t.Fatalf("router did not come up:\n%s", stderr.String())
 		}
@@ -209,10 +221,10 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	write("second-ticket")
+	write("second-ticket-0123")
 	hup <- syscall.SIGHUP
 	waitLog("reload applied")
-	if join("second-ticket") != nil || join("first-ticket") == nil {
+	if join("second-ticket-0123") != nil || join("first-ticket-0123") == nil {
 		t.Fatal("the new ticket does not work, or the old one still does")
 	}
 	if err := os.WriteFile(cfgPath, []byte("listeners: [\n"), 0o600); err != nil {
@@ -220,11 +232,86 @@ func TestSIGHUPReloadsTheFile(t *testing.T) {
 	}
 	hup <- syscall.SIGHUP
 	waitLog("reload refused")
-	if join("second-ticket") != nil {
+	if join("second-ticket-0123") != nil {
 		t.Fatal("a broken file changed the running configuration")
 	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d", code)
+	}
+}
+
+// TestClosedStderrDoesNotKill runs the command as a process whose stdout and
+// stderr are a pipe nobody reads (closed read end): every log line fails
+// with EPIPE, and the router still serves sessions and exits 0 on SIGTERM
+// instead of dying of SIGPIPE at its first log line.
+func TestClosedStderrDoesNotKill(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "sb.sock")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	cfg := "log: { level: debug }\nlisteners:\n  - address: \"unix:" + sock + "\"\n    rawsocket: {}\n" +
+		"realms:\n  - name: realm1\n    anonymous: { role: anonymous }\n    roles:\n      - name: anonymous\n" +
+		"        permissions: [{ uri: \"\", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }]\n" +
+		"shutdown_timeout: 3s\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := exec.Command(os.Args[0], "-c", cfgPath)
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	join := func() error {
+		c, err := client.ConnectNet(context.Background(), "unix://"+sock, client.Config{Realm: "realm1", Logger: log.New(io.Discard, "", 0)})
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for err := join(); err != nil; err = join() {
+		select {
+		case err := <-exited:
+			t.Fatalf("the router exited with its stderr closed: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("router did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// More sessions, more log lines that cannot be written.
+	for range 3 {
+		if err := join(); err != nil {
+			t.Fatalf("join after the first: %v", err)
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v, want code 0", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the router did not exit after SIGTERM")
 	}
 }
