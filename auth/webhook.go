@@ -75,7 +75,10 @@ func (w *Webhook) Decide(sid wamp.ID, details wamp.Dict, client wamp.Peer, metho
 	hreq.Header.Set("Content-Type", "application/json")
 	httpClient := w.Client
 	if httpClient == nil {
-		httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		// A 307/308 would re-POST the client's ticket elsewhere: never
+		// follow a redirect.
+		httpClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	resp, err := httpClient.Do(hreq)
 	if err != nil {

@@ -45,6 +45,8 @@ var wampStatus = map[string]int{
 	"wamp.error.no_available_callee":           http.StatusServiceUnavailable,
 	"wamp.error.feature_not_supported":         http.StatusBadRequest,
 	"wamp.error.option_disallowed.disclose_me": http.StatusBadRequest,
+	"switchboard.error.limit_exceeded":         http.StatusTooManyRequests,
+	"wamp.error.payload_size_exceeded":         http.StatusRequestEntityTooLarge,
 }
 
 // StatusOf returns the HTTP status for a WAMP error URI.

@@ -165,7 +165,7 @@ func TestGetEventsNeedsTheTopic(t *testing.T) {
 func TestDynamicAuthorizerDecidesPatterns(t *testing.T) {
 	t.Parallel()
 	srv := routertest.Start(t, dynamicRealm)
-	backend := srv.Dial(t, 1, "json", client.Config{})
+	backend := srv.Dial(t, 1, "json", dynamicBackend)
 	must(t, backend.Register("com.example.authenticate", func(context.Context, *wamp.Invocation) client.InvokeResult {
 		return client.InvokeResult{Args: wamp.List{wamp.Dict{"role": "user", "authid": "alice"}}}
 	}, nil))

@@ -138,5 +138,8 @@ func restartNeeded(old, cfg *config.Config) error {
 	if !reflect.DeepEqual(a.Metrics, b.Metrics) {
 		return fmt.Errorf("%w: metrics changed", ErrRestartNeeded)
 	}
+	if a.Limits != b.Limits {
+		return fmt.Errorf("%w: limits changed", ErrRestartNeeded)
+	}
 	return nil
 }

@@ -245,15 +245,23 @@ func TestNestingLimit(t *testing.T) {
 
 // ticketRealm adds realm "private" that admits only ticket holder alice.
 func ticketRealm(c *config.Config) {
-	c.Realms = append(c.Realms, config.Realm{
-		Name: "private",
-		Auth: config.Auth{Ticket: &config.TicketAuth{Principals: map[string]config.TicketPrincipal{
-			"alice": {Ticket: "alice-ticket-0123456789abcdef", Role: "member"},
-		}}},
-		Roles: []config.Role{{Name: "member", Permissions: []config.Permission{{
-			URI: "", Match: "prefix", Allow: config.Allow{Publish: true, Subscribe: true},
-		}}}},
-	})
+	extra, err := config.Parse("private", []byte(`
+listeners: [{ address: "127.0.0.1:0", websocket: {} }]
+realms:
+  - name: private
+    auth:
+      ticket:
+        principals:
+          alice: { ticket: alice-ticket-0123456789abcdef, role: member }
+    roles:
+      - name: member
+        permissions:
+          - { uri: "", match: prefix, allow: { publish: true, subscribe: true } }
+`), nil)
+	if err != nil {
+		panic(err) // the literal above is valid
+	}
+	c.Realms = append(c.Realms, extra.Realms[0])
 }
 
 // TestSecondHelloCannotSwitchRealm: an anonymous client of realm1 that

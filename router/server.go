@@ -83,6 +83,10 @@ type Server struct {
 
 	slowConsumers atomic.Uint64
 	limits        *metrics.Limits
+	// peerLimits are the message limits of every peer; fixed at New (a
+	// reload that changes them is refused), so listeners read them
+	// without the lock.
+	peerLimits config.Limits
 
 	// background lives from Start to Shutdown: bridge forwarders run in it.
 	background     context.Context
@@ -144,6 +148,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
 	s.metrics = m
+	s.peerLimits = cfg.Limits
 	s.conns = connSet{maxTotal: cfg.Limits.MaxConnections, maxPerIP: cfg.Limits.MaxConnectionsPerIP}
 	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
 		return nil, fmt.Errorf("router: metrics: %w", err)
@@ -385,8 +390,8 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 	return transport.PeerOptions{
 		PingInterval:       ping,
 		MaxQueueBytes:      maxQueueBytes,
-		MaxNestingDepth:    s.cfg.Limits.MaxNestingDepth,
-		MessageReadTimeout: s.cfg.Limits.MessageReadTimeout,
+		MaxNestingDepth:    s.peerLimits.MaxNestingDepth,
+		MessageReadTimeout: s.peerLimits.MessageReadTimeout,
 		OnRefused:          func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
 		Poller:             s.poller.Load(),
 		Logger:             s.log,
