@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
 )
 
 // FuzzRawSocketHandshake feeds arbitrary bytes to a RawSocket peer: the
@@ -38,7 +40,12 @@ func FuzzRawSocketHandshake(f *testing.F) {
 			server.Close()
 			return
 		}
-		for range peer.Recv() {
+		// Play the router: welcome the HELLO (messages after it wait for
+		// WELCOME).
+		for msg := range peer.Recv() {
+			if _, ok := msg.(*wamp.Hello); ok {
+				peer.Send() <- &wamp.Welcome{ID: 1, Details: wamp.Dict{}}
+			}
 		}
 		peer.Close()
 	})
