@@ -412,7 +412,7 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 			sessions.Inc()
 			s.metrics.SessionJoins.WithLabelValues(realm, transportName).Inc()
 			return &sessionRoute{
-				broker: bs, dropInterrupts: info.emulatedCanceling,
+				broker: bs, answerInterrupts: info.emulatedCanceling, deliver: p.Deliver,
 				callDuration: s.metrics.CallDuration.WithLabelValues(realm),
 				registrationLimit: registrationLimit{
 					max:     s.maxRegistrations[realm],

@@ -21,9 +21,11 @@ type sessionRoute struct {
 	// callDuration times this session's calls; onLeave updates the gauges.
 	callDuration prometheus.Observer
 	onLeave      func()
-	// dropInterrupts: the session is a callee for which call_canceling was
-	// announced on its behalf (see emulateCallCanceling).
-	dropInterrupts bool
+	// answerInterrupts: the session is a callee for which call_canceling
+	// was announced on its behalf (see emulateCallCanceling); deliver
+	// hands nexus the answers the router gives for it.
+	answerInterrupts bool
+	deliver          func(wamp.Message)
 	// registrationLimit is max_registrations_per_session, which the router
 	// enforces here since nexus's dealer has no such limit.
 	registrationLimit registrationLimit
@@ -173,10 +175,21 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 		r.trackRegistrations(msg)
 		return msg
 	case *wamp.Interrupt:
-		if r.dropInterrupts {
-			return nil
+		if !r.answerInterrupts {
+			return msg
 		}
-		return msg
+		// The callee never announced call_canceling: it is not sent
+		// INTERRUPT, and the call ends as in mode skip. For kill, where
+		// nexus's dealer waits for the callee's answer, the router answers
+		// for it; its later YIELD finds no invocation and is dropped.
+		if mode, _ := m.Options[wamp.OptMode].(string); mode == wamp.CancelModeKill && r.deliver != nil {
+			reason, _ := m.Options[wamp.OptReason].(wamp.URI)
+			if reason == "" {
+				reason = wamp.ErrCanceled
+			}
+			r.deliver(&wamp.Error{Type: wamp.INVOCATION, Request: m.Request, Details: wamp.Dict{}, Error: reason})
+		}
+		return nil
 	case *wamp.Result:
 		request = m.Request
 		if progress, _ := m.Details["progress"].(bool); progress {
@@ -209,13 +222,6 @@ func (r *sessionRoute) Outbound(msg wamp.Message) wamp.Message {
 	return msg
 }
 
-// emulateCallCanceling lets callees that announce progressive_call_results
-// but not call_canceling (autobahn.js, wampy.js) receive progressive calls:
-// nexus v3.3.0 sets INVOCATION.Details.receive_progress only for callees
-// with both features. It announces call_canceling for such a callee and
-// reports whether it did, so that the INTERRUPTs the callee does not expect
-// are dropped. A call cancelled in "kill" mode then completes when the callee
-// answers, as with a callee that cannot be interrupted.
 // helloInfo is what the router takes from a client's HELLO before nexus
 // sees it.
 type helloInfo struct {
@@ -243,6 +249,14 @@ func readHello(hello *wamp.Hello) helloInfo {
 	return info
 }
 
+// emulateCallCanceling lets callees that announce progressive_call_results
+// but not call_canceling (autobahn.js) receive progressive calls: nexus
+// v3.3.0 sets INVOCATION.Details.receive_progress only for callees with
+// both features. It announces call_canceling to nexus for such a callee and
+// reports whether it did; the callee itself is never sent the INTERRUPTs
+// this makes nexus send (sessionRoute.Outbound answers them), so to it and
+// its callers cancelling behaves as the WAMP spec says for a callee without
+// call_canceling. Switchboard's own dealer (next) will not need this.
 func emulateCallCanceling(hello *wamp.Hello) bool {
 	// The decoded maps themselves must change: nexus's Dict helpers copy.
 	features := childMap(childMap(childMap(hello.Details, "roles"), "callee"), "features")

@@ -151,6 +151,9 @@ type Peer struct {
 
 	in  chan wamp.Message // to nexus
 	out chan wamp.Message // from nexus
+	// inMu: Deliver sends on in under the read lock; the reader closes in
+	// under the write lock.
+	inMu sync.RWMutex
 
 	mu          sync.Mutex
 	frames      [][]byte // encoded messages from the broker, in order

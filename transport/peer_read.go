@@ -95,7 +95,9 @@ func (p *Peer) readEnded() {
 	close(p.readerGone)
 	p.startWriter() // to flush what is queued and wait for Close
 	p.leave()
+	p.inMu.Lock() // no Deliver is sending any more
 	close(p.in)
+	p.inMu.Unlock()
 	close(p.readerDone)
 }
 
@@ -145,6 +147,7 @@ func (p *Peer) readMessage() bool {
 // dispatch routes a client's message: to the session's Route or to nexus.
 // It reports whether reading goes on.
 func (p *Peer) dispatch(msg wamp.Message) bool {
+	dropNullOptions(msg)
 	switch msg.(type) {
 	case *wamp.Hello:
 		// One HELLO per connection: the session, its realm and its
@@ -258,6 +261,26 @@ func (p *Peer) awaitWelcome() bool {
 	case <-p.closing:
 		return false
 	}
+}
+
+// Deliver hands nexus msg as if the client had sent it, without waiting:
+// the router uses it to answer on a client's behalf (an INTERRUPT the
+// client never announced it could take). Dropped once the connection ends.
+func (p *Peer) Deliver(msg wamp.Message) {
+	go func() {
+		p.inMu.RLock()
+		defer p.inMu.RUnlock()
+		select {
+		case <-p.readerGone:
+			return // p.in closes, or has closed
+		default:
+		}
+		select {
+		case p.in <- msg:
+		case <-p.readerGone:
+		case <-p.closing:
+		}
+	}()
 }
 
 // refused counts a message refused by a limit.
