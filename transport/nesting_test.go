@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/gammazero/nexus/v3/wamp"
 )
 
 // depthOf is how deeply lists and maps nest in a decoded value.
@@ -183,4 +185,41 @@ func FuzzDecodeCBOR(f *testing.F) {
 		bytes.Repeat([]byte{0x9f}, 100_000),
 		append(bytes.Repeat([]byte{0xd8, 0x20}, 40), 0x60),
 		append(bytes.Repeat([]byte{0x81, 0xc6}, 20), 0x00))
+}
+
+// TestDropNullOptions: null, and msgpackr's undefined, count as absent in
+// options; HELLO details are cleaned at every depth; other values stay.
+func TestDropNullOptions(t *testing.T) {
+	t.Parallel()
+	undefined := []byte{0x84, 0xa5, 'm', 'a', 't', 'c', 'h', 0xd4, 0x00, 0x00, 0xa1, 'n', 0xc0,
+		0xa1, 'k', 0xa1, 'v', 0xa1, 'e', 0xd4, 0x01, 0x00}
+	var opts map[string]any
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(itemCodecOf("msgpack").DeserializeDataItem(undefined, &opts))
+	sub := &wamp.Subscribe{Request: 1, Options: opts, Topic: "t"}
+	dropNullOptions(sub)
+	if _, ok := sub.Options["match"]; ok {
+		t.Errorf("undefined match kept: %v", sub.Options)
+	}
+	if _, ok := sub.Options["n"]; ok {
+		t.Errorf("null kept: %v", sub.Options)
+	}
+	if sub.Options["k"] != "v" || sub.Options["e"] == nil {
+		t.Errorf("real options lost: %v", sub.Options)
+	}
+	hello := &wamp.Hello{Realm: "r", Details: wamp.Dict{"authid": nil, "roles": map[string]any{
+		"callee": map[string]any{"features": map[string]any{"call_canceling": nil, "progressive_call_results": true}}}}}
+	dropNullOptions(hello)
+	features := hello.Details["roles"].(map[string]any)["callee"].(map[string]any)["features"].(map[string]any)
+	if _, ok := hello.Details["authid"]; ok || features["call_canceling"] != nil || features["progressive_call_results"] != true {
+		t.Errorf("hello details %v", hello.Details)
+	}
+	if _, ok := features["call_canceling"]; ok {
+		t.Errorf("nested null kept: %v", features)
+	}
 }

@@ -154,6 +154,7 @@ test('progressive call results from an autobahn.js callee', async () => {
 // router: pub/sub, and progressive results from a wampy.js callee.
 const { Wampy } = require('wampy');
 const { MsgpackSerializer: WampyMsgpack } = require('wampy/MsgpackSerializer.js');
+const { CborSerializer: WampyCbor } = require('wampy/CborSerializer.js');
 const WebSocket = require('ws');
 
 async function wampyConnect(serializer) {
@@ -200,5 +201,154 @@ test('wampy.js: pub/sub, and progressive results from a wampy.js callee', async 
     await callee.disconnect();
     await caller.disconnect();
     ab.conn.close();
+  }
+});
+
+// Real clients, real payloads (issue 13), on the embedded default config.
+const crypto = require('node:crypto');
+const sha256 = (s) => crypto.createHash('sha256').update(s).digest('hex');
+
+const wampySerializers = {
+  json: () => undefined, // wampy's default
+  msgpack: () => new WampyMsgpack(),
+  cbor: () => new WampyCbor(),
+};
+
+for (const [name, make] of Object.entries(wampySerializers)) {
+  test(`wampy.js over ${name}: exact, prefix and wildcard subscriptions, publish with and without options, RPC`, async () => {
+    // wampy sends unset options as null over msgpack and cbor ({match: undefined}).
+    const a = await wampyConnect(make());
+    const b = await wampyConnect(make());
+    try {
+      const base = `com.example.wampy.${name}`;
+      const got = { exact: [], prefix: [], wildcard: [] };
+      await a.subscribe(`${base}.news`, (e) => got.exact.push(e.argsList[0]));
+      await a.subscribe(`${base}.p`, (e) => got.prefix.push(e.argsList[0]), { match: 'prefix' });
+      await a.subscribe(`${base}..news`, (e) => got.wildcard.push(e.argsList[0]), { match: 'wildcard' });
+      await b.publish(`${base}.news`, ['plain']);
+      await b.publish(`${base}.pub.news`, ['with options'], { exclude_me: false, disclose_me: true });
+      await b.publish(`${base}.news`, { argsList: ['last'], argsDict: { k: 1 } }, { exclude_me: true });
+      const deadline = Date.now() + 5000;
+      while (got.exact.length < 2 || got.prefix.length < 1 || got.wildcard.length < 1) {
+        if (Date.now() > deadline) throw new Error('events missing: ' + JSON.stringify(got));
+        await new Promise((r) => setTimeout(r, 20)); // polling for the events, with a deadline
+      }
+      assert.deepEqual(got, { exact: ['plain', 'last'], prefix: ['with options'], wildcard: ['with options'] });
+
+      await a.register(`${base}.add`, ({ argsList }) => ({ argsList: [argsList[0] + argsList[1]] }));
+      await a.register(`${base}.pattern`, ({ argsList }) => ({ argsList: ['pattern', ...argsList] }), { match: 'prefix' });
+      assert.deepEqual((await b.call(`${base}.add`, [2, 40])).argsList, [42]);
+      assert.deepEqual((await b.call(`${base}.pattern.any`, ['x'], { timeout: 5000 })).argsList, ['pattern', 'x']);
+      await assert.rejects(b.call(`${base}.missing`), (err) => err.errorUri === 'wamp.error.no_such_procedure');
+    } finally {
+      await a.disconnect();
+      await b.disconnect();
+    }
+  });
+}
+
+test('autobahn.js with explicit null options subscribes, publishes, registers and calls', async () => {
+  const a = await connect(serializers.msgpack());
+  const b = await connect(serializers.cbor());
+  try {
+    let gotEvent;
+    const got = new Promise((resolve) => { gotEvent = resolve; });
+    await a.session.subscribe('com.example.nulls', (args) => gotEvent(args[0]), { match: null, get_retained: null });
+    await b.session.publish('com.example.nulls', ['n'], {}, { acknowledge: true, exclude_me: null, retain: null });
+    assert.equal(await withTimeout(got, 5000, 'event'), 'n');
+    await a.session.register('com.example.nulls.echo', (args) => args[0], { match: null, invoke: null });
+    assert.equal(await b.session.call('com.example.nulls.echo', ['e'], {}, { timeout: null, receive_progress: null }), 'e');
+  } finally {
+    a.conn.close();
+    b.conn.close();
+  }
+});
+
+test('a 1 MiB payload from autobahn.js and from wampy.js reaches subscribers of both libraries intact', async () => {
+  const payload = crypto.randomBytes(786432).toString('base64'); // 1,048,576 characters
+  assert.equal(payload.length, 1048576);
+  const abPub = await connect(serializers.json());
+  const abSub = await connect(serializers.msgpack());
+  const wPub = await wampyConnect(undefined);
+  const wSub = await wampyConnect(new WampyMsgpack());
+  try {
+    const abGot = [];
+    const wGot = [];
+    await abSub.session.subscribe('com.example.big', (args) => abGot.push(args[0]));
+    await wSub.subscribe('com.example.big', (e) => wGot.push(e.argsList[0]));
+    await abPub.session.publish('com.example.big', [payload], {}, { acknowledge: true });
+    await wPub.publish('com.example.big', [payload]);
+    const deadline = Date.now() + 15000;
+    while (abGot.length < 2 || wGot.length < 2) {
+      if (Date.now() > deadline) throw new Error(`events missing: autobahn ${abGot.length}, wampy ${wGot.length}`);
+      await new Promise((r) => setTimeout(r, 20)); // polling for the events, with a deadline
+    }
+    for (const s of [...abGot, ...wGot]) {
+      assert.equal(s.length, payload.length);
+      assert.equal(sha256(s), sha256(payload));
+    }
+  } finally {
+    abPub.conn.close();
+    abSub.conn.close();
+    await wPub.disconnect();
+    await wSub.disconnect();
+  }
+});
+
+async function tooBigCount() {
+  const res = await fetch('http://127.0.0.1:8080/metrics');
+  const text = await res.text();
+  const m = text.match(/^switchboard_messages_refused_total\{reason="too_big"\} (\d+)/m);
+  assert.ok(m, 'switchboard_messages_refused_total{reason="too_big"} is exported');
+  return Number(m[1]);
+}
+
+test('a 20 MiB publish gets wamp.error.payload_size_exceeded in autobahn.js and the session goes on', async () => {
+  const before = await tooBigCount();
+  const a = await connect(serializers.json());
+  try {
+    const huge = 'z'.repeat(20 * 1024 * 1024);
+    await assert.rejects(withTimeout(a.session.publish('com.example.huge', [huge], {}, { acknowledge: true }), 30000, 'publish'),
+      (err) => err.error === 'wamp.error.payload_size_exceeded');
+    const pub = await a.session.publish('com.example.huge', ['small'], {}, { acknowledge: true });
+    assert.ok(pub.id > 0);
+    assert.equal(a.session.isOpen, true);
+  } finally {
+    a.conn.close();
+  }
+  assert.equal(await tooBigCount(), before + 1);
+});
+
+test('kill cancel of a call to an autobahn.js callee: wamp.error.canceled before the callee finishes, no stray result', async () => {
+  const callee = await connect(serializers.json());
+  const caller = await connect(serializers.cbor());
+  try {
+    let invoked, release;
+    const invocation = new Promise((r) => { invoked = r; });
+    const finish = new Promise((r) => { release = r; });
+    let calleeFinished = false;
+    await callee.session.register('com.example.slow', async () => {
+      invoked();
+      await finish;
+      calleeFinished = true;
+      return 'late';
+    });
+    await callee.session.register('com.example.quick', () => 'quick');
+    const call = caller.session.call('com.example.slow', [], {});
+    await withTimeout(invocation, 5000, 'invocation');
+    call.cancel({ mode: 'kill' });
+    await assert.rejects(withTimeout(call, 5000, 'cancelled call'), (err) => err.error === 'wamp.error.canceled');
+    assert.equal(calleeFinished, false, 'the caller was answered before the callee finished');
+    release();
+    // The callee's late YIELD goes before this call's on its connection: a
+    // stray RESULT would reach the caller first (and autobahn.js would end
+    // the session over it).
+    assert.equal(await withTimeout(caller.session.call('com.example.quick'), 5000, 'call after the cancel'), 'quick');
+    assert.equal(calleeFinished, true);
+    assert.equal(caller.session.isOpen, true);
+    assert.equal(callee.session.isOpen, true);
+  } finally {
+    callee.conn.close();
+    caller.conn.close();
   }
 });
