@@ -266,11 +266,12 @@ func (h *Handler) verifySigned(ks *keyState, get func(string) string, body []byt
 	if !validSignature(k.Secret, params["key"], params["timestamp"], params["seq"], params["nonce"], body, params["signature"]) {
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized, "invalid signature")
 	}
-	// The signature covers key || timestamp || seq || nonce without
+	// The signature covers key || timestamp || seq || nonce || body without
 	// separators, so a request is known by those bytes, not by its nonce:
-	// seq 1 nonce 2345 and seq 12 nonce 345 are one signed request.
+	// seq 1 nonce 2345 and seq 12 nonce 345 are one signed request, and so
+	// are nonce "7" with body "\t{}" and nonce "7\t" with body "{}".
 	// Its timestamp is acceptable until ts + limit: remember it as long.
-	if !h.nonces.fresh(replayID(params["key"], params["timestamp"], params["seq"], params["nonce"]), ts.Add(h.opts.TimestampDeltaLimit), now) {
+	if !h.nonces.fresh(replayID(params["key"], params["timestamp"], params["seq"], params["nonce"], body), ts.Add(h.opts.TimestampDeltaLimit), now) {
 		return Identity{}, refuse(http.StatusUnauthorized, ErrUnauthorized,
 			"request already received (replayed: key, timestamp, seq and nonce were used before)").counted(ReasonReplay)
 	}

@@ -44,13 +44,16 @@ func parseTimestamp(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// replayID identifies a signed request by what its signature covers
-// before the body: the exact bytes key || timestamp || seq || nonce.
-func replayID(key, timestamp, seq, nonce string) [sha256.Size]byte {
+// replayID identifies a signed request by the whole string its signature
+// covers: key || timestamp || seq || nonce || body, with no separators, so
+// that no re-split of those bytes (seq into nonce, nonce into body) passes
+// for another request.
+func replayID(key, timestamp, seq, nonce string, body []byte) [sha256.Size]byte {
 	h := sha256.New()
 	for _, s := range []string{key, timestamp, seq, nonce} {
 		h.Write([]byte(s))
 	}
+	h.Write(body)
 	var id [sha256.Size]byte
 	h.Sum(id[:0])
 	return id

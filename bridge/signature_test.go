@@ -38,7 +38,7 @@ func TestNonceStore(t *testing.T) {
 	t.Parallel()
 	s := nonceStore{window: time.Minute}
 	now := time.Now()
-	a, b := replayID("k", "ts", "1", "2"), replayID("other", "ts", "1", "2")
+	a, b := replayID("k", "ts", "1", "2", nil), replayID("other", "ts", "1", "2", nil)
 	if !s.fresh(a, now.Add(time.Minute), now) {
 		t.Fatal("a new request was refused")
 	}
@@ -65,23 +65,36 @@ func TestNonceStore(t *testing.T) {
 }
 
 // TestReplayIDIsTheSignedString: the signature covers key || timestamp ||
-// seq || nonce without separators, so the replay cache must not tell
-// re-splits of seq and nonce apart, and must tell every other change apart.
+// seq || nonce || body without separators, so the replay cache must not
+// tell re-splits of seq, nonce and body apart, and must tell every other
+// change apart.
 func TestReplayIDIsTheSignedString(t *testing.T) {
 	t.Parallel()
-	base := replayID("k", "2011-10-14T16:59:51.123Z", "1", "2345")
-	for _, split := range [][2]string{{"12", "345"}, {"123", "45"}, {"1234", "5"}, {"", "12345"}} {
-		if replayID("k", "2011-10-14T16:59:51.123Z", split[0], split[1]) != base {
-			t.Errorf("seq %q nonce %q: another replay ID for the same signed bytes", split[0], split[1])
+	const ts = "2011-10-14T16:59:51.123Z"
+	body := []byte(`{"topic":"t"}`)
+	base := replayID("k", ts, "1", "2345", body)
+	for _, split := range []struct {
+		seq, nonce string
+		body       []byte
+	}{
+		{"12", "345", body}, {"123", "45", body}, {"1234", "5", body}, {"", "12345", body},
+		{"1", "2345" + `{"topic"`, []byte(`:"t"}`)}, {"1", "234", []byte(`5{"topic":"t"}`)},
+	} {
+		if replayID("k", ts, split.seq, split.nonce, split.body) != base {
+			t.Errorf("seq %q nonce %q body %q: another replay ID for the same signed bytes", split.seq, split.nonce, split.body)
 		}
 	}
-	for _, other := range [][4]string{
-		{"k", "2011-10-14T16:59:51.123Z", "1", "2346"},
-		{"k", "2011-10-14T16:59:51.124Z", "1", "2345"},
-		{"j", "2011-10-14T16:59:51.123Z", "1", "2345"},
+	for _, other := range []struct {
+		key, ts, seq, nonce string
+		body                []byte
+	}{
+		{"k", ts, "1", "2346", body},
+		{"k", "2011-10-14T16:59:51.124Z", "1", "2345", body},
+		{"j", ts, "1", "2345", body},
+		{"k", ts, "1", "2345", []byte(`{"topic":"u"}`)},
 	} {
-		if replayID(other[0], other[1], other[2], other[3]) == base {
-			t.Errorf("%q: the same replay ID as another request", other)
+		if replayID(other.key, other.ts, other.seq, other.nonce, other.body) == base {
+			t.Errorf("%+v: the same replay ID as another request", other)
 		}
 	}
 }

@@ -49,6 +49,16 @@ type Limits struct {
 	// is answered with ABORT/GOODBYE wamp.error.protocol_violation before it
 	// is decoded. Default 64.
 	MaxNestingDepth int `mapstructure:"max_nesting_depth"`
+	// MaxMessageItems bounds how many values (array elements, map keys and
+	// values, scalars) a WAMP message may hold: decoding costs about 100
+	// bytes per value, however small it is on the wire. A request over it
+	// is answered with ERROR wamp.error.payload_size_exceeded. Default
+	// 100000.
+	MaxMessageItems int `mapstructure:"max_message_items"`
+	// MaxOpeningMessageSize bounds a client's messages before its session
+	// is welcomed (HELLO, AUTHENTICATE), whatever max_message_size allows.
+	// Default 65536.
+	MaxOpeningMessageSize int `mapstructure:"max_opening_message_size"`
 }
 
 // AuthLimits bounds password guessing: once an address (an IPv4 address, or
@@ -262,8 +272,9 @@ type WebSocket struct {
 	Serializers []string `mapstructure:"serializers"`
 	// AllowedOrigins lists the browser Origins allowed to connect, with "*"
 	// globs matched against the whole origin ("https://*.example.com") or its
-	// host ("*.example.com"). A request without Origin, or from the same host,
-	// is always allowed. Default: pages on localhost, 127.0.0.1 and [::1].
+	// host ("*.example.com"). A request without Origin, or from the same host
+	// over TLS, is always allowed. Default: pages on localhost, 127.0.0.1 and
+	// [::1].
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
 	// MaxMessageSize is the largest inbound WAMP message in bytes; a larger
 	// one closes the session. Default 1048576.

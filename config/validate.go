@@ -30,6 +30,8 @@ const (
 	DefaultMaxConnectionsPerIP = 1000
 	DefaultMessageReadTimeout  = 30 * time.Second
 	DefaultMaxNestingDepth     = 64
+	DefaultMaxMessageItems     = 100_000
+	DefaultMaxOpeningMessage   = 64 << 10
 
 	DefaultPublishPath         = "/publish"
 	DefaultCallPath            = "/call"
@@ -91,6 +93,8 @@ func (c *Config) applyDefaults(set map[string]bool) {
 	orDefault(set, "limits.max_connections_per_ip", &c.Limits.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	orDefault(set, "limits.message_read_timeout", &c.Limits.MessageReadTimeout, DefaultMessageReadTimeout)
 	orDefault(set, "limits.max_nesting_depth", &c.Limits.MaxNestingDepth, DefaultMaxNestingDepth)
+	orDefault(set, "limits.max_message_items", &c.Limits.MaxMessageItems, DefaultMaxMessageItems)
+	orDefault(set, "limits.max_opening_message_size", &c.Limits.MaxOpeningMessageSize, DefaultMaxOpeningMessage)
 	orDefault(set, "auth_limits.max_failures_per_minute", &c.AuthLimits.MaxFailuresPerMinute, DefaultMaxAuthFailuresPerMinute)
 	orDefault(set, "auth_limits.failure_delay", &c.AuthLimits.FailureDelay, DefaultAuthFailureDelay)
 	for i := range c.Listeners {
@@ -270,6 +274,12 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	}
 	if (c.Limits.MaxNestingDepth < 8 || c.Limits.MaxNestingDepth > 1000) && (set == nil || set["limits.max_nesting_depth"]) {
 		ps.add("limits.max_nesting_depth", "want 8..1000, got %d", c.Limits.MaxNestingDepth)
+	}
+	if c.Limits.MaxMessageItems < 100 && (set == nil || set["limits.max_message_items"]) {
+		ps.add("limits.max_message_items", "want at least 100, got %d", c.Limits.MaxMessageItems)
+	}
+	if c.Limits.MaxOpeningMessageSize < 1024 && (set == nil || set["limits.max_opening_message_size"]) {
+		ps.add("limits.max_opening_message_size", "want at least 1024 bytes, got %d", c.Limits.MaxOpeningMessageSize)
 	}
 	if c.ShutdownDrainDelay < 0 {
 		ps.add("shutdown_drain_delay", "want a duration >= 0, got %q", c.ShutdownDrainDelay.String())

@@ -8,7 +8,7 @@ type Limits struct {
 	// (max_connections, max_connections_per_ip).
 	ConnectionsRefused *prometheus.CounterVec
 	// MessagesRefused counts client messages that ended their session, by
-	// reason (nesting, read_timeout, second_hello, too_big).
+	// reason (nesting, read_timeout, second_hello, too_big, items).
 	MessagesRefused *prometheus.CounterVec
 }
 
@@ -28,7 +28,7 @@ func NewLimits(reg prometheus.Registerer, open func() int) (*Limits, error) {
 	for _, r := range []string{"max_connections", "max_connections_per_ip"} {
 		l.ConnectionsRefused.WithLabelValues(r)
 	}
-	for _, r := range []string{"nesting", "read_timeout", "second_hello", "too_big"} {
+	for _, r := range []string{"nesting", "read_timeout", "second_hello", "too_big", "items"} {
 		l.MessagesRefused.WithLabelValues(r)
 	}
 	gauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{

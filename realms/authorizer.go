@@ -1,6 +1,7 @@
 package realms
 
 import (
+	"strings"
 	"sync/atomic"
 
 	nexusrouter "github.com/gammazero/nexus/v3/router"
@@ -11,6 +12,9 @@ import (
 // REGISTER of a realm, and applies each permission's disclose setting.
 type Authorizer struct {
 	state atomic.Pointer[roleState]
+	// extraProtected are protected procedures beyond the roles' own
+	// authorizers (the dynamic authenticator): see Protect.
+	extraProtected atomic.Pointer[[]string]
 }
 
 // roleState is one configuration's roles; Update swaps it whole, so a check
@@ -18,6 +22,9 @@ type Authorizer struct {
 type roleState struct {
 	roles   map[string]*permissionSet
 	dynamic map[string]*DynamicAuthorizer
+	// protected are the procedures the router calls with secrets (the
+	// dynamic authenticator, the authorizers): see mayCover.
+	protected []string
 }
 
 var _ nexusrouter.Authorizer = (*Authorizer)(nil)
@@ -33,13 +40,61 @@ func NewAuthorizer(roles []Role) *Authorizer {
 // finish with the old ones.
 func (a *Authorizer) Update(roles []Role) {
 	st := &roleState{roles: make(map[string]*permissionSet, len(roles)), dynamic: map[string]*DynamicAuthorizer{}}
+	if extra := a.extraProtected.Load(); extra != nil {
+		st.protected = append(st.protected, *extra...)
+	}
 	for _, r := range roles {
 		st.roles[r.Name] = newPermissionSet(r.Permissions)
 		if r.Authorizer != nil {
 			st.dynamic[r.Name] = r.Authorizer
+			st.protected = append(st.protected, r.Authorizer.Procedure)
 		}
 	}
 	a.state.Store(st)
+}
+
+// Protect adds procedures (the dynamic authenticator's) to those that only
+// an exact permission lets a role register, beside every role's
+// authorizer procedure; roles is the current set (as for Update).
+func (a *Authorizer) Protect(roles []Role, procedures ...string) {
+	p := append([]string(nil), procedures...)
+	a.extraProtected.Store(&p)
+	a.Update(roles)
+}
+
+// mayCover reports whether the subject may register uri under match as far
+// as the protected procedures go. The router calls them with tickets,
+// cookies and every authorization question: a registration that could
+// receive such a call (the procedure itself, or a pattern that matches it)
+// needs an exact permission to register that very procedure. A broad grant
+// (prefix "", a wildcard) is not enough, nor is a dynamic authorizer.
+func (st *roleState) mayCover(sub Subject, uri, match string) bool {
+	for _, proc := range st.protected {
+		if !patternCovers(uri, match, proc) {
+			continue
+		}
+		set, ok := st.roles[sub.Role]
+		if !ok || st.dynamic[sub.Role] != nil {
+			return false
+		}
+		p := set.lookup(proc, sub)
+		if p == nil || p.Match != MatchExact || !p.Allow.Allows(ActionRegister) {
+			return false
+		}
+	}
+	return true
+}
+
+// patternCovers reports whether a registration of uri under match would
+// receive calls of procedure.
+func patternCovers(uri, match, procedure string) bool {
+	switch match {
+	case MatchPrefix:
+		return strings.HasPrefix(procedure, uri)
+	case MatchWildcard:
+		return WildcardMatch(strings.Split(uri, "."), strings.Split(procedure, "."))
+	}
+	return uri == procedure
 }
 
 // Permission returns the permission that governs action on uri for the
@@ -111,7 +166,8 @@ func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, erro
 		return ok, nil
 	case *wamp.Register:
 		match, _ := wamp.AsString(m.Options[wamp.OptMatch])
-		ok := a.AllowsPattern(sub, string(m.Procedure), match, ActionRegister)
+		ok := a.AllowsPattern(sub, string(m.Procedure), match, ActionRegister) &&
+			a.state.Load().mayCover(sub, string(m.Procedure), match)
 		if ok && m.Options != nil {
 			delete(m.Options, wamp.OptDiscloseCaller)
 		}

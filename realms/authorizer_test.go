@@ -136,3 +136,57 @@ func TestPermissionTemplates(t *testing.T) {
 		}
 	}
 }
+
+// TestProtectedProcedures: a REGISTER that could receive the calls of a
+// protected procedure (the dynamic authenticator, a role's authorizer)
+// needs an exact register permission on that procedure.
+func TestProtectedProcedures(t *testing.T) {
+	t.Parallel()
+	roles := []Role{
+		{Name: "backend", Permissions: []Permission{
+			{URI: "auth.login", Match: MatchExact, Allow: Actions{Register: true}},
+			{URI: "", Match: MatchPrefix, Allow: Actions{Register: true}},
+		}},
+		{Name: "broad", Permissions: []Permission{{URI: "", Match: MatchPrefix, Allow: Actions{Register: true}}}},
+		{Name: "user", Authorizer: &DynamicAuthorizer{Procedure: "auth.decide"}},
+	}
+	a := NewAuthorizer(roles)
+	a.Protect(roles, "auth.login")
+	register := func(role, uri, match string) bool {
+		ok, err := a.Authorize(&wamp.Session{Details: wamp.Dict{"authrole": role}},
+			&wamp.Register{Request: 1, Options: wamp.Dict{"match": match}, Procedure: wamp.URI(uri)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	for _, tc := range []struct {
+		role, uri, match string
+		want             bool
+	}{
+		{"backend", "auth.login", "", true},
+		{"backend", "auth.", MatchPrefix, false}, // also covers auth.decide, granted by prefix only
+		{"backend", "auth.l", MatchPrefix, true},
+		{"backend", "other", "", true},
+		{"broad", "auth.login", "", false},
+		{"broad", "auth.decide", "", false},
+		{"broad", "auth.", MatchPrefix, false},
+		{"broad", "", MatchPrefix, false},
+		{"broad", "auth..x", MatchWildcard, true},
+		{"broad", ".login", MatchWildcard, false},
+		{"broad", "auth.logout", "", true},
+		{"broad", "app.", MatchPrefix, true},
+	} {
+		if got := register(tc.role, tc.uri, tc.match); got != tc.want {
+			t.Errorf("%s registers %q (%s): %v, want %v", tc.role, tc.uri, tc.match, got, tc.want)
+		}
+	}
+	// Reload keeps the extra protection and follows the roles' authorizers.
+	a.Protect(roles[:2], "auth.login")
+	if !register("broad", "auth.decide", "") {
+		t.Error("auth.decide still protected after its role's authorizer was removed")
+	}
+	if register("broad", "auth.login", "") {
+		t.Error("auth.login no longer protected after a reload")
+	}
+}

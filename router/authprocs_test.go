@@ -1,9 +1,13 @@
 package router_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router"
@@ -39,4 +43,46 @@ func TestAnonymousMayNotRegisterAuthProcedures(t *testing.T) {
 	if err := srv.Reload(safe); err != nil {
 		t.Fatalf("reload of the same safe config: %v", err)
 	}
+}
+
+// TestAuthProceduresNeedExactGrants: the procedures the router calls with
+// tickets and authorization questions (the dynamic authenticator, role
+// authorizers) can be registered, exactly or through a pattern that covers
+// them, only by a role with an exact register permission on them: eve,
+// whose role may register everything by prefix, may register other
+// procedures but neither these nor a pattern over them; the backend may.
+func TestAuthProceduresNeedExactGrants(t *testing.T) {
+	t.Parallel()
+	const eveTicket = "eve-ticket-0123456789abcdef"
+	srv := routertest.Start(t, func(c *config.Config) {
+		dynamicRealm(c)
+		r := &c.Realms[0]
+		r.Roles = append(r.Roles, config.Role{Name: "member", Permissions: []config.Permission{
+			{URI: "", Match: "prefix", Allow: config.Allow{Register: true, Call: true}}}})
+		r.Auth.Ticket.Principals["eve"] = config.TicketPrincipal{Ticket: eveTicket, Role: "member"}
+	})
+	eve := srv.Dial(t, 1, "json", ticketAuth("eve", eveTicket))
+	noop := func(context.Context, *wamp.Invocation) client.InvokeResult { return client.InvokeResult{} }
+	for _, tc := range []struct {
+		uri, match string
+	}{
+		{"com.example.authenticate", ""},
+		{"com.example.authorize", ""},
+		{"com.example.", "prefix"},
+		{"", "prefix"},
+		{"com.example.authen", "prefix"},
+		{"com..authenticate", "wildcard"},
+		{"..", "wildcard"},
+	} {
+		if err := eve.Register(tc.uri, noop, wamp.Dict{"match": tc.match}); !errorIs(err, wamp.ErrNotAuthorized) {
+			t.Errorf("eve registers %q (%s): %v, want not_authorized", tc.uri, tc.match, err)
+		}
+	}
+	// What covers no protected procedure is hers to register.
+	for _, tc := range []struct{ uri, match string }{{"com.example.other", ""}, {"app.", "prefix"}, {"com..other", "wildcard"}} {
+		must(t, eve.Register(tc.uri, noop, wamp.Dict{"match": tc.match}))
+	}
+	// The backend, granted them exactly, may.
+	backend := srv.Dial(t, 1, "json", dynamicBackend)
+	(&backendProcs{authorized: map[string]int{}}).register(t, backend)
 }

@@ -17,8 +17,10 @@ import (
 // address (0: no bound).
 type connSet struct {
 	maxTotal, maxPerIP int
-	// refused counts a refusal by the limit named.
-	refused func(limit string)
+	// refused counts a refusal by the limit named; refusing bounds the
+	// refusals being written at once.
+	refused  func(limit string)
+	refusing chan struct{}
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -86,8 +88,12 @@ type trackingListener struct {
 	log    *slog.Logger
 }
 
-// refusalWriteTimeout bounds the write of a refusal to a client.
-const refusalWriteTimeout = time.Second
+// refusalWriteTimeout bounds the write of a refusal to a client, and
+// maxRefusing how many are written at once.
+const (
+	refusalWriteTimeout = 500 * time.Millisecond
+	maxRefusing         = 64
+)
 
 func (l trackingListener) Accept() (net.Conn, error) {
 	for {
@@ -104,7 +110,17 @@ func (l trackingListener) Accept() (net.Conn, error) {
 			l.set.refused(limit)
 		}
 		l.log.Warn("connection refused", "limit", limit, "remote_addr", c.RemoteAddr().String())
-		go refuseConn(c, l.refuse)
+		// A refusal is written in the background, but only a few at a time:
+		// in a flood the others are closed at once.
+		select {
+		case l.set.refusing <- struct{}{}:
+			go func() {
+				defer func() { <-l.set.refusing }()
+				refuseConn(c, l.refuse)
+			}()
+		default:
+			_ = c.Close()
+		}
 	}
 }
 
@@ -125,12 +141,18 @@ func refuseConn(c net.Conn, refuse func(net.Conn)) {
 	_, _ = io.CopyN(io.Discard, c, 64<<10)
 }
 
-// remoteIP is the IP address of a TCP peer, "" for other networks.
+// remoteIP is what a TCP peer's connections are counted under: its IPv4
+// address, or the /64 of its IPv6 address (a host is given a whole /64);
+// "" for other networks.
 func remoteIP(a net.Addr) string {
-	if tcp, ok := a.(*net.TCPAddr); ok {
-		return tcp.IP.String()
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return ""
 	}
-	return ""
+	if v4 := tcp.IP.To4(); v4 != nil {
+		return v4.String()
+	}
+	return tcp.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // refuseHTTP answers a refused connection with 503 and a JSON error body.

@@ -75,8 +75,11 @@ func dynamicRealm(c *config.Config) {
 	r := &c.Realms[0]
 	r.Roles[0].Permissions = append(r.Roles[0].Permissions, config.Permission{URI: "com.example.", Match: "prefix",
 		Allow: config.Allow{Call: true, Publish: true, Subscribe: true}})
+	// The procedures the router calls with secrets need exact grants.
 	r.Roles = append(r.Roles, config.Role{Name: "backend", Permissions: []config.Permission{
-		{URI: "com.example.", Match: "prefix", Allow: config.Allow{Register: true}}}})
+		{URI: "com.example.", Match: "prefix", Allow: config.Allow{Register: true}},
+		{URI: "com.example.authenticate", Match: "exact", Allow: config.Allow{Register: true}},
+		{URI: "com.example.authorize", Match: "exact", Allow: config.Allow{Register: true}}}})
 	r.Auth.Ticket = &config.TicketAuth{Principals: map[string]config.TicketPrincipal{"backend": {Ticket: backendTicket, Role: "backend"}}}
 	r.Auth.Dynamic = &config.DynamicAuth{Procedure: "com.example.authenticate", Methods: []string{"ticket"}, Timeout: 2 * time.Second}
 	r.Roles = append(r.Roles, config.Role{Name: "user", Authorizer: "com.example.authorize", AuthorizerCache: time.Minute})

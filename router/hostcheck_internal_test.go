@@ -1,6 +1,9 @@
 package router
 
-import "testing"
+import (
+	"net"
+	"testing"
+)
 
 func TestLoopbackAddress(t *testing.T) {
 	t.Parallel()
@@ -20,6 +23,25 @@ func TestLoopbackAddress(t *testing.T) {
 	} {
 		if got := loopbackHost(host); got != want {
 			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// TestRemoteIP: connections are counted per IPv4 address and per IPv6 /64.
+func TestRemoteIP(t *testing.T) {
+	for _, tc := range []struct {
+		addr net.Addr
+		want string
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.2"), Port: 1}, "127.0.0.2"},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:10.0.0.1"), Port: 1}, "10.0.0.1"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:3:4:5:6"), Port: 1}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:ffff::1"), Port: 1}, "2001:db8:1:2::/64"},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:3::1"), Port: 1}, "2001:db8:1:3::/64"},
+		{&net.UnixAddr{Name: "/tmp/x.sock", Net: "unix"}, ""},
+	} {
+		if got := remoteIP(tc.addr); got != tc.want {
+			t.Errorf("remoteIP(%v) = %q, want %q", tc.addr, got, tc.want)
 		}
 	}
 }

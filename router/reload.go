@@ -75,7 +75,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.authLimiter.SetLimits(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
 	for i := range cfg.Realms {
-		s.authz[i].Update(updates[i].roles)
+		s.authz[i].Protect(updates[i].roles, protectedProcedures(cfg.Realms[i])...)
 		for method, sw := range s.authSwitches[i] {
 			if a, ok := updates[i].auth[method]; ok {
 				sw.cur.Store(&a)
@@ -96,6 +96,16 @@ func (s *Server) Reload(cfg *config.Config) error {
 	s.cfg = cfg
 	s.mu.Unlock()
 	s.log.Info("configuration reloaded")
+	return nil
+}
+
+// protectedProcedures are the realm's procedures (beyond its roles'
+// authorizers) that only an exact permission lets a role register: the
+// dynamic authenticator's, which receives tickets and cookies.
+func protectedProcedures(rc config.Realm) []string {
+	if d := rc.Auth.Dynamic; d != nil {
+		return []string{d.Procedure}
+	}
 	return nil
 }
 

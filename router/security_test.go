@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
+	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // dialRawWebSocket performs a WebSocket handshake by hand over TCP from
@@ -138,7 +139,9 @@ func expectAbort(t *testing.T, msg []byte, codec serialize.Serializer, reason wa
 // router serves on.
 func TestNestedCBORTagsDoNotCrash(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, nil)
+	// The default max_opening_message_size (64 KiB) refuses a 1 MB HELLO
+	// before the nesting check sees it: let it through to test the check.
+	srv := routertest.Start(t, func(c *config.Config) { c.Limits.MaxOpeningMessageSize = 2 << 20 })
 	attack := nestedTags(1_000_000)
 	cbor := &serialize.CBORSerializer{}
 
@@ -657,5 +660,158 @@ func TestRawSocketKeepalive(t *testing.T) {
 	}
 	if alivePings < 3 {
 		t.Fatalf("answering client saw %d pings in 2s at a 200ms interval", alivePings)
+	}
+}
+
+// cborHello is a CBOR HELLO to realm1 whose details carry n values of
+// filler (each one byte: an empty map) under "x".
+func cborHello(n int) []byte {
+	b := []byte{0x83, 0x01, 0x66, 'r', 'e', 'a', 'l', 'm', '1', 0xa2,
+		0x65, 'r', 'o', 'l', 'e', 's', 0xa1, 0x6a, 's', 'u', 'b', 's', 'c', 'r', 'i', 'b', 'e', 'r', 0xa0,
+		0x61, 'x', 0x9a}
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	return append(b, bytes.Repeat([]byte{0xa0}, n)...)
+}
+
+// TestOpeningMessagesAreSmall: before WELCOME a client's message may be at
+// most limits.max_opening_message_size: a HELLO under it joins, one over it
+// gets ABORT wamp.error.payload_size_exceeded, and 8 connections sending
+// 4 MiB HELLOs of empty maps (which would decode to ~440 MB each) leave the
+// heap almost as it was.
+func TestOpeningMessagesAreSmall(t *testing.T) {
+	srv := routertest.Start(t, func(c *config.Config) { c.Limits.MaxOpeningMessageSize = 32 << 10 })
+	cbor := &serialize.CBORSerializer{}
+	send := func(hello []byte) wamp.Message {
+		conn := dialRawWebSocket(t, srv.Addr(0), nil, "wamp.2.cbor")
+		defer conn.Close()
+		must(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
+		go func() { _, _ = conn.Write(append(wsFrameHeader(true, 0x2, len(hello)), hello...)) }()
+		_, msg, err := readServerFrame(t, conn)
+		must(t, err)
+		m, err := cbor.Deserialize(msg)
+		must(t, err)
+		return m
+	}
+	if m := send(cborHello(30 << 10)); m.MessageType() != wamp.WELCOME {
+		t.Fatalf("HELLO under the opening limit: %v, want WELCOME", m)
+	}
+	if m, ok := send(cborHello(33 << 10)).(*wamp.Abort); !ok || m.Reason != transport.ErrPayloadSizeExceeded {
+		t.Fatalf("HELLO over the opening limit: %v, want ABORT %s", m, transport.ErrPayloadSizeExceeded)
+	}
+
+	attack := cborHello(4 << 20)
+	frame := append(wsFrameHeader(true, 0x2, len(attack)), attack...)
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _ := tryRawWebSocket(t, srv.Addr(0), nil, "wamp.2.cbor")
+			if c == nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = c.Write(frame)
+			_, _ = io.Copy(io.Discard, c)
+		}()
+	}
+	var peak uint64
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for waiting := true; waiting; {
+		select {
+		case <-done:
+			waiting = false
+		case <-time.After(20 * time.Millisecond):
+		}
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapAlloc)
+	}
+	growth := int64(peak) - int64(before)
+	t.Logf("heap growth with 8 x 4 MiB HELLOs of empty maps: %.1f MiB", float64(growth)/(1<<20))
+	if growth > 16<<20 {
+		t.Fatalf("heap grew by %.1f MiB, want < 16 MiB", float64(growth)/(1<<20))
+	}
+	// Still serving.
+	srv.Dial(t, 0, "cbor", client.Config{})
+}
+
+// TestMessageItemsLimit: a publication holding exactly
+// limits.max_message_items values is delivered; one value more is answered
+// with ERROR wamp.error.payload_size_exceeded and the session goes on.
+func TestMessageItemsLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 1000
+	srv := routertest.Start(t, func(c *config.Config) { c.Limits.MaxMessageItems = limit })
+	for _, ser := range serializers {
+		sub := srv.Dial(t, 0, ser, client.Config{})
+		events := make(chan *wamp.Event, 2)
+		topic := "com.items." + ser
+		must(t, sub.Subscribe(topic, func(ev *wamp.Event) { events <- ev }, nil))
+		pub := srv.Dial(t, 1, ser, client.Config{})
+		// PUBLISH [16, id, {acknowledge: true}, topic, [list]]: 5 values, the
+		// options' key and value 2, the arguments list 1, the list 1: 9.
+		list := func(n int) wamp.List {
+			l := make(wamp.List, n)
+			for i := range l {
+				l[i] = wamp.Dict{}
+			}
+			return l
+		}
+		must(t, pub.Publish(topic, wamp.Dict{"acknowledge": true}, wamp.List{list(limit - 9)}, nil))
+		if ev := recv(t, events); len(ev.Arguments[0].([]any)) != limit-9 {
+			t.Fatalf("%s: event changed on the way", ser)
+		}
+		err := pub.Publish(topic, wamp.Dict{"acknowledge": true}, wamp.List{list(limit - 8)}, nil)
+		if !errorIs(err, transport.ErrPayloadSizeExceeded) {
+			t.Fatalf("%s: publication of %d values: %v, want %s", ser, limit+1, err, transport.ErrPayloadSizeExceeded)
+		}
+		must(t, pub.Publish(topic, wamp.Dict{"acknowledge": true}, wamp.List{"after"}, nil))
+		if ev := recv(t, events); ev.Arguments[0] != "after" {
+			t.Fatalf("%s: got %v, want the event published after", ser, ev.Arguments)
+		}
+	}
+	families, _ := scrape(t, srv)
+	if got := value(families, "switchboard_messages_refused_total", map[string]string{"reason": "items"}); got != 3 {
+		t.Fatalf("items refusals counted: %v, want 3", got)
+	}
+}
+
+// TestRawSocketPingsAreSmall: a PING of up to 125 bytes is answered; a
+// larger one ends the connection (it would be echoed from a buffer the
+// size of a message).
+func TestRawSocketPingsAreSmall(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	ping := func(n int) (pong []byte, err error) {
+		conn, err := net.Dial("tcp", srv.Addr(1).String())
+		must(t, err)
+		defer conn.Close()
+		must(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
+		_, err = conn.Write([]byte{0x7f, 0xf1, 0, 0})
+		must(t, err)
+		var hs [4]byte
+		_, err = io.ReadFull(conn, hs[:])
+		must(t, err)
+		payload := bytes.Repeat([]byte("p"), n)
+		_, err = conn.Write(append([]byte{1, byte(n >> 16), byte(n >> 8), byte(n)}, payload...))
+		must(t, err)
+		var h [4]byte
+		if _, err := io.ReadFull(conn, h[:]); err != nil {
+			return nil, err
+		}
+		pong = make([]byte, int(h[1])<<16|int(h[2])<<8|int(h[3]))
+		_, err = io.ReadFull(conn, pong)
+		return pong, err
+	}
+	if pong, err := ping(125); err != nil || len(pong) != 125 {
+		t.Fatalf("125-byte ping: pong of %d bytes, %v", len(pong), err)
+	}
+	if _, err := ping(4096); err == nil || isTimeout(err) {
+		t.Fatalf("4096-byte ping: %v, want the connection closed", err)
 	}
 }

@@ -149,7 +149,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.metrics = m
 	s.peerLimits = cfg.Limits
-	s.conns = connSet{maxTotal: cfg.Limits.MaxConnections, maxPerIP: cfg.Limits.MaxConnectionsPerIP}
+	s.conns = connSet{maxTotal: cfg.Limits.MaxConnections, maxPerIP: cfg.Limits.MaxConnectionsPerIP,
+		refusing: make(chan struct{}, maxRefusing)}
 	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
@@ -176,6 +177,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		s.authSwitches = append(s.authSwitches, switches)
 		authz := realms.NewAuthorizer(r.Roles)
+		authz.Protect(r.Roles, protectedProcedures(rc)...)
 		s.realms = append(s.realms, r)
 		s.authz = append(s.authz, authz)
 		br := broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI,
@@ -388,14 +390,16 @@ func (s *Server) serve(l *listener) {
 func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
 	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
-		PingInterval:       ping,
-		MaxQueueBytes:      maxQueueBytes,
-		MaxNestingDepth:    s.peerLimits.MaxNestingDepth,
-		MessageReadTimeout: s.peerLimits.MessageReadTimeout,
-		OnRefused:          func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
-		Poller:             s.poller.Load(),
-		Logger:             s.log,
-		Observer:           s.observer,
+		PingInterval:          ping,
+		MaxQueueBytes:         maxQueueBytes,
+		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
+		MaxMessageItems:       s.peerLimits.MaxMessageItems,
+		MaxOpeningMessageSize: s.peerLimits.MaxOpeningMessageSize,
+		MessageReadTimeout:    s.peerLimits.MessageReadTimeout,
+		OnRefused:             func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
+		Poller:                s.poller.Load(),
+		Logger:                s.log,
+		Observer:              s.observer,
 		OnSlowConsumer: func() {
 			s.slowConsumers.Add(1)
 			slow.Inc()

@@ -131,7 +131,8 @@ func TestOriginsAndSubprotocols(t *testing.T) {
 		{"", http.StatusSwitchingProtocols},
 		{"https://app.example.com", http.StatusSwitchingProtocols},
 		{"http://localhost:3000", http.StatusSwitchingProtocols},
-		{"http://" + srv.Addr(0).String(), http.StatusSwitchingProtocols}, // same host
+		// Same host without TLS: a DNS-rebinding page looks like this.
+		{"http://" + srv.Addr(0).String(), http.StatusForbidden},
 		{"https://evil.example.org", http.StatusForbidden},
 		{"http://app.example.com", http.StatusForbidden}, // wrong scheme
 		{"null", http.StatusForbidden},

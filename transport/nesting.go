@@ -13,6 +13,10 @@ const DefaultMaxNestingDepth = 64
 // errTruncated reports a message that ends inside a value.
 var errTruncated = errors.New("message ends inside a value")
 
+// DefaultMaxMessageItems is how many values a client's message may hold
+// when PeerOptions.MaxMessageItems is not set.
+const DefaultMaxMessageItems = 100_000
+
 // nestingError reports a message nested deeper than allowed.
 type nestingError struct{ limit int }
 
@@ -20,30 +24,43 @@ func (e *nestingError) Error() string {
 	return fmt.Sprintf("message nests deeper than %d levels", e.limit)
 }
 
+// itemsError reports a message with more values than allowed: decoding
+// costs about 100 bytes per value, whatever the value (an empty map or a
+// null takes one byte on the wire).
+type itemsError struct{ limit int }
+
+func (e *itemsError) Error() string {
+	return fmt.Sprintf("message holds more than %d values", e.limit)
+}
+
 // checkNesting walks an encoded message without decoding it and fails if
-// arrays, maps (and, in CBOR, tags) nest deeper than limit. The decoders
-// nexus uses recurse per level, and CBOR's counts no tags: a message of
-// nested tags would exhaust the stack. Each walk is iterative and linear in
-// len(b); it also refuses container lengths that the bytes left cannot
-// hold, so that no decoder allocates for elements that are not there.
-func checkNesting(format string, b []byte, limit int) error {
+// arrays, maps (and, in CBOR, tags) nest deeper than limit, or if it holds
+// more than maxItems values (0: any number). The decoders nexus uses recurse
+// per level, and CBOR's counts no tags: a message of nested tags would
+// exhaust the stack; and they spend about 100 bytes per value decoded. Each
+// walk is iterative and linear in len(b); it also refuses container lengths
+// that the bytes left cannot hold, so that no decoder allocates for elements
+// that are not there.
+func checkNesting(format string, b []byte, limit, maxItems int) error {
 	switch format {
 	case "json":
-		return checkJSONNesting(b, limit)
+		return checkJSONNesting(b, limit, maxItems)
 	case "msgpack":
-		_, err := walkMsgpack(b, limit)
+		_, err := walkMsgpack(b, limit, maxItems)
 		return err
 	case "cbor":
-		_, err := walkCBOR(b, limit)
+		_, err := walkCBOR(b, limit, maxItems)
 		return err
 	}
 	return fmt.Errorf("no nesting check for serializer %q", format)
 }
 
-// checkJSONNesting counts brackets outside strings; the decoder checks the
-// rest of the syntax.
-func checkJSONNesting(b []byte, limit int) error {
-	depth := 0
+// checkJSONNesting counts brackets outside strings, and values (map keys
+// included, as the binary walks count them): the first in each non-empty
+// container and one after each ',' and ':'. The decoder checks the rest
+// of the syntax.
+func checkJSONNesting(b []byte, limit, maxItems int) error {
+	depth, items := 0, 1
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '"':
@@ -52,16 +69,43 @@ func checkJSONNesting(b []byte, limit int) error {
 					i++
 				}
 			}
+			continue
 		case '[', '{':
 			depth++
 			if depth > limit {
 				return &nestingError{limit}
 			}
+			if !emptyContainer(b[i+1:]) {
+				break // its first value counts here; the others at their separators
+			}
+			continue
 		case ']', '}':
 			depth--
+			continue
+		case ',', ':':
+		default:
+			continue
+		}
+		if items++; maxItems > 0 && items > maxItems {
+			return &itemsError{maxItems}
 		}
 	}
 	return nil
+}
+
+// emptyContainer reports whether b, what follows an opening bracket,
+// closes it at once.
+func emptyContainer(b []byte) bool {
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case ']', '}':
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // containerWalk tracks the open containers of a binary encoding: how many
@@ -69,6 +113,16 @@ func checkJSONNesting(b []byte, limit int) error {
 type containerWalk struct {
 	open  []int
 	limit int
+	// items counts the values begun, up to maxItems (0: any number).
+	items, maxItems int
+}
+
+// item counts one more value.
+func (w *containerWalk) item() error {
+	if w.items++; w.maxItems > 0 && w.items > w.maxItems {
+		return &itemsError{w.maxItems}
+	}
+	return nil
 }
 
 // enter opens a container of n items (or indefinite, n == -1); left is the
@@ -115,12 +169,15 @@ func (w *containerWalk) finished() bool { return len(w.open) == 0 }
 
 // walkMsgpack walks MessagePack's type bytes of the item that starts b and
 // returns where it ends.
-func walkMsgpack(b []byte, limit int) (int, error) {
-	w := containerWalk{limit: limit}
+func walkMsgpack(b []byte, limit, maxItems int) (int, error) {
+	w := containerWalk{limit: limit, maxItems: maxItems}
 	i := 0
 	for {
 		if i >= len(b) {
 			return 0, errTruncated
+		}
+		if err := w.item(); err != nil {
+			return 0, err
 		}
 		t := b[i]
 		i++
@@ -230,12 +287,15 @@ func readBigEndian(b []byte) uint64 {
 // and returns where it ends. A tag counts as a level: it wraps the one item
 // that follows. So does an indefinite-length string, which holds its chunks
 // until a break.
-func walkCBOR(b []byte, limit int) (int, error) {
-	w := containerWalk{limit: limit}
+func walkCBOR(b []byte, limit, maxItems int) (int, error) {
+	w := containerWalk{limit: limit, maxItems: maxItems}
 	i := 0
 	for {
 		if i >= len(b) {
 			return 0, errTruncated
+		}
+		if err := w.item(); err != nil {
+			return 0, err
 		}
 		major, info := b[i]>>5, b[i]&0x1f
 		i++

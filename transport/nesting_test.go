@@ -34,6 +34,26 @@ func depthOf(v any) int {
 	return 0
 }
 
+// itemsOf counts the values in a decoded value, itself included.
+func itemsOf(v any) int {
+	n := 1
+	switch v := v.(type) {
+	case []any:
+		for _, e := range v {
+			n += itemsOf(e)
+		}
+	case map[string]any:
+		for _, e := range v {
+			n += 1 + itemsOf(e) // key and value
+		}
+	case map[any]any:
+		for _, e := range v {
+			n += 1 + itemsOf(e)
+		}
+	}
+	return n
+}
+
 // randomValue builds a value whose lists and maps nest exactly depth
 // levels, with scalars of every kind beside them.
 func randomValue(r *rand.Rand, depth int) any {
@@ -85,7 +105,7 @@ func TestCheckNestingMatchesEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: encode: %v", name, err)
 			}
-			err = checkNesting(name, b, limit)
+			err = checkNesting(name, b, limit, 0)
 			var ne *nestingError
 			switch {
 			case depth <= limit && err != nil:
@@ -121,7 +141,7 @@ func TestCheckNestingRefuses(t *testing.T) {
 		{"json arrays", "json", []byte(strings.Repeat("[", 9) + strings.Repeat("]", 9)), true},
 		{"json objects", "json", []byte(strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9)), true},
 	} {
-		err := checkNesting(tc.format, tc.input, 8)
+		err := checkNesting(tc.format, tc.input, 8, 0)
 		var ne *nestingError
 		switch {
 		case tc.name == "cbor tag under limit":
@@ -134,8 +154,28 @@ func TestCheckNestingRefuses(t *testing.T) {
 			t.Errorf("%s: error %v, nesting error %v", tc.name, err, tc.nesting)
 		}
 	}
+	// Values: at the limit fine, one more refused, in every encoding.
+	for _, format := range []string{"json", "msgpack", "cbor"} {
+		for _, tc := range []struct {
+			n    int
+			over bool
+		}{{99, false}, {100, true}} {
+			list := make([]any, tc.n) // tc.n values in a list: tc.n+1 in all
+			for i := range list {
+				list[i] = i % 3
+			}
+			b, err := itemCodecOf(format).SerializeDataItem(list)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ie *itemsError
+			if err := checkNesting(format, b, 8, 100); errors.As(err, &ie) != tc.over {
+				t.Errorf("%s: %d values: %v, want refused %v", format, tc.n+1, err, tc.over)
+			}
+		}
+	}
 	// Brackets inside JSON strings are text.
-	if err := checkNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8); err != nil {
+	if err := checkNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8, 0); err != nil {
 		t.Errorf("json brackets in a string: %v", err)
 	}
 }
@@ -149,7 +189,7 @@ func fuzzDecoder(f *testing.F, format string, seeds ...[]byte) {
 	codec := itemCodecOf(format)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 32
-		if err := checkNesting(format, data, limit); err != nil {
+		if err := checkNesting(format, data, limit, 1000); err != nil {
 			return
 		}
 		var v any
@@ -158,6 +198,9 @@ func fuzzDecoder(f *testing.F, format string, seeds ...[]byte) {
 		}
 		if d := depthOf(v); d > limit {
 			t.Fatalf("decoded depth %d passed a limit of %d", d, limit)
+		}
+		if n := itemsOf(v); n > 1000 {
+			t.Fatalf("%d values decoded past a limit of 1000", n)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"net/http"
 	"testing"
 )
@@ -10,25 +11,33 @@ func TestOriginAllowed(t *testing.T) {
 	patterns := []string{"https://*.example.com", "http://localhost:*", "partner.org", "*.trusted.net"}
 	for _, tc := range []struct {
 		origin, host string
+		tls          bool
 		want         bool
 	}{
-		{"", "router:8080", true},
-		{"http://router:8080", "router:8080", true},
-		{"https://app.example.com", "router", true},
-		{"https://APP.Example.com", "router", true},
-		{"http://app.example.com", "router", false},
-		{"https://example.com", "router", false},
-		{"https://app.example.com.evil.org", "router", false},
-		{"http://localhost:3000", "router", true},
-		{"http://localhost", "router", false},
-		{"https://partner.org", "router", true},
-		{"https://a.trusted.net", "router", true},
-		{"null", "router", false},
-		{"https://evil.org", "router", false},
+		{"", "router:8080", false, true},
+		// Same host: only over TLS (without it, DNS rebinding forges it).
+		{"https://router:8443", "router:8443", true, true},
+		{"http://router:8080", "router:8080", false, false},
+		{"http://router:8443", "router:8443", true, false},
+		{"https://other:8443", "router:8443", true, false},
+		{"https://app.example.com", "router", false, true},
+		{"https://APP.Example.com", "router", false, true},
+		{"http://app.example.com", "router", false, false},
+		{"https://example.com", "router", false, false},
+		{"https://app.example.com.evil.org", "router", false, false},
+		{"http://localhost:3000", "router", false, true},
+		{"http://localhost", "router", false, false},
+		{"https://partner.org", "router", false, true},
+		{"https://a.trusted.net", "router", false, true},
+		{"null", "router", false, false},
+		{"https://evil.org", "router", false, false},
 	} {
 		r, _ := http.NewRequest(http.MethodGet, "http://"+tc.host+"/ws", nil)
 		if tc.origin != "" {
 			r.Header.Set("Origin", tc.origin)
+		}
+		if tc.tls {
+			r.TLS = &tls.ConnectionState{}
 		}
 		if got := OriginAllowed(patterns, r); got != tc.want {
 			t.Errorf("origin %q (host %s): %v, want %v", tc.origin, tc.host, got, tc.want)

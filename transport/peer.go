@@ -49,6 +49,14 @@ type PeerOptions struct {
 	// a client's message; a deeper one ends the session with a protocol
 	// violation before it is decoded. Default DefaultMaxNestingDepth.
 	MaxNestingDepth int
+	// MaxMessageItems bounds how many values a client's message may hold;
+	// a request over it is answered like one over the size limit.
+	// Default DefaultMaxMessageItems.
+	MaxMessageItems int
+	// MaxOpeningMessageSize bounds the client's messages until its session
+	// is welcomed (HELLO, AUTHENTICATE): a stranger needs little room.
+	// Zero: the listener's limit.
+	MaxOpeningMessageSize int
 	// MessageReadTimeout bounds the time from the first byte of a frame to
 	// the end of its message; a slower client is disconnected. Zero: no
 	// bound.
@@ -133,6 +141,8 @@ type frameConn interface {
 	SetWriteDeadline(time.Time) error
 	Close() error
 	netConn() net.Conn
+	// readLimits is the connection's bound on inbound messages.
+	readLimits() *readLimit
 }
 
 // livenessReporter is a frameConn that sees control frames (pongs) the peer
@@ -214,6 +224,10 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	if opts.MaxNestingDepth <= 0 {
 		opts.MaxNestingDepth = DefaultMaxNestingDepth
 	}
+	if opts.MaxMessageItems <= 0 {
+		opts.MaxMessageItems = DefaultMaxMessageItems
+	}
+	conn.readLimits().open(opts.MaxOpeningMessageSize)
 	p := &Peer{
 		conn:       conn,
 		serializer: s,

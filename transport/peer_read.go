@@ -125,7 +125,12 @@ func (p *Peer) readMessage() bool {
 		return false
 	}
 	p.seen()
-	if err := checkNesting(p.serializer.Name, b, p.opts.MaxNestingDepth); err != nil {
+	if err := checkNesting(p.serializer.Name, b, p.opts.MaxNestingDepth, p.opts.MaxMessageItems); err != nil {
+		var ie *itemsError
+		if errors.As(err, &ie) {
+			return p.refuseTooBig(&tooBigError{size: len(b), limit: p.conn.readLimits().get(),
+				prefix: b[:min(len(b), tooBigPrefix)], skipped: true, items: ie.limit})
+		}
 		var ne *nestingError
 		if errors.As(err, &ne) {
 			p.refused("nesting")
@@ -194,11 +199,18 @@ func (p *Peer) dispatch(msg wamp.Message) bool {
 // becomes that ERROR for the caller) and the session goes on; otherwise
 // the session ends with that reason.
 func (p *Peer) refuseTooBig(e *tooBigError) bool {
-	p.refused("too_big")
 	req, known := readOversized(p.serializer.Name, e.prefix)
-	p.log.Info("message over max_message_size refused", "size", e.size, "max_message_size", e.limit,
-		"type", req.typ.String(), "session_kept", e.skipped && known)
 	reason := fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", e.size, e.limit)
+	if e.items > 0 {
+		p.refused("items")
+		reason = e.Error()
+		p.log.Info("message over max_message_items refused", "max_message_items", e.items,
+			"type", req.typ.String(), "session_kept", known)
+	} else {
+		p.refused("too_big")
+		p.log.Info("message over max_message_size refused", "size", e.size, "max_message_size", e.limit,
+			"type", req.typ.String(), "session_kept", e.skipped && known)
+	}
 	welcomed := false
 	select {
 	case <-p.welcomed:

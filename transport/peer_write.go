@@ -174,6 +174,7 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
 	if w, ok := msg.(*wamp.Welcome); ok {
+		p.conn.readLimits().welcome()
 		p.headers.Store(nil) // authentication is over: hold no cookies
 		// nor the HELLO (nexus keeps its own copy of what it needs).
 		if rec := p.hello.Swap(nil); rec != nil && p.opts.OnWelcome != nil {

@@ -19,6 +19,10 @@ const (
 	rawErrLength     = 2
 	rawErrReserved   = 3
 	rawErrMaxConns   = 4
+
+	// rawMaxPingPayload bounds PING and PONG payloads, as WebSocket bounds
+	// control frames.
+	rawMaxPingPayload = 125
 )
 
 // RefuseRawSocket answers a RawSocket client's handshake with error 4,
@@ -75,7 +79,7 @@ func AcceptRawSocket(conn net.Conn, accepted []Serializer, maxMessageSize int, o
 		conn:      conn,
 		in:        inBuffer{conn: conn, msgTimeout: opts.MessageReadTimeout},
 		w:         batchWriter{conn: conn},
-		recvLimit: recvLimit,
+		limit:     readLimit{session: recvLimit},
 		sendLimit: 1 << ((hs[1] >> 4) + 9),
 	}
 	c.writeTimeout = opts.WriteTimeout
@@ -90,7 +94,7 @@ type rawConn struct {
 	conn      net.Conn
 	in        inBuffer
 	w         batchWriter
-	recvLimit int
+	limit     readLimit
 	sendLimit int
 	// writeTimeout bounds a pong written by the reader.
 	writeTimeout time.Duration
@@ -105,6 +109,8 @@ var errMessageTooBig = errors.New("rawsocket: message exceeds the agreed maximum
 func (c *rawConn) WaitInput(idle time.Duration) error { return rawReadErr(c.in.wait(idle)) }
 
 func (c *rawConn) netConn() net.Conn { return c.conn }
+
+func (c *rawConn) readLimits() *readLimit { return &c.limit }
 
 func rawReadErr(err error) error {
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)) {
@@ -124,10 +130,15 @@ func (c *rawConn) ReadFrame() ([]byte, error) {
 		if typ > rawFramePong {
 			return nil, fmt.Errorf("rawsocket: reserved frame type %d", typ)
 		}
-		if n > c.recvLimit {
+		if typ != rawFrameWAMP && n > rawMaxPingPayload {
+			// A ping is echoed from the reader: a large one would make every
+			// connection hold a message-sized buffer for its pong.
+			return nil, fmt.Errorf("rawsocket: %d-byte ping or pong exceeds %d bytes", n, rawMaxPingPayload)
+		}
+		if limit := c.limit.get(); n > limit {
 			// Over the agreed limit (the length field bounds it at 16 MiB):
 			// keep the first bytes to answer the request, drop the rest.
-			tb := &tooBigError{size: n, limit: c.recvLimit}
+			tb := &tooBigError{size: n, limit: limit}
 			if typ != rawFrameWAMP {
 				return nil, tb
 			}

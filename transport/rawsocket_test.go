@@ -72,7 +72,7 @@ func FuzzRawSocketFrames(f *testing.F) {
 		}()
 		go func() { _, _ = io.Copy(io.Discard, client) }()
 		c := &rawConn{conn: server, in: inBuffer{conn: server}, w: batchWriter{conn: server},
-			recvLimit: limit, sendLimit: limit, writeTimeout: time.Second}
+			limit: readLimit{session: limit}, sendLimit: limit, writeTimeout: time.Second}
 		for {
 			b, err := c.ReadFrame()
 			if err != nil {

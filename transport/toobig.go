@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
@@ -40,6 +41,32 @@ const (
 	discardFactor = 16
 )
 
+// readLimit is a connection's bound on inbound messages: a smaller one
+// while the session opens (a stranger's HELLO needs little room), then
+// the session's.
+type readLimit struct {
+	session int
+	opening atomic.Int64 // 0 once welcomed
+}
+
+// get returns the bound in force.
+func (l *readLimit) get() int {
+	if n := l.opening.Load(); n > 0 {
+		return int(n)
+	}
+	return l.session
+}
+
+// open bounds the messages of the opening to n (if smaller).
+func (l *readLimit) open(n int) {
+	if n > 0 && n < l.session {
+		l.opening.Store(int64(n))
+	}
+}
+
+// welcome lifts the opening's bound.
+func (l *readLimit) welcome() { l.opening.Store(0) }
+
 // tooBigError is a client message over the size limit.
 type tooBigError struct {
 	size  int // bytes announced so far
@@ -49,9 +76,15 @@ type tooBigError struct {
 	// skipped: the rest was read and dropped, the connection is in step
 	// and the session can go on. Otherwise it must end.
 	skipped bool
+	// items, when set, is the limit on values the message exceeded (its
+	// size was fine).
+	items int
 }
 
 func (e *tooBigError) Error() string {
+	if e.items > 0 {
+		return fmt.Sprintf("message holds more than %d values", e.items)
+	}
 	return fmt.Sprintf("message of %d bytes or more exceeds the limit of %d bytes", e.size, e.limit)
 }
 
@@ -121,7 +154,7 @@ func peekFields(format string, prefix []byte, n int) []any {
 		}
 		var out []any
 		for len(out) < n && i < len(prefix) {
-			end, err := walk(prefix[i:], DefaultMaxNestingDepth)
+			end, err := walk(prefix[i:], DefaultMaxNestingDepth, 0)
 			if err != nil {
 				break
 			}

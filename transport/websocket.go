@@ -38,14 +38,14 @@ const (
 // and writes whole server frames, coalesced per batch, straight to the
 // connection.
 type wsConn struct {
-	conn           net.Conn
-	opcode         byte // of the data frames written: text or binary
-	in             inBuffer
-	w              batchWriter
-	maxMessageSize int
-	writeTimeout   time.Duration
-	seen           func()
-	closeSent      atomic.Bool
+	conn         net.Conn
+	opcode       byte // of the data frames written: text or binary
+	in           inBuffer
+	w            batchWriter
+	limit        readLimit
+	writeTimeout time.Duration
+	seen         func()
+	closeSent    atomic.Bool
 	// closeCode, when set, is the code of the close frame WriteClose sends.
 	closeCode atomic.Int32
 }
@@ -75,12 +75,12 @@ func NewWebSocketPeer(conn net.Conn, s Serializer, maxMessageSize int, opts Peer
 		writeTimeout = defaultWriteTimeout
 	}
 	c := &wsConn{
-		conn:           conn,
-		opcode:         opcode,
-		in:             inBuffer{conn: conn, msgTimeout: opts.MessageReadTimeout},
-		w:              batchWriter{conn: conn},
-		maxMessageSize: maxMessageSize,
-		writeTimeout:   writeTimeout,
+		conn:         conn,
+		opcode:       opcode,
+		in:           inBuffer{conn: conn, msgTimeout: opts.MessageReadTimeout},
+		w:            batchWriter{conn: conn},
+		limit:        readLimit{session: maxMessageSize},
+		writeTimeout: writeTimeout,
 	}
 	return newPeer(c, s, opts)
 }
@@ -98,6 +98,8 @@ type frameHeader struct {
 func (c *wsConn) WaitInput(idle time.Duration) error { return c.readFailed(c.in.wait(idle)) }
 
 func (c *wsConn) netConn() net.Conn { return c.conn }
+
+func (c *wsConn) readLimits() *readLimit { return &c.limit }
 
 // ReadFrame returns the next WAMP message, answering pings and a close
 // frame on the way.
@@ -136,6 +138,7 @@ func (c *wsConn) readMessage() ([]byte, error) {
 	var msg []byte
 	var text, started bool
 	var tooBig *tooBigError
+	limit := c.limit.get()
 	c.in.startMessage()
 	for {
 		h, err := c.readHeader()
@@ -167,16 +170,16 @@ func (c *wsConn) readMessage() ([]byte, error) {
 		default:
 			return nil, &wsProtocolError{wsCloseProtocolError, fmt.Sprintf("reserved opcode %#x", h.opcode)}
 		}
-		if tooBig == nil && len(msg)+h.length > c.maxMessageSize {
+		if tooBig == nil && len(msg)+h.length > limit {
 			// Over the limit: keep the first bytes (to answer the request
 			// with an ERROR) and drop the rest, up to a bound.
-			tooBig = &tooBigError{limit: c.maxMessageSize, size: len(msg),
+			tooBig = &tooBigError{limit: limit, size: len(msg),
 				prefix: append([]byte(nil), msg[:min(len(msg), tooBigPrefix)]...)}
 			msg = nil
 		}
 		if tooBig != nil {
 			tooBig.size += h.length
-			if tooBig.size > discardLimit(c.maxMessageSize) {
+			if tooBig.size > discardLimit(limit) {
 				return nil, tooBig
 			}
 			if err := c.in.keepPrefix(tooBig, h.length, &h.mask); err != nil {
@@ -234,8 +237,8 @@ func (c *wsConn) readHeader() (frameHeader, error) {
 	if h.opcode >= wsClose && (!h.fin || n > wsMaxControlPayload) {
 		return h, &wsProtocolError{wsCloseProtocolError, "control frame fragmented or over 125 bytes"}
 	}
-	if n > uint64(discardLimit(c.maxMessageSize)) {
-		return h, &tooBigError{limit: c.maxMessageSize, size: int(min(n, 1<<62))}
+	if limit := c.limit.get(); n > uint64(discardLimit(limit)) {
+		return h, &tooBigError{limit: limit, size: int(min(n, 1<<62))}
 	}
 	h.length = int(n)
 	if err := c.in.fill(4); err != nil {
@@ -359,7 +362,7 @@ func (c *wsConn) WriteClose(policy bool, reason string) {
 	case policy:
 		code = wsClosePolicy
 	case c.closeCode.Load() != 0:
-		code, reason = int(c.closeCode.Load()), fmt.Sprintf("message exceeds %d bytes", c.maxMessageSize)
+		code, reason = int(c.closeCode.Load()), fmt.Sprintf("message exceeds %d bytes", c.limit.get())
 	}
 	c.writeClose(code, reason)
 }

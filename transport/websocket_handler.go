@@ -23,8 +23,8 @@ type WebSocketOptions struct {
 	// Serializers are offered in this order of preference.
 	Serializers []Serializer
 	// AllowedOrigins are Origin patterns with * globs, matched against the
-	// whole origin or its host. Requests without Origin or from the same host
-	// are always allowed.
+	// whole origin or its host. Requests without Origin, or from the same
+	// host over TLS, are always allowed.
 	AllowedOrigins []string
 	// MaxMessageSize bounds inbound messages in bytes.
 	MaxMessageSize int
@@ -122,14 +122,17 @@ func peerAddress(a net.Addr) string {
 }
 
 // OriginAllowed reports whether the request's Origin is allowed by patterns.
-// A missing Origin (not a browser) and a same-host origin are allowed.
+// A missing Origin (not a browser) is allowed, and so is a same-host origin
+// over TLS. Without TLS the Host header proves nothing: a DNS-rebinding
+// page makes its own host name resolve to the router's address, so its
+// origin and Host match.
 func OriginAllowed(patterns []string, r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
 	u, err := url.Parse(origin)
-	if err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+	if err == nil && r.TLS != nil && u.Scheme == "https" && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
 	origin = strings.ToLower(origin)

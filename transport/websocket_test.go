@@ -43,12 +43,12 @@ func wsPair(t *testing.T, maxMessageSize int) (*wsConn, net.Conn) {
 	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
 	_ = server.SetReadDeadline(time.Now().Add(10 * time.Second))
 	return &wsConn{
-		conn:           server,
-		opcode:         wsText,
-		in:             inBuffer{conn: server},
-		w:              batchWriter{conn: server},
-		maxMessageSize: maxMessageSize,
-		writeTimeout:   5 * time.Second,
+		conn:         server,
+		opcode:       wsText,
+		in:           inBuffer{conn: server},
+		w:            batchWriter{conn: server},
+		limit:        readLimit{session: maxMessageSize},
+		writeTimeout: 5 * time.Second,
 	}, client
 }
 
@@ -309,7 +309,7 @@ func FuzzWebSocketReader(f *testing.F) {
 		}()
 		go func() { _, _ = io.Copy(io.Discard, client) }()
 		c := &wsConn{conn: server, opcode: wsText, in: inBuffer{conn: server}, w: batchWriter{conn: server},
-			maxMessageSize: 4096, writeTimeout: time.Second}
+			limit: readLimit{session: 4096}, writeTimeout: time.Second}
 		for {
 			b, err := c.ReadFrame()
 			if err != nil {
