@@ -126,14 +126,11 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 
 func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend, error) {
 	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[string]*client.Client{}}
-	for i, r := range s.realms {
-		if r.Name == cfg.Realm {
-			be.authz = s.authz[i]
-		}
-	}
-	if be.authz == nil {
+	rs := s.realmByName[cfg.Realm]
+	if rs == nil {
 		return nil, nil, fmt.Errorf("bridge: realm %q is not configured", cfg.Realm)
 	}
+	be.authz = rs.authz
 	requireIP, err := parseCIDRs(cfg.RequireIP)
 	if err != nil {
 		return nil, nil, err

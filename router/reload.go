@@ -65,7 +65,7 @@ func (s *Server) Reload(cfg *config.Config) error {
 		}
 		u := realmUpdate{auth: map[string]nexusauth.Authenticator{}}
 		for _, a := range r.Authenticators {
-			if _, ok := s.authSwitches[i][a.AuthMethod()]; !ok {
+			if _, ok := s.realms[i].switches[a.AuthMethod()]; !ok {
 				return fmt.Errorf("%w: realm %s gains authmethod %s", ErrRestartNeeded, rc.Name, a.AuthMethod())
 			}
 			u.auth[a.AuthMethod()] = s.guardAuthenticator(rc.Name, a)
@@ -75,8 +75,8 @@ func (s *Server) Reload(cfg *config.Config) error {
 	}
 	s.authLimiter.SetLimits(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
 	for i := range cfg.Realms {
-		s.authz[i].Protect(updates[i].roles, protectedProcedures(cfg.Realms[i])...)
-		for method, sw := range s.authSwitches[i] {
+		s.realms[i].authz.Protect(updates[i].roles, protectedProcedures(cfg.Realms[i])...)
+		for method, sw := range s.realms[i].switches {
 			if a, ok := updates[i].auth[method]; ok {
 				sw.cur.Store(&a)
 			} else {

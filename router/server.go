@@ -2,28 +2,22 @@ package router
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gammazero/nexus/v3/client"
 	nexusrouter "github.com/gammazero/nexus/v3/router"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/metrics"
-	"github.com/switchboard-wamp/switchboard/realms"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
 
@@ -41,39 +35,40 @@ type Options struct {
 // Server is one switchboard router: New allocates, Start binds every
 // listener, Shutdown ends sessions and closes everything.
 type Server struct {
-	cfg    *config.Config
-	log    *slog.Logger
-	realms []realms.Realm
-	authz  []*realms.Authorizer // per realm, shared by nexus and the broker
-	broker *broker.Broker
-	// maxRegistrations: realm name -> max_registrations_per_session (a
-	// realm option, which a reload cannot change).
-	maxRegistrations map[string]int
+	cfg *config.Config
+	log *slog.Logger
+
+	// Built by New, fixed afterwards (a reload changes what is behind
+	// them, not the fields).
+	realms      []*realmState
+	realmByName map[string]*realmState
+	broker      *broker.Broker
+	authLimiter *auth.FailureLimiter // failed authentications per address
+	// peerLimits are the message limits of every peer (a reload that
+	// changes them is refused).
+	peerLimits config.Limits
 
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
+	limits   *metrics.Limits
 	observer *observer
 	ready    atomic.Bool // /readyz: listeners bound and not shutting down
 
-	mu         sync.Mutex
-	started    bool
-	closing    bool
-	nexus      nexusrouter.Router
-	forwarders []*client.Client
-	// localCallers: realm name -> in-process session that calls procedures
-	// for the dynamic authenticator and authorizers.
-	localCallers sync.Map
-	bridges      []*bridgeBackend
-	bridgeOf     map[int]*bridgeBackend // by listener index
-	// authSwitches: per realm, the authenticator nexus holds for each method.
-	authSwitches []map[string]*methodSwitch
-	authLimiter  *auth.FailureLimiter // failed authentications per address
-	listeners    []*listener
-	attaching    map[*transport.Peer]struct{}
-	attachWG     sync.WaitGroup
-	serveWG      sync.WaitGroup
-	connWG       sync.WaitGroup // connections between accept and attach
-	conns        connSet
+	mu        sync.Mutex
+	started   bool
+	closing   bool
+	nexus     nexusrouter.Router
+	listeners []*listener
+	bridges   []*bridgeBackend
+	bridgeOf  map[int]*bridgeBackend // by listener index
+	attaching map[*transport.Peer]struct{}
+	// teardown undoes what Start set up, for a failed Start and Shutdown.
+	teardown teardown
+
+	attachWG sync.WaitGroup
+	serveWG  sync.WaitGroup
+	connWG   sync.WaitGroup // connections between accept and attach
+	conns    connSet
 	// poller watches idle sessions' connections, so that they need no
 	// reader goroutine (nil where the system offers no epoll).
 	poller atomic.Pointer[transport.Poller]
@@ -82,15 +77,6 @@ type Server struct {
 	shutdownErr  error
 
 	slowConsumers atomic.Uint64
-	limits        *metrics.Limits
-	// peerLimits are the message limits of every peer; fixed at New (a
-	// reload that changes them is refused), so listeners read them
-	// without the lock.
-	peerLimits config.Limits
-
-	// background lives from Start to Shutdown: bridge forwarders run in it.
-	background     context.Context
-	stopBackground context.CancelFunc
 }
 
 // Stats are the server's counters since Start.
@@ -115,13 +101,6 @@ func (s *Server) parkedConnections() int {
 	return 0
 }
 
-// listener is one bound address with what serves it.
-type listener struct {
-	cfg  config.Listener
-	ln   net.Listener
-	http *http.Server // WebSocket listeners only
-}
-
 // New validates cfg and prepares a server; it performs no I/O.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
@@ -131,70 +110,66 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, attaching: map[*transport.Peer]struct{}{}, registry: opts.Registry, bridgeOf: map[int]*bridgeBackend{},
-		maxRegistrations: map[string]int{}}
+	s := &Server{cfg: cfg, log: log, registry: opts.Registry, peerLimits: cfg.Limits,
+		realmByName: map[string]*realmState{}, bridgeOf: map[int]*bridgeBackend{},
+		attaching: map[*transport.Peer]struct{}{}}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
-	version := opts.Version
-	if version == "" {
-		version = "dev"
-	}
-	m, err := metrics.New(s.registry, version)
-	if err == nil {
-		err = metrics.RegisterParkedConnections(s.registry, s.parkedConnections)
-	}
-	if err != nil {
+	if err := s.newMetrics(opts.Version); err != nil {
 		return nil, fmt.Errorf("router: metrics: %w", err)
 	}
-	s.metrics = m
-	s.peerLimits = cfg.Limits
-	s.conns = connSet{maxTotal: cfg.Limits.MaxConnections, maxPerIP: cfg.Limits.MaxConnectionsPerIP,
-		refusing: make(chan struct{}, maxRefusing)}
-	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
-		return nil, fmt.Errorf("router: metrics: %w", err)
-	}
-	s.conns.refused = func(limit string) { s.limits.ConnectionsRefused.WithLabelValues(limit).Inc() }
 	s.authLimiter = auth.NewFailureLimiter(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
-	var realmNames []string
-	for _, rc := range cfg.Realms {
-		realmNames = append(realmNames, rc.Name)
-	}
-	s.observer = newObserver(m, realmNames)
 	var brokerRealms []broker.Realm
 	for _, rc := range cfg.Realms {
-		r, err := s.realmFromConfig(rc)
+		rs, err := s.newRealmState(rc)
 		if err != nil {
 			return nil, fmt.Errorf("router: %w", err)
 		}
-		switches := map[string]*methodSwitch{}
-		for i, a := range r.Authenticators {
-			guarded := s.guardAuthenticator(r.Name, a)
-			sw := &methodSwitch{method: a.AuthMethod()}
-			sw.cur.Store(&guarded)
-			switches[sw.method] = sw
-			r.Authenticators[i] = sw
-		}
-		s.authSwitches = append(s.authSwitches, switches)
-		authz := realms.NewAuthorizer(r.Roles)
-		authz.Protect(r.Roles, protectedProcedures(rc)...)
-		s.realms = append(s.realms, r)
-		s.authz = append(s.authz, authz)
-		br := broker.Realm{Name: r.Name, Authorizer: authz, StrictURI: r.StrictURI,
+		s.realms = append(s.realms, rs)
+		s.realmByName[rs.name] = rs
+		br := broker.Realm{Name: rs.name, Authorizer: rs.authz, StrictURI: rs.def.StrictURI,
 			MaxRetainedTopics: rc.Options.MaxRetainedTopics, MaxRetainedBytes: rc.Options.MaxRetainedBytes,
 			MaxSubscriptionsPerSession: rc.Options.MaxSubscriptionsPerSession}
 		for _, h := range rc.Options.EventHistory {
 			br.History = append(br.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 		}
 		brokerRealms = append(brokerRealms, br)
-		s.maxRegistrations[r.Name] = rc.Options.MaxRegistrationsPerSession
 	}
 	s.broker = broker.New(brokerRealms, log, s.observer)
 	return s, nil
 }
 
+// newMetrics registers the server's collectors.
+func (s *Server) newMetrics(version string) error {
+	if version == "" {
+		version = "dev"
+	}
+	m, err := metrics.New(s.registry, version)
+	if err != nil {
+		return err
+	}
+	if err := metrics.RegisterParkedConnections(s.registry, s.parkedConnections); err != nil {
+		return err
+	}
+	s.metrics = m
+	s.conns = connSet{maxTotal: s.cfg.Limits.MaxConnections, maxPerIP: s.cfg.Limits.MaxConnectionsPerIP,
+		refusing: make(chan struct{}, maxRefusing)}
+	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
+		return err
+	}
+	s.conns.refused = func(limit string) { s.limits.ConnectionsRefused.WithLabelValues(limit).Inc() }
+	var realmNames []string
+	for _, rc := range s.cfg.Realms {
+		realmNames = append(realmNames, rc.Name)
+	}
+	s.observer = newObserver(m, realmNames)
+	return nil
+}
+
 // Start creates the routing core and binds every listener before it
-// returns. If any listener fails, the ones already bound are closed.
+// returns. If any step fails, what the steps before it set up is undone:
+// no listener stays bound.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -202,49 +177,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("router: already started")
 	}
 	s.started = true
-
-	nexusCfg := &nexusrouter.Config{}
-	for i, r := range s.realms {
-		nexusCfg.RealmConfigs = append(nexusCfg.RealmConfigs, r.NexusConfig(s.authz[i]))
-	}
-	nx, err := nexusrouter.NewRouter(nexusCfg, nexusLogger{s.log})
-	if err != nil {
-		return fmt.Errorf("router: %w", err)
-	}
-	s.nexus = nx
-	if err := s.forwardNexusEvents(); err != nil {
-		s.closeForwarders()
-		nx.Close()
+	if err := s.setUp(ctx); err != nil {
+		s.closing = true
+		s.mu.Unlock()
+		undoCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		s.teardown.run(undoCtx)
+		cancel()
+		s.mu.Lock()
 		return err
-	}
-	if poller, err := transport.NewPoller(); err == nil {
-		s.poller.Store(poller)
-	} else {
-		s.log.Info("idle sessions keep a reader goroutine", "reason", err.Error())
-	}
-
-	for i, lc := range s.cfg.Listeners {
-		l, err := s.bind(ctx, i, lc)
-		if err != nil {
-			for _, bound := range s.listeners {
-				_ = bound.ln.Close()
-			}
-			s.listeners = nil
-			s.closeForwarders()
-			nx.Close()
-			s.closePoller()
-			return fmt.Errorf("router: listeners[%d] %s: %w", i, lc.Address, err)
-		}
-		s.listeners = append(s.listeners, l)
-	}
-	s.background, s.stopBackground = context.WithCancel(context.Background())
-	for _, b := range s.bridges {
-		if err := b.start(s.background); err != nil {
-			s.mu.Unlock()
-			_ = s.Shutdown(context.Background())
-			s.mu.Lock()
-			return fmt.Errorf("router: %w", err)
-		}
 	}
 	for _, l := range s.listeners {
 		s.serve(l)
@@ -254,182 +194,125 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) closePoller() {
-	if p := s.poller.Load(); p != nil {
-		if err := p.Close(); err != nil {
-			s.log.Warn("closing the idle-connection poller", "error", err)
-		}
+// setUp sets up what Start starts, in order, recording in s.teardown how
+// each step is undone. The order of the records is the reverse of the
+// order of shutdown: stop accepting (and drain HTTP requests), close the
+// bridges, stop the background work, end the in-process sessions, say
+// GOODBYE to every session, close the poller.
+func (s *Server) setUp(ctx context.Context) error {
+	if poller, err := transport.NewPoller(); err == nil {
+		s.poller.Store(poller)
+		s.teardown.add("poller", func(context.Context) {
+			if err := poller.Close(); err != nil {
+				s.log.Warn("closing the idle-connection poller", "error", err)
+			}
+		})
+	} else {
+		s.log.Info("idle sessions keep a reader goroutine", "reason", err.Error())
 	}
-}
 
-func (l *listener) transport() string {
-	switch {
-	case l.cfg.RawSocket != nil:
-		return "rawsocket"
-	case l.cfg.Bridge == nil:
-		return "websocket"
-	case l.cfg.WebSocket == nil:
-		return "http-bridge"
+	nexusCfg := &nexusrouter.Config{}
+	for _, rs := range s.realms {
+		nexusCfg.RealmConfigs = append(nexusCfg.RealmConfigs, rs.def.NexusConfig(rs.authz))
 	}
-	return "websocket+http-bridge"
-}
-
-func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*listener, error) {
-	network, address := "tcp", lc.Address
-	if path, ok := strings.CutPrefix(lc.Address, "unix:"); ok {
-		network, address = "unix", path
-	}
-	var lcfg net.ListenConfig
-	ln, err := lcfg.Listen(ctx, network, address)
+	nx, err := nexusrouter.NewRouter(nexusCfg, nexusLogger{s.log})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("router: %w", err)
 	}
-	tl := trackingListener{Listener: ln, set: &s.conns, log: s.log}
-	switch {
-	case lc.TLS.Enabled(): // a refusal in clear text would not be understood
-	case lc.RawSocket != nil:
-		tl.refuse = transport.RefuseRawSocket
-	default:
-		tl.refuse = refuseHTTP
+	s.nexus = nx
+	s.teardown.add("sessions", s.endSessions)
+
+	for _, rs := range s.realms {
+		s.teardown.add("realm "+rs.name, func(context.Context) { rs.close() })
+		if err := rs.open(s); err != nil {
+			return err
+		}
 	}
-	ln = tl
-	if lc.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
+
+	background, stop := context.WithCancel(context.Background())
+	s.teardown.add("background", func(context.Context) {
+		stop()
+		for _, b := range s.bridges {
+			b.running.Wait()
+		}
+	})
+	s.teardown.add("bridges", func(context.Context) {
+		for _, b := range s.bridges {
+			b.close()
+		}
+	})
+	for i, lc := range s.cfg.Listeners {
+		l, err := s.bind(ctx, i, lc)
 		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("load TLS certificate: %w", err)
+			return fmt.Errorf("router: listeners[%d] %s: %w", i, lc.Address, err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if len(s.listeners) == 0 {
+			s.teardown.add("listeners", s.stopAccepting)
+		}
+		s.listeners = append(s.listeners, l)
 	}
-	l := &listener{cfg: lc, ln: ln}
-	if lc.WebSocket != nil || lc.Bridge != nil {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", healthz)
-		mux.HandleFunc("/readyz", s.readyz)
-		if s.cfg.Metrics.Enabled && s.cfg.MetricsListener() == index {
-			var h http.Handler = promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
-			if !s.cfg.Metrics.AllowRemote {
-				h = loopbackOnly(h)
-			}
-			mux.Handle(s.cfg.Metrics.Path, h)
-		}
-		if ws := lc.WebSocket; ws != nil {
-			serializers, err := transport.LookupSerializers(ws.Serializers)
-			if err != nil {
-				_ = ln.Close()
-				return nil, err
-			}
-			var h http.Handler = s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
-				Serializers:    serializers,
-				AllowedOrigins: ws.AllowedOrigins,
-				MaxMessageSize: ws.MaxMessageSize,
-				Peer:           s.peerOptions("websocket", ws.PingInterval, ws.MaxQueueBytes),
-				Attach:         s.attach,
-				Logger:         s.log,
-			}))
-			if s.cfg.Log.AccessLogUpgrades {
-				h = s.logUpgrades(h)
-			}
-			mux.Handle(ws.Path, h)
-		}
-		if bc := lc.Bridge; bc != nil {
-			if err := s.mountBridge(mux, index, bc); err != nil {
-				_ = ln.Close()
-				return nil, err
-			}
-		}
-		var handler http.Handler = mux
-		if loopbackAddress(lc.Address) {
-			handler = hostCheck(mux, s.metrics.HostRefused, s.log)
-		}
-		l.http = &http.Server{
-			Handler:           handler,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	for _, b := range s.bridges {
+		if err := b.start(background); err != nil {
+			return fmt.Errorf("router: %w", err)
 		}
 	}
-	return l, nil
+	return nil
 }
 
-func (s *Server) serve(l *listener) {
-	s.serveWG.Add(1)
+// stopAccepting closes every listener, lets HTTP bridge requests in
+// progress finish (until ctx ends), and refuses the sessions still in
+// their opening handshake.
+func (s *Server) stopAccepting(ctx context.Context) {
+	s.mu.Lock()
+	listeners := s.listeners
+	s.mu.Unlock()
+	var drained sync.WaitGroup
+	for _, l := range listeners {
+		if l.http == nil {
+			_ = l.ln.Close()
+			continue
+		}
+		drained.Add(1)
+		go func() {
+			defer drained.Done()
+			// WebSockets are hijacked: http.Server no longer tracks them.
+			if err := l.http.Shutdown(ctx); err != nil {
+				_ = l.http.Close()
+			}
+			_ = l.ln.Close() // a server that never served leaves it open
+		}()
+	}
+	drained.Wait()
+	s.serveWG.Wait()
+	s.mu.Lock()
+	attaching := make([]*transport.Peer, 0, len(s.attaching))
+	for p := range s.attaching {
+		attaching = append(attaching, p)
+	}
+	s.mu.Unlock()
+	for _, p := range attaching {
+		p.Close()
+	}
+	s.attachWG.Wait()
+}
+
+// endSessions sends every session GOODBYE (each peer flushes it before
+// closing) and closes what is still connected; when ctx ends first, at
+// once.
+func (s *Server) endSessions(ctx context.Context) {
+	done := make(chan struct{})
 	go func() {
-		defer s.serveWG.Done()
-		var err error
-		if l.http != nil {
-			err = l.http.Serve(l.ln)
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
-			}
-		} else {
-			rs := l.cfg.RawSocket
-			serializers, lookupErr := transport.LookupSerializers(rs.Serializers)
-			if lookupErr != nil {
-				err = lookupErr
-			} else {
-				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
-					Serializers:    serializers,
-					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           s.peerOptions("rawsocket", rs.PingInterval, rs.MaxQueueBytes),
-					Attach:         s.attach,
-					Logger:         s.log,
-					Begin:          s.beginConn,
-					End:            s.connWG.Done,
-				})
-			}
-		}
-		if err != nil {
-			s.log.Error("listener stopped", "address", l.cfg.Address, "error", err)
-		}
+		s.nexus.Close()
+		close(done)
 	}()
-}
-
-// peerOptions configures the peers of a listener: their pub/sub messages go
-// to the broker once nexus welcomes them.
-func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
-	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
-	return transport.PeerOptions{
-		PingInterval:          ping,
-		MaxQueueBytes:         maxQueueBytes,
-		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
-		MaxMessageItems:       s.peerLimits.MaxMessageItems,
-		MaxOpeningMessageSize: s.peerLimits.MaxOpeningMessageSize,
-		MessageReadTimeout:    s.peerLimits.MessageReadTimeout,
-		OnRefused:             func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
-		Poller:                s.poller.Load(),
-		Logger:                s.log,
-		Observer:              s.observer,
-		OnSlowConsumer: func() {
-			s.slowConsumers.Add(1)
-			slow.Inc()
-		},
-		OnHello: func(hello *wamp.Hello) any { return readHello(hello) },
-		OnWelcome: func(p *transport.Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) transport.Route {
-			info, _ := helloState.(helloInfo)
-			bs := s.broker.JoinSession(p, string(hello.Realm), welcome, info.publisherIdentification)
-			if bs == nil {
-				return nil
-			}
-			realm := string(hello.Realm)
-			sessions := s.metrics.Sessions.WithLabelValues(realm, transportName)
-			sessions.Inc()
-			s.metrics.SessionJoins.WithLabelValues(realm, transportName).Inc()
-			return &sessionRoute{
-				broker: bs, answerInterrupts: info.emulatedCanceling, deliver: p.Deliver,
-				callDuration: s.metrics.CallDuration.WithLabelValues(realm),
-				registrationLimit: registrationLimit{
-					max:     s.maxRegistrations[realm],
-					refused: s.metrics.LimitExceeded.WithLabelValues(realm, broker.LimitRegistrationsPerSession),
-					log:     s.log.With("realm", realm),
-				},
-				onLeave: func() {
-					sessions.Dec()
-					s.metrics.SessionLeaves.WithLabelValues(realm, transportName).Inc()
-				},
-			}
-		},
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.conns.closeAll()
+		<-done
 	}
+	s.conns.closeAll()
+	s.connWG.Wait()
 }
 
 // beginConn counts a connection whose opening is in progress, unless the
@@ -442,20 +325,6 @@ func (s *Server) beginConn() bool {
 	}
 	s.connWG.Add(1)
 	return true
-}
-
-// trackHandler counts requests in progress, so Shutdown can wait for
-// WebSocket upgrades that are still attaching.
-func (s *Server) trackHandler(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.beginConn() {
-			w.Header().Set("Connection", "close")
-			http.Error(w, "shutting down", http.StatusServiceUnavailable)
-			return
-		}
-		defer s.connWG.Done()
-		h.ServeHTTP(w, r)
-	})
 }
 
 // attach hands a connected peer to nexus, which reads HELLO, authenticates
@@ -508,10 +377,6 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	started := s.started
-	attaching := make([]*transport.Peer, 0, len(s.attaching))
-	for p := range s.attaching {
-		attaching = append(attaching, p)
-	}
 	s.mu.Unlock()
 	if !started {
 		return nil
@@ -526,55 +391,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-
-	// Stop accepting, and let HTTP bridge requests in progress finish
-	// (WebSockets are hijacked: http.Server no longer tracks them).
-	var drained sync.WaitGroup
-	for _, l := range s.listeners {
-		if l.http == nil {
-			_ = l.ln.Close()
-			continue
-		}
-		drained.Add(1)
-		go func() {
-			defer drained.Done()
-			if err := l.http.Shutdown(ctx); err != nil {
-				_ = l.http.Close()
-			}
-		}()
-	}
-	drained.Wait()
-	// Sessions still in their opening handshake are refused.
-	for _, p := range attaching {
-		p.Close()
-	}
-	s.attachWG.Wait()
-
-	// GOODBYE to every session; each peer flushes it before closing.
-	s.closeForwarders()
-	done := make(chan struct{})
-	go func() {
-		s.nexus.Close()
-		close(done)
-	}()
-	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("router: shutdown: %w", ctx.Err())
-		s.conns.closeAll()
-		<-done
-	}
-	s.conns.closeAll()
-	s.connWG.Wait()
-	s.serveWG.Wait()
-	s.closePoller()
-	if s.stopBackground != nil {
-		s.stopBackground()
-	}
-	for _, b := range s.bridges {
-		b.running.Wait()
-	}
+	s.teardown.run(ctx)
 	s.log.Info("shutdown complete")
-	return err
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("router: shutdown: %w", err)
+	}
+	return nil
 }

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router"
 	"github.com/switchboard-wamp/switchboard/router/routertest"
 )
 
@@ -181,5 +185,62 @@ func TestShutdownSendsGoodbye(t *testing.T) {
 	if c, err := srv.DialErr(0, "json", client.Config{}); err == nil {
 		_ = c.Close()
 		t.Fatal("dial after shutdown succeeded")
+	}
+}
+
+// TestFailedStartUndoesEverything: when a listener cannot bind after others
+// did, Start fails and every address it had bound refuses connections
+// afterwards (TestMain's goleak check shows no goroutine is left either).
+func TestFailedStartUndoesEverything(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	defer taken.Close()
+	cfg := routertest.Config()
+	cfg.Listeners = append(cfg.Listeners, config.Listener{Address: taken.Addr().String(), RawSocket: &config.RawSocket{
+		Serializers: []string{"json"}, MaxMessageSize: 1 << 20, MaxQueueBytes: 1 << 20}})
+	srv, err := router.New(cfg, router.Options{})
+	must(t, err)
+	err = srv.Start(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "listeners[2]") {
+		t.Fatalf("Start: %v, want listeners[2] refused", err)
+	}
+	bound := srv.Addrs()
+	if len(bound) != 2 {
+		t.Fatalf("%d listeners were bound before the failure, want 2", len(bound))
+	}
+	for _, a := range bound {
+		if c, err := net.DialTimeout("tcp", a.String(), time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after the failed Start", a)
+		}
+	}
+	must(t, srv.Shutdown(context.Background())) // nothing left to do, no error
+}
+
+// TestFailedBridgeStartClosesListeners: when a bridge fails to start after
+// every listener is bound (its HTTP callee's procedure cannot be
+// registered), Start fails and no bound address accepts connections.
+func TestFailedBridgeStartClosesListeners(t *testing.T) {
+	t.Parallel()
+	cfg := routertest.Config()
+	cfg.Listeners[0].Bridge = &config.Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
+		MaxBodySize: 1 << 16, TimestampDeltaLimit: time.Minute, CallTimeout: time.Second, ReadTimeout: time.Second,
+		Role: "anonymous",
+		Callees: []config.HTTPCallee{{Procedure: "wamp.session.kill_all", URL: "http://127.0.0.1:1/rpc",
+			Secret: "a-secret-of-sixteen-characters", Timeout: time.Second}}}
+	srv, err := router.New(cfg, router.Options{})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err == nil {
+		_ = srv.Shutdown(context.Background())
+		t.Fatal("Start succeeded with an HTTP callee for a wamp.* procedure")
+	}
+	for _, a := range srv.Addrs() {
+		if c, err := net.DialTimeout("tcp", a.String(), time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after the failed Start", a)
+		}
 	}
 }

@@ -24,13 +24,9 @@ type PeerOptions struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds every write. Default 10s.
 	WriteTimeout time.Duration
-	// OnHello, when set, sees (and may change) the client's HELLO before
-	// nexus does; what it returns is handed to OnWelcome.
-	OnHello func(hello *wamp.Hello) any
-	// OnWelcome, when set, is called as the router welcomes the session, before
-	// WELCOME is written. The Route it returns sees every later inbound
-	// message first.
-	OnWelcome func(p *Peer, hello *wamp.Hello, helloState any, welcome *wamp.Welcome) Route
+	// NewSession, when set, returns the hooks that see this peer's session
+	// open (one value per peer, so it may keep what it reads from HELLO).
+	NewSession func() SessionHooks
 	// OnSlowConsumer, when set, is called when the peer is disconnected for
 	// falling behind.
 	OnSlowConsumer func()
@@ -75,6 +71,18 @@ type Observer interface {
 	Sent(t wamp.MessageType)
 	// QueuedBytes reports the outbound queue's size as a write batch starts.
 	QueuedBytes(n int)
+}
+
+// SessionHooks see a session open, in order: Hello once, then Welcome if
+// the router admits the client.
+type SessionHooks interface {
+	// Hello sees (and may change) the client's HELLO before nexus does.
+	Hello(hello *wamp.Hello)
+	// Welcome is called as the router welcomes the session, before WELCOME
+	// is written (on the writer goroutine: that is where WELCOME is seen);
+	// messages the client sent after its HELLO wait until it returns. The
+	// Route it returns sees every later inbound message first.
+	Welcome(p *Peer, hello *wamp.Hello, welcome *wamp.Welcome) Route
 }
 
 // Route takes the messages of an established session that the router
@@ -171,8 +179,9 @@ type Peer struct {
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
 
-	hello   atomic.Pointer[helloRecord] // until WELCOME
-	greeted atomic.Bool                 // the client sent its HELLO
+	hooks   SessionHooks               // nil without opts.NewSession
+	hello   atomic.Pointer[wamp.Hello] // until WELCOME
+	greeted atomic.Bool                // the client sent its HELLO
 	// welcomed is closed once WELCOME is written (and the route is set).
 	welcomed    chan struct{}
 	welcomeOnce sync.Once
@@ -241,6 +250,9 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 		writerDone: make(chan struct{}),
 		readerDone: make(chan struct{}),
 		readerGone: make(chan struct{}),
+	}
+	if opts.NewSession != nil {
+		p.hooks = opts.NewSession()
 	}
 	p.seen()
 	if l, ok := conn.(livenessReporter); ok {

@@ -9,12 +9,6 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 )
 
-// helloRecord is a client's HELLO with what OnHello returned for it.
-type helloRecord struct {
-	hello *wamp.Hello
-	state any
-}
-
 // socketOf returns the socket under c, or nil. Under TLS it is the TCP
 // connection's: parking waits only after a read timed out, when crypto/tls
 // holds no decrypted input (a partial record waits for more bytes, which
@@ -164,11 +158,10 @@ func (p *Peer) dispatch(msg wamp.Message) bool {
 			return false
 		}
 		hello := msg.(*wamp.Hello)
-		rec := &helloRecord{hello: hello}
-		if p.opts.OnHello != nil {
-			rec.state = p.opts.OnHello(hello)
+		if p.hooks != nil {
+			p.hooks.Hello(hello)
 		}
-		p.hello.Store(rec)
+		p.hello.Store(hello)
 	case *wamp.Authenticate, *wamp.Abort, *wamp.Goodbye:
 		// Part of opening (or ending) the session: straight to nexus.
 		if r, ok := p.route.Load().(Route); ok && r.Handle(msg) {

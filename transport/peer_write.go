@@ -177,8 +177,8 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 		p.conn.readLimits().welcome()
 		p.headers.Store(nil) // authentication is over: hold no cookies
 		// nor the HELLO (nexus keeps its own copy of what it needs).
-		if rec := p.hello.Swap(nil); rec != nil && p.opts.OnWelcome != nil {
-			if r := p.opts.OnWelcome(p, rec.hello, rec.state, w); r != nil {
+		if hello := p.hello.Swap(nil); hello != nil && p.hooks != nil {
+			if r := p.hooks.Welcome(p, hello, w); r != nil {
 				p.route.Store(r)
 			}
 		}

@@ -1,0 +1,74 @@
+package router
+
+import (
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/transport"
+)
+
+// sessionOpening sees one client's session open (transport.SessionHooks):
+// it reads what the router needs from HELLO, and once nexus welcomes the
+// session, joins it to the broker and returns its route.
+type sessionOpening struct {
+	s         *Server
+	transport string
+	info      helloInfo
+}
+
+var _ transport.SessionHooks = (*sessionOpening)(nil)
+
+func (o *sessionOpening) Hello(hello *wamp.Hello) { o.info = readHello(hello) }
+
+func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *wamp.Welcome) transport.Route {
+	s := o.s
+	realm := string(hello.Realm)
+	rs := s.realmByName[realm]
+	bs := s.broker.JoinSession(p, realm, welcome, o.info.publisherIdentification)
+	if bs == nil || rs == nil {
+		return nil
+	}
+	sessions := s.metrics.Sessions.WithLabelValues(realm, o.transport)
+	sessions.Inc()
+	s.metrics.SessionJoins.WithLabelValues(realm, o.transport).Inc()
+	return &sessionRoute{
+		broker: bs, answerInterrupts: o.info.emulatedCanceling, deliver: p.Deliver,
+		callDuration: s.metrics.CallDuration.WithLabelValues(realm),
+		registrationLimit: registrationLimit{
+			max:     rs.maxRegistrations,
+			refused: s.metrics.LimitExceeded.WithLabelValues(realm, broker.LimitRegistrationsPerSession),
+			log:     s.log.With("realm", realm),
+		},
+		onLeave: func() {
+			sessions.Dec()
+			s.metrics.SessionLeaves.WithLabelValues(realm, o.transport).Inc()
+		},
+	}
+}
+
+// peerOptions configures the peers of a listener: their pub/sub messages go
+// to the broker once nexus welcomes them.
+func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
+	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
+	return transport.PeerOptions{
+		PingInterval:       ping,
+		MaxQueueBytes:      maxQueueBytes,
+		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
+		MaxMessageItems:       s.peerLimits.MaxMessageItems,
+		MaxOpeningMessageSize: s.peerLimits.MaxOpeningMessageSize,
+		MessageReadTimeout:    s.peerLimits.MessageReadTimeout,
+		OnRefused:             func(reason string) { s.limits.MessagesRefused.WithLabelValues(reason).Inc() },
+		Poller:                s.poller.Load(),
+		Logger:                s.log,
+		Observer:              s.observer,
+		OnSlowConsumer: func() {
+			s.slowConsumers.Add(1)
+			slow.Inc()
+		},
+		NewSession: func() transport.SessionHooks {
+			return &sessionOpening{s: s, transport: transportName}
+		},
+	}
+}
