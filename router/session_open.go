@@ -53,8 +53,8 @@ func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *
 func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
 	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
-		PingInterval:       ping,
-		MaxQueueBytes:      maxQueueBytes,
+		PingInterval:          ping,
+		MaxQueueBytes:         maxQueueBytes,
 		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
 		MaxMessageItems:       s.peerLimits.MaxMessageItems,
 		MaxOpeningMessageSize: s.peerLimits.MaxOpeningMessageSize,
