@@ -45,12 +45,12 @@ type Auth struct {
 type DynamicAuth struct {
 	// Procedure is registered by your backend. Required. Give only that
 	// backend's role the register permission on it.
-	Procedure string `mapstructure:"procedure"`
+	Procedure string `mapstructure:"procedure" default:"-"`
 	// Methods are the HELLO authmethods it decides: ticket and/or
 	// anonymous. Default [ticket].
-	Methods []string `mapstructure:"methods"`
+	Methods []string `mapstructure:"methods" default:"ticket"`
 	// Timeout bounds the call. Default "5s".
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" default:"5s"`
 }
 
 // WAMPCRAAuth holds WAMP-CRA users.
@@ -64,15 +64,15 @@ type CRAUser struct {
 	// Secret is the shared secret; with salt, the derived key that
 	// `switchboard hash-secret` prints. "${NAME}" reads the environment.
 	// Required.
-	Secret string `mapstructure:"secret"`
+	Secret string `mapstructure:"secret" default:"-"`
 	// Role of the user. Required.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 	// Salt, Iterations and KeyLen are the PBKDF2 parameters of a salted
 	// secret, sent in the challenge. Default: unsalted (iterations 1000,
 	// keylen 32 when salted).
-	Salt       string `mapstructure:"salt"`
-	Iterations int    `mapstructure:"iterations"`
-	KeyLen     int    `mapstructure:"keylen"`
+	Salt       string `mapstructure:"salt" default:""`
+	Iterations int    `mapstructure:"iterations" default:"-"`
+	KeyLen     int    `mapstructure:"keylen" default:"-"`
 }
 
 // CryptosignAuth holds Ed25519 principals.
@@ -85,9 +85,9 @@ type CryptosignAuth struct {
 type CryptosignPrincipal struct {
 	// AuthorizedKeys are hex Ed25519 public keys (64 hex digits), as
 	// `switchboard keygen` prints. Required.
-	AuthorizedKeys []string `mapstructure:"authorized_keys"`
+	AuthorizedKeys []string `mapstructure:"authorized_keys" default:"-"`
 	// Role of the principal. Required.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 }
 
 // TicketAuth holds static ticket principals.
@@ -100,61 +100,61 @@ type TicketAuth struct {
 type TicketPrincipal struct {
 	// Ticket is the secret; "${NAME}" reads the environment. Required unless
 	// ticket_file is set.
-	Ticket string `mapstructure:"ticket"`
+	Ticket string `mapstructure:"ticket" default:"-"`
 	// TicketFile reads the ticket from a file. Default "".
-	TicketFile string `mapstructure:"ticket_file"`
+	TicketFile string `mapstructure:"ticket_file" default:""`
 	// Role of the principal. Required; one of the realm's roles.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 }
 
 // JWTAuth verifies JWT tickets.
 type JWTAuth struct {
 	// Algorithms allowed, from HS256, HS384, HS512, RS256, ES256, EdDSA.
 	// Default [HS256].
-	Algorithms []string `mapstructure:"algorithms"`
+	Algorithms []string `mapstructure:"algorithms" default:"HS256"`
 	// Secret is the HMAC key for HS* algorithms; "${NAME}" reads the
 	// environment. At least 32 characters.
-	Secret string `mapstructure:"secret"`
+	Secret string `mapstructure:"secret" default:""`
 	// PublicKeyFile is a PEM public key for RS256, ES256 or EdDSA.
-	PublicKeyFile string `mapstructure:"public_key_file"`
+	PublicKeyFile string `mapstructure:"public_key_file" default:""`
 	// JWKSFile is a JSON Web Key Set; a token's "kid" picks the key.
 	// Default "".
-	JWKSFile string `mapstructure:"jwks_file"`
+	JWKSFile string `mapstructure:"jwks_file" default:""`
 	// Issuer, when set, must equal the token's iss. Default "".
-	Issuer string `mapstructure:"issuer"`
+	Issuer string `mapstructure:"issuer" default:""`
 	// Audience, when set, must be in the token's aud. Default "".
-	Audience string `mapstructure:"audience"`
+	Audience string `mapstructure:"audience" default:""`
 	// AuthIDClaim names the claim that is the session's authid. Default "sub".
-	AuthIDClaim string `mapstructure:"authid_claim"`
+	AuthIDClaim string `mapstructure:"authid_claim" default:"sub"`
 	// RoleClaim names the claim that is the session's role. Default "role".
-	RoleClaim string `mapstructure:"role_claim"`
+	RoleClaim string `mapstructure:"role_claim" default:"role"`
 	// DefaultRole is the role of tokens without the role claim. Default ""
 	// (such tokens are refused).
-	DefaultRole string `mapstructure:"default_role"`
+	DefaultRole string `mapstructure:"default_role" default:""`
 	// Leeway tolerates clock skew for exp and nbf. Default "30s".
-	Leeway time.Duration `mapstructure:"leeway"`
+	Leeway time.Duration `mapstructure:"leeway" default:"30s"`
 }
 
 // WebhookAuth asks the web app over HTTP.
 type WebhookAuth struct {
 	// URL receives POST {realm, authid, authmethod, ticket?, session,
 	// transport: {peer, headers}}. Required.
-	URL string `mapstructure:"url"`
+	URL string `mapstructure:"url" default:"-"`
 	// Methods are the HELLO authmethods the webhook decides: anonymous
 	// and/or ticket. Default [ticket].
-	Methods []string `mapstructure:"methods"`
+	Methods []string `mapstructure:"methods" default:"ticket"`
 	// ForwardHeaders are the upgrade request headers sent along. Default
 	// [Cookie, Authorization].
-	ForwardHeaders []string `mapstructure:"forward_headers"`
+	ForwardHeaders []string `mapstructure:"forward_headers" default:"Cookie,Authorization"`
 	// Timeout bounds the request; a timeout rejects the client. Default "3s".
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" default:"3s"`
 }
 
 // Anonymous configures anonymous authentication for a realm.
 type Anonymous struct {
 	// Role is the role given to anonymous sessions. Required; must be one of
 	// the realm's roles.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 }
 
 // JWTAlgorithms are the JWT signing algorithms switchboard verifies.

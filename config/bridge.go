@@ -13,52 +13,52 @@ import (
 // Bridge configures the HTTP bridge: backends publish and call over HTTP.
 type Bridge struct {
 	// Realm is the realm requests publish and call in. Required.
-	Realm string `mapstructure:"realm"`
+	Realm string `mapstructure:"realm" default:"-"`
 	// PublishPath serves POST publish requests (an object, or an array for a
 	// batch; PublishPath + "/batch" takes arrays too). Default "/publish";
 	// "off" disables it.
-	PublishPath string `mapstructure:"publish_path"`
+	PublishPath string `mapstructure:"publish_path" default:"/publish"`
 	// CallPath serves POST call requests. Default "/call"; "off" disables it.
-	CallPath string `mapstructure:"call_path"`
+	CallPath string `mapstructure:"call_path" default:"/call"`
 	// MaxBodySize is the largest request body in bytes. Default 65536.
-	MaxBodySize int `mapstructure:"max_body_size"`
+	MaxBodySize int `mapstructure:"max_body_size" default:"65536"`
 	// TimestampDeltaLimit is how far a signed request's timestamp may be from
 	// the router's clock; nonces are remembered this long to reject replays.
 	// Default "300s".
-	TimestampDeltaLimit time.Duration `mapstructure:"timestamp_delta_limit"`
+	TimestampDeltaLimit time.Duration `mapstructure:"timestamp_delta_limit" default:"300s"`
 	// CallTimeout bounds a call whose request sets no options.timeout.
 	// Default "30s".
-	CallTimeout time.Duration `mapstructure:"call_timeout"`
+	CallTimeout time.Duration `mapstructure:"call_timeout" default:"30s"`
 	// ReadTimeout bounds the time to read a request's body, from the end of
 	// its headers; a body still arriving then is answered 408 and the
 	// connection closed. Default "10s".
-	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	ReadTimeout time.Duration `mapstructure:"read_timeout" default:"10s"`
 	// AllowedOrigins lists the browser Origins whose requests are accepted,
 	// with "*" globs matched against the whole origin
 	// ("https://*.example.com") or its host. Any other request carrying an
 	// Origin, or a Sec-Fetch-Site of cross-site or same-site, is refused
 	// (403): the bridge is for backends. Default: none.
-	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	AllowedOrigins []string `mapstructure:"allowed_origins" default:""`
 	// CrossbarCompat answers WAMP errors (not authorized, no such procedure,
 	// callee errors, timeouts) with HTTP 200 and the error body, as Crossbar
 	// does. Default false (documented 4xx/5xx statuses).
-	CrossbarCompat bool `mapstructure:"crossbar_compat"`
+	CrossbarCompat bool `mapstructure:"crossbar_compat" default:"false"`
 	// Role is the role of requests without credentials, which are accepted
 	// only from loopback addresses and only when no keys are configured.
 	// Default: the realm's anonymous role.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 	// Keys are the credentials backends use. With none, only loopback
 	// clients may use the bridge.
 	Keys []BridgeKey `mapstructure:"keys"`
 	// RequireIP lists the CIDRs clients must come from (after
 	// trusted_proxies). Default: any address.
-	RequireIP []string `mapstructure:"require_ip"`
+	RequireIP []string `mapstructure:"require_ip" default:""`
 	// TrustedProxies lists the CIDRs of proxies whose X-Forwarded-For names
 	// the client. Default: none (the connection's address is the client).
-	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	TrustedProxies []string `mapstructure:"trusted_proxies" default:""`
 	// RequireTLS refuses requests that did not arrive over TLS (directly or,
 	// from a trusted proxy, with X-Forwarded-Proto: https). Default false.
-	RequireTLS bool `mapstructure:"require_tls"`
+	RequireTLS bool `mapstructure:"require_tls" default:"false"`
 	// Webhooks are inbound webhooks: POST /webhook/<name> publishes the
 	// request to a topic.
 	Webhooks []Webhook `mapstructure:"webhooks"`
@@ -72,70 +72,70 @@ type Bridge struct {
 // {"headers": {name: [values]}, "body": "<raw body>"}, as Crossbar does.
 type Webhook struct {
 	// Name is the last path segment: POST /webhook/<name>. Required, unique.
-	Name string `mapstructure:"name"`
+	Name string `mapstructure:"name" default:"-"`
 	// Topic receives the events. Required.
-	Topic string `mapstructure:"topic"`
+	Topic string `mapstructure:"topic" default:"-"`
 	// GitHubSecret, when set, requires GitHub's X-Hub-Signature-256 header
 	// (HMAC-SHA256 of the body). "${NAME}" reads the environment. Default "".
-	GitHubSecret string `mapstructure:"github_secret"`
+	GitHubSecret string `mapstructure:"github_secret" default:""`
 }
 
 // Forward POSTs the events of matching topics to an app URL as
 // {"topic", "args", "kwargs", "publication"}, signed, with retries.
 type Forward struct {
 	// Topic is the topic URI or pattern. Required.
-	Topic string `mapstructure:"topic"`
+	Topic string `mapstructure:"topic" default:"-"`
 	// Match is exact, prefix or wildcard. Default "exact".
-	Match string `mapstructure:"match"`
+	Match string `mapstructure:"match" default:"exact"`
 	// URL receives the POSTs. Required, http or https.
-	URL string `mapstructure:"url"`
+	URL string `mapstructure:"url" default:"-"`
 	// Secret signs each request (X-Switchboard-Signature). "${NAME}" reads
 	// the environment. At least 16 characters. Required.
-	Secret string `mapstructure:"secret"`
+	Secret string `mapstructure:"secret" default:"-"`
 	// QueueSize bounds the events waiting to be delivered; beyond it new
 	// events are counted as dropped and logged. Default 1000.
-	QueueSize int `mapstructure:"queue_size"`
+	QueueSize int `mapstructure:"queue_size" default:"1000"`
 	// MaxRetries bounds the retries of one event (exponential backoff from
 	// 100ms to 30s); then it is counted as failed and logged. Default 10.
-	MaxRetries int `mapstructure:"max_retries"`
+	MaxRetries int `mapstructure:"max_retries" default:"10"`
 	// Timeout bounds each POST. Default "5s".
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" default:"5s"`
 }
 
 // HTTPCallee answers a procedure by POSTing each call to an app URL.
 type HTTPCallee struct {
 	// Procedure is the URI registered. Required, unique.
-	Procedure string `mapstructure:"procedure"`
+	Procedure string `mapstructure:"procedure" default:"-"`
 	// URL receives {"procedure", "args", "kwargs", "caller"} and answers with
 	// the result. Required, http or https.
-	URL string `mapstructure:"url"`
+	URL string `mapstructure:"url" default:"-"`
 	// Secret signs each request (X-Switchboard-Signature). "${NAME}" reads
 	// the environment. At least 16 characters. Required.
-	Secret string `mapstructure:"secret"`
+	Secret string `mapstructure:"secret" default:"-"`
 	// Timeout bounds each POST. Default "10s".
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" default:"10s"`
 }
 
 // BridgeKey is one backend's credential and identity.
 type BridgeKey struct {
 	// Key names the credential: the "key" query parameter of signed
 	// requests. Required, unique.
-	Key string `mapstructure:"key"`
+	Key string `mapstructure:"key" default:"-"`
 	// Secret signs requests (Crossbar's scheme: HMAC-SHA256 over key,
 	// timestamp, seq, nonce and body). "${NAME}" reads environment variable
 	// NAME. At least 16 characters. Default "" (no signing).
-	Secret string `mapstructure:"secret"`
+	Secret string `mapstructure:"secret" default:""`
 	// SecretFile reads Secret from a file (surrounding whitespace trimmed).
 	// Default "".
-	SecretFile string `mapstructure:"secret_file"`
+	SecretFile string `mapstructure:"secret_file" default:""`
 	// BearerToken is accepted as "Authorization: Bearer <token>". "${NAME}"
 	// reads environment variable NAME. At least 16 characters. Default "".
-	BearerToken string `mapstructure:"bearer_token"`
+	BearerToken string `mapstructure:"bearer_token" default:""`
 	// AuthID is the identity requests with this key act as. Default: Key.
-	AuthID string `mapstructure:"authid"`
+	AuthID string `mapstructure:"authid" default:"-"`
 	// Role is the role whose permissions apply to requests with this key.
 	// Required; one of the bridge realm's roles.
-	Role string `mapstructure:"role"`
+	Role string `mapstructure:"role" default:"-"`
 }
 
 // PathOff disables a bridge endpoint.

@@ -14,10 +14,10 @@ type Config struct {
 	Realms []Realm `mapstructure:"realms"`
 	// ShutdownTimeout bounds a graceful shutdown: sessions get GOODBYE and
 	// connections still open after it are closed. Default "10s".
-	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout" default:"10s"`
 	// ShutdownDrainDelay is how long /readyz answers 503 before sessions get
 	// GOODBYE, so that load balancers stop sending new clients. Default "0s".
-	ShutdownDrainDelay time.Duration `mapstructure:"shutdown_drain_delay"`
+	ShutdownDrainDelay time.Duration `mapstructure:"shutdown_drain_delay" default:"0s"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `mapstructure:"metrics"`
 	// Limits bound what clients can make the router hold: connections,
@@ -36,21 +36,21 @@ type Limits struct {
 	// (WebSocket, RawSocket and HTTP bridge); a connection over it is
 	// answered with HTTP 503 (RawSocket: handshake error 4) and closed.
 	// 0 means no bound. Default 10000.
-	MaxConnections int `mapstructure:"max_connections"`
+	MaxConnections int `mapstructure:"max_connections" default:"10000"`
 	// MaxConnectionsPerIP bounds the open connections from one client IP
 	// address. Behind a reverse proxy every client has the proxy's address:
 	// set 0 (no bound) there and limit at the proxy. Default 1000.
-	MaxConnectionsPerIP int `mapstructure:"max_connections_per_ip"`
+	MaxConnectionsPerIP int `mapstructure:"max_connections_per_ip" default:"1000"`
 	// MessageReadTimeout bounds the time between the first byte of a
 	// client's message (or frame, for control frames) and its last; a client
 	// slower than that is disconnected, so that no connection holds a
 	// half-received message for long. Default "30s".
-	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout"`
+	MessageReadTimeout time.Duration `mapstructure:"message_read_timeout" default:"30s"`
 	// MaxNestingDepth bounds how deeply arrays, maps (and CBOR tags) may nest
 	// in a WAMP message, counting the message itself as 1; a deeper message
 	// is answered with ABORT/GOODBYE wamp.error.protocol_violation before it
 	// is decoded. Default 64.
-	MaxNestingDepth int `mapstructure:"max_nesting_depth"`
+	MaxNestingDepth int `mapstructure:"max_nesting_depth" default:"64"`
 }
 
 // AuthLimits bounds password guessing: once an address (an IPv4 address, or
@@ -61,40 +61,40 @@ type Limits struct {
 type AuthLimits struct {
 	// MaxFailuresPerMinute is how many failed attempts an address may make
 	// in a sliding minute; 0 disables the limit. Default 10.
-	MaxFailuresPerMinute int `mapstructure:"max_failures_per_minute"`
+	MaxFailuresPerMinute int `mapstructure:"max_failures_per_minute" default:"10"`
 	// FailureDelay is how long a refused attempt of a limited address waits
 	// before its ABORT (0s to 10s). Default "1s".
-	FailureDelay time.Duration `mapstructure:"failure_delay"`
+	FailureDelay time.Duration `mapstructure:"failure_delay" default:"1s"`
 }
 
 // Metrics configures the Prometheus endpoint. /healthz and /readyz are
 // served on every HTTP listener regardless.
 type Metrics struct {
 	// Enabled serves the metrics. Default true.
-	Enabled bool `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled" default:"true"`
 	// Path of the endpoint. Default "/metrics".
-	Path string `mapstructure:"path"`
+	Path string `mapstructure:"path" default:"/metrics"`
 	// Listener is the address (as in listeners[].address) of the HTTP
 	// listener that serves the metrics. Default: the first websocket or
 	// bridge listener.
-	Listener string `mapstructure:"listener"`
+	Listener string `mapstructure:"listener" default:"-"`
 	// AllowRemote serves the metrics to non-loopback clients too. Default
 	// false.
-	AllowRemote bool `mapstructure:"allow_remote"`
+	AllowRemote bool `mapstructure:"allow_remote" default:"false"`
 }
 
 // Log configures logging.
 type Log struct {
 	// Level is one of debug, info, warn, error. Default "info".
-	Level string `mapstructure:"level"`
+	Level string `mapstructure:"level" default:"info"`
 	// Format is text or json. Default "text".
-	Format string `mapstructure:"format"`
+	Format string `mapstructure:"format" default:"text"`
 	// AccessLog logs every HTTP bridge and webhook request (remote address,
 	// path, status, duration; never query strings, which carry signatures).
 	// Default true.
-	AccessLog bool `mapstructure:"access_log"`
+	AccessLog bool `mapstructure:"access_log" default:"true"`
 	// AccessLogUpgrades logs WebSocket upgrade requests too. Default false.
-	AccessLogUpgrades bool `mapstructure:"access_log_upgrades"`
+	AccessLogUpgrades bool `mapstructure:"access_log_upgrades" default:"false"`
 }
 
 // MaxAuthFailureDelay bounds auth_limits.failure_delay: a refused attempt

@@ -14,7 +14,7 @@ import (
 type Listener struct {
 	// Address is "host:port" for TCP or "unix:/path/to.sock" for a Unix socket.
 	// Required.
-	Address string `mapstructure:"address"`
+	Address string `mapstructure:"address" default:"-"`
 	// TLS turns the listener into TLS (wss:// or RawSocket over TLS) when both
 	// files are set. Default: no TLS.
 	TLS TLS `mapstructure:"tls"`
@@ -31,9 +31,9 @@ type Listener struct {
 // TLS names the certificate and key files of a listener.
 type TLS struct {
 	// CertFile is a PEM certificate chain. Default "" (no TLS).
-	CertFile string `mapstructure:"cert_file"`
+	CertFile string `mapstructure:"cert_file" default:""`
 	// KeyFile is the PEM private key of CertFile. Default "" (no TLS).
-	KeyFile string `mapstructure:"key_file"`
+	KeyFile string `mapstructure:"key_file" default:""`
 }
 
 // Enabled reports whether both TLS files are set.
@@ -42,42 +42,43 @@ func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
 // WebSocket configures the WebSocket transport of a listener.
 type WebSocket struct {
 	// Path is the HTTP path of the WebSocket endpoint. Default "/ws".
-	Path string `mapstructure:"path"`
+	Path string `mapstructure:"path" default:"/ws"`
 	// Serializers are the offered WAMP serializers, from json, msgpack, cbor.
-	// Default all three.
-	Serializers []string `mapstructure:"serializers"`
+	// Default [json, msgpack, cbor].
+	Serializers []string `mapstructure:"serializers" default:"json,msgpack,cbor"`
 	// AllowedOrigins lists the browser Origins allowed to connect, with "*"
 	// globs matched against the whole origin ("https://*.example.com") or its
 	// host ("*.example.com"). A request without Origin, or from the same host,
-	// is always allowed. Default: pages on localhost, 127.0.0.1 and [::1].
-	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// is always allowed. Default ["http://localhost:*", "http://127.0.0.1:*",
+	// "http://[::1]:*"]: pages served from this machine only.
+	AllowedOrigins []string `mapstructure:"allowed_origins" default:"http://localhost:*,http://127.0.0.1:*,http://[::1]:*"`
 	// MaxMessageSize is the largest inbound WAMP message in bytes; a larger
-	// one closes the session. Default 1048576.
-	MaxMessageSize int `mapstructure:"max_message_size"`
+	// one closes the session. Default 4194304.
+	MaxMessageSize int `mapstructure:"max_message_size" default:"4194304"`
 	// PingInterval is the keepalive interval; a peer that does not answer
 	// pings is disconnected. "0s" disables keepalive. Default "30s".
-	PingInterval time.Duration `mapstructure:"ping_interval"`
+	PingInterval time.Duration `mapstructure:"ping_interval" default:"30s"`
 	// MaxQueueBytes bounds a session's outbound queue; a client further
 	// behind is disconnected as a slow consumer. Default 1048576.
-	MaxQueueBytes int `mapstructure:"max_queue_bytes"`
+	MaxQueueBytes int `mapstructure:"max_queue_bytes" default:"1048576"`
 }
 
 // RawSocket configures the RawSocket transport of a listener.
 type RawSocket struct {
 	// Serializers are the accepted WAMP serializers, from json, msgpack,
-	// cbor. Default all three.
-	Serializers []string `mapstructure:"serializers"`
+	// cbor. Default [json, msgpack, cbor].
+	Serializers []string `mapstructure:"serializers" default:"json,msgpack,cbor"`
 	// MaxMessageSize is the largest inbound WAMP message in bytes (RawSocket
 	// rounds it down to a power of two between 512 and 16777216). Default
-	// 1048576.
-	MaxMessageSize int `mapstructure:"max_message_size"`
+	// 4194304.
+	MaxMessageSize int `mapstructure:"max_message_size" default:"4194304"`
 	// MaxQueueBytes bounds a session's outbound queue, as for WebSocket.
 	// Default 1048576.
-	MaxQueueBytes int `mapstructure:"max_queue_bytes"`
+	MaxQueueBytes int `mapstructure:"max_queue_bytes" default:"1048576"`
 	// PingInterval is the keepalive interval (RawSocket PING frames); a
 	// peer silent for two intervals is disconnected. "0s" disables
 	// keepalive. Default "30s".
-	PingInterval time.Duration `mapstructure:"ping_interval"`
+	PingInterval time.Duration `mapstructure:"ping_interval" default:"30s"`
 }
 
 // Serializers are the serializer names switchboard supports.

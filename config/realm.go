@@ -11,7 +11,7 @@ import (
 // Realm is one WAMP realm with its roles.
 type Realm struct {
 	// Name is the realm URI clients join, e.g. "realm1". Required, unique.
-	Name string `mapstructure:"name"`
+	Name string `mapstructure:"name" default:"-"`
 	// Anonymous, when set, admits clients that do not authenticate, with the
 	// given role. Omit it to forbid anonymous joins. Same as auth.anonymous.
 	Anonymous *Anonymous `mapstructure:"anonymous"`
@@ -26,7 +26,7 @@ type Realm struct {
 // Role is a named set of permissions.
 type Role struct {
 	// Name is the role name (authrole). Required, unique within the realm.
-	Name string `mapstructure:"name"`
+	Name string `mapstructure:"name" default:"-"`
 	// Permissions decide what sessions of this role may do. The most
 	// specific match wins (exact, then longest prefix, then wildcard); a URI
 	// no permission matches is denied. Default: none (deny everything).
@@ -34,19 +34,19 @@ type Role struct {
 	// Authorizer, when set, is a WAMP procedure that decides instead of the
 	// permissions: authorize(session, uri, action, options) -> bool or
 	// {allow, disclose?, cache?}. Failures deny. Default "".
-	Authorizer string `mapstructure:"authorizer"`
+	Authorizer string `mapstructure:"authorizer" default:""`
 	// AuthorizerCache is how long a session's decisions are kept (per
 	// session, uri and action). "0s" asks every time. Default "60s".
-	AuthorizerCache time.Duration `mapstructure:"authorizer_cache"`
+	AuthorizerCache time.Duration `mapstructure:"authorizer_cache" default:"60s"`
 }
 
 // Permission grants actions on the URIs it matches.
 type Permission struct {
 	// URI is the URI, prefix or wildcard pattern. With match prefix, "" matches
 	// every URI. Default "".
-	URI string `mapstructure:"uri"`
+	URI string `mapstructure:"uri" default:""`
 	// Match is exact, prefix or wildcard. Default "exact".
-	Match string `mapstructure:"match"`
+	Match string `mapstructure:"match" default:"exact"`
 	// Allow lists the allowed actions. Default: all false.
 	Allow Allow `mapstructure:"allow"`
 	// Disclose makes the router reveal the identity of this role's callers
@@ -57,30 +57,30 @@ type Permission struct {
 // Allow lists the four WAMP actions a permission may grant.
 type Allow struct {
 	// Call allows CALL. Default false.
-	Call bool `mapstructure:"call"`
+	Call bool `mapstructure:"call" default:"false"`
 	// Register allows REGISTER. Default false.
-	Register bool `mapstructure:"register"`
+	Register bool `mapstructure:"register" default:"false"`
 	// Publish allows PUBLISH. Default false.
-	Publish bool `mapstructure:"publish"`
+	Publish bool `mapstructure:"publish" default:"false"`
 	// Subscribe allows SUBSCRIBE. Default false.
-	Subscribe bool `mapstructure:"subscribe"`
+	Subscribe bool `mapstructure:"subscribe" default:"false"`
 }
 
 // Disclose controls identity disclosure, as Crossbar's permission disclose.
 type Disclose struct {
 	// Caller discloses the caller's session ID, authid and authrole to the
 	// callee. Default false.
-	Caller bool `mapstructure:"caller"`
+	Caller bool `mapstructure:"caller" default:"false"`
 	// Publisher discloses the publisher's session ID, authid and authrole to
 	// subscribers. Default false.
-	Publisher bool `mapstructure:"publisher"`
+	Publisher bool `mapstructure:"publisher" default:"false"`
 }
 
 // RealmOptions are realm-wide routing options.
 type RealmOptions struct {
 	// StrictURI enforces strict URIs (lowercase letters, digits and "_"
 	// components) in messages. Default false.
-	StrictURI bool `mapstructure:"strict_uri"`
+	StrictURI bool `mapstructure:"strict_uri" default:"false"`
 	// EventHistory keeps the last events of matching topics for
 	// wamp.subscription.get_events. Default: none.
 	EventHistory []EventHistory `mapstructure:"event_history"`
@@ -88,27 +88,27 @@ type RealmOptions struct {
 	// event; a retained publication to one more topic is refused with
 	// switchboard.error.limit_exceeded (replacing a topic's event is not one
 	// more). Default 10000.
-	MaxRetainedTopics int `mapstructure:"max_retained_topics"`
+	MaxRetainedTopics int `mapstructure:"max_retained_topics" default:"10000"`
 	// MaxRetainedBytes bounds the estimated memory of the realm's retained
 	// events, in bytes. Default 16777216 (16 MiB).
-	MaxRetainedBytes int `mapstructure:"max_retained_bytes"`
+	MaxRetainedBytes int `mapstructure:"max_retained_bytes" default:"16777216"`
 	// MaxSubscriptionsPerSession bounds one session's subscriptions; one
 	// more is refused with switchboard.error.limit_exceeded. Default 1000.
-	MaxSubscriptionsPerSession int `mapstructure:"max_subscriptions_per_session"`
+	MaxSubscriptionsPerSession int `mapstructure:"max_subscriptions_per_session" default:"1000"`
 	// MaxRegistrationsPerSession bounds one session's registrations
 	// (including those it is still waiting for); one more is refused with
 	// switchboard.error.limit_exceeded. Default 1000.
-	MaxRegistrationsPerSession int `mapstructure:"max_registrations_per_session"`
+	MaxRegistrationsPerSession int `mapstructure:"max_registrations_per_session" default:"1000"`
 }
 
 // EventHistory keeps recent events of the topics it matches.
 type EventHistory struct {
 	// Topic is the topic URI or pattern. Required.
-	Topic string `mapstructure:"topic"`
+	Topic string `mapstructure:"topic" default:"-"`
 	// Match is exact, prefix or wildcard. Default "exact".
-	Match string `mapstructure:"match"`
+	Match string `mapstructure:"match" default:"exact"`
 	// Limit is how many recent events are kept. Required, > 0.
-	Limit int `mapstructure:"limit"`
+	Limit int `mapstructure:"limit" default:"-"`
 }
 
 // Match policies of permissions and event history.
