@@ -2,13 +2,9 @@ package config
 
 import (
 	"crypto"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -120,6 +116,9 @@ type JWTAuth struct {
 	// JWKSFile is a JSON Web Key Set; a token's "kid" picks the key.
 	// Default "".
 	JWKSFile string `mapstructure:"jwks_file" default:""`
+	// publicKey and jwks are what validation read from the files.
+	publicKey *fromFiles[crypto.PublicKey]
+	jwks      *fromFiles[map[string]crypto.PublicKey]
 	// Issuer, when set, must equal the token's iss. Default "".
 	Issuer string `mapstructure:"issuer" default:""`
 	// Audience, when set, must be in the token's aud. Default "".
@@ -236,17 +235,8 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			if j.PublicKeyFile == "" && j.JWKSFile == "" {
 				ps.add(jkey+".public_key_file", "public_key_file or jwks_file required for RS256, ES256 and EdDSA")
 			}
-			if j.PublicKeyFile != "" {
-				if _, err := LoadPublicKey(j.PublicKeyFile); err != nil {
-					ps.add(jkey+".public_key_file", "%v", err)
-				}
-			}
-			if j.JWKSFile != "" {
-				if _, err := os.Stat(j.JWKSFile); err != nil {
-					ps.add(jkey+".jwks_file", "cannot read: %v", err)
-				}
-			}
 		}
+		j.read(ps, jkey)
 		if j.AuthIDClaim == "" {
 			ps.add(jkey+".authid_claim", "required")
 		}
@@ -295,21 +285,4 @@ func validateAuth(ps *problems, key string, a Auth, hasRole func(string) bool) {
 			ps.add(wkey+".timeout", "want a positive duration, got %q", w.Timeout.String())
 		}
 	}
-}
-
-// LoadPublicKey reads a PEM public key (RSA, ECDSA or Ed25519) for JWTs.
-func LoadPublicKey(path string) (crypto.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read: %w", err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("not a PEM file")
-	}
-	key, err := x509.ParsePKIXPublicKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("not a PEM public key: %w", err)
-	}
-	return key, nil
 }

@@ -34,6 +34,8 @@ type TLS struct {
 	CertFile string `mapstructure:"cert_file" default:""`
 	// KeyFile is the PEM private key of CertFile. Default "" (no TLS).
 	KeyFile string `mapstructure:"key_file" default:""`
+	// cert is the pair validation read from the files.
+	cert *fromFiles[tls.Certificate]
 }
 
 // Enabled reports whether both TLS files are set.
@@ -84,7 +86,7 @@ type RawSocket struct {
 // Serializers are the serializer names switchboard supports.
 var Serializers = []string{"json", "msgpack", "cbor"}
 
-func (c *Config) validateListener(ps *problems, key string, l Listener, set map[string]bool) {
+func (c *Config) validateListener(ps *problems, key string, l *Listener, set map[string]bool) {
 	if l.Address == "" {
 		ps.add(key+".address", "required")
 	} else if path, ok := strings.CutPrefix(l.Address, "unix:"); ok {
@@ -106,9 +108,7 @@ func (c *Config) validateListener(ps *problems, key string, l Listener, set map[
 	if (l.TLS.CertFile == "") != (l.TLS.KeyFile == "") {
 		ps.add(key+".tls", "want both cert_file and key_file, or neither")
 	} else if l.TLS.Enabled() {
-		if _, err := tls.LoadX509KeyPair(l.TLS.CertFile, l.TLS.KeyFile); err != nil {
-			ps.add(key+".tls", "cannot load certificate: %v", err)
-		}
+		l.TLS.read(ps, key+".tls")
 	}
 	if ws := l.WebSocket; ws != nil {
 		wkey := key + ".websocket"

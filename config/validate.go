@@ -72,7 +72,8 @@ func (c *Config) validate(set map[string]bool) []Problem {
 		ps.add("auth_limits.failure_delay", "want a duration from 0s to %s, got %q", MaxAuthFailureDelay, d.String())
 	}
 	addresses := map[string]int{}
-	for i, l := range c.Listeners {
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
 		c.validateListener(&ps, key, l, set)
 		if l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
