@@ -313,3 +313,31 @@ func (c *Config) validateBridgeExtras(ps *problems, key string, b *Bridge) {
 		}
 	}
 }
+
+// validateCalleeRealms refuses an HTTP-callee procedure that another bridge
+// of the same realm declares too: the router registers each procedure once
+// per realm, so Start would fail. Duplicates within one bridge are reported
+// by validateBridgeExtras.
+func (c *Config) validateCalleeRealms(ps *problems) {
+	type realmProcedure struct{ realm, procedure string }
+	first := map[realmProcedure]string{}
+	for i, l := range c.Listeners {
+		if l.Bridge == nil {
+			continue
+		}
+		own := map[string]bool{}
+		for j, callee := range l.Bridge.Callees {
+			if own[callee.Procedure] || !wamp.URI(callee.Procedure).ValidURI(false, "") {
+				continue
+			}
+			own[callee.Procedure] = true
+			key := fmt.Sprintf("listeners[%d].bridge.callees[%d]", i, j)
+			rp := realmProcedure{l.Bridge.Realm, callee.Procedure}
+			if other, dup := first[rp]; dup {
+				ps.add(key+".procedure", "duplicate procedure %q in realm %q (also %s)", callee.Procedure, l.Bridge.Realm, other)
+			} else {
+				first[rp] = key
+			}
+		}
+	}
+}

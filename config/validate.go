@@ -84,6 +84,7 @@ func (c *Config) validate(set map[string]bool) []Problem {
 			}
 		}
 	}
+	c.validateCalleeRealms(&ps)
 	if len(c.Realms) == 0 {
 		ps.add("realms", "want at least one realm")
 	}
