@@ -14,8 +14,10 @@ func (ps *problems) add(key, format string, args ...any) {
 	*ps = append(*ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
 }
 
-// Validate checks a configuration built in code (not read from a file) and
-// returns every problem in one *Error, or nil.
+// Validate checks a configuration built in code (not read from a file), or
+// changed since Parse, and returns every problem in one *Error, or nil. It
+// reads the key files whose paths it has not read yet (see files.go); no
+// defaults are applied to a configuration built in code.
 func (c *Config) Validate() error {
 	ps := c.validate(nil)
 	if len(ps) == 0 {
@@ -24,6 +26,8 @@ func (c *Config) Validate() error {
 	return &Error{File: "config", Problems: ps}
 }
 
+// validate checks c section by section; set holds the key paths a file set
+// (nil for a configuration built in code).
 func (c *Config) validate(set map[string]bool) []Problem {
 	var ps problems
 	switch c.Log.Level {
