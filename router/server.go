@@ -295,7 +295,7 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 		cert := lc.TLS.Certificate() // read by config validation
 		if cert == nil {
 			_ = ln.Close()
-			return nil, fmt.Errorf("load TLS certificate: %s: files changed since the config was validated", lc.Address)
+			return nil, fmt.Errorf("load TLS certificate of %s: cert_file or key_file changed after validation", lc.Address)
 		}
 		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
 	}
