@@ -291,3 +291,25 @@ realms:
 		t.Fatalf("a config whose anonymous role cannot register the auth procedures is refused: %v", err)
 	}
 }
+
+// TestCalleeProcedurePerRealm: bridges of one realm may answer different
+// procedures, and bridges of different realms the same one
+// (testdata/bad/duplicate_callee.yaml has the refused case).
+func TestCalleeProcedurePerRealm(t *testing.T) {
+	t.Parallel()
+	callee := func(proc string) string {
+		return `{ procedure: ` + proc + `, url: "http://127.0.0.1:8000/rpc", secret: "a-long-enough-secret-123" }`
+	}
+	_, err := config.Parse("callees.yaml", []byte(`
+listeners:
+  - { address: "127.0.0.1:8080", bridge: { realm: realm1, callees: [`+callee("app.rpc")+`] } }
+  - { address: "127.0.0.1:8081", bridge: { realm: realm1, callees: [`+callee("app.other")+`] } }
+  - { address: "127.0.0.1:8082", bridge: { realm: realm2, callees: [`+callee("app.rpc")+`] } }
+realms:
+  - { name: realm1, anonymous: { role: anonymous }, roles: [{ name: anonymous }] }
+  - { name: realm2, anonymous: { role: anonymous }, roles: [{ name: anonymous }] }
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,34 +1,39 @@
 package config
 
-import (
-	"reflect"
-	"time"
-)
+import "reflect"
 
 // Keys returns the path of every configuration key, with "[]" for list
 // elements: "listeners[].websocket.path".
 func Keys() []string {
 	var out []string
+	walkKeys(func(key string, _ reflect.Type, _ reflect.StructField) { out = append(out, key) })
+	return out
+}
+
+// walkKeys calls fn for every key of the schema, sections first, with the
+// struct type that holds the key's field.
+func walkKeys(fn func(key string, owner reflect.Type, f reflect.StructField)) {
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
 		for i := range t.NumField() {
 			f := t.Field(i)
-			key := prefix + f.Tag.Get("mapstructure")
-			out = append(out, key)
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
+			name := f.Tag.Get("mapstructure")
+			if !f.IsExported() || name == "" {
+				continue
 			}
-			switch {
-			case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Duration]():
-				walk(ft, key+".")
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-				walk(ft.Elem(), key+"[].")
-			case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
-				walk(ft.Elem(), key+".<name>.")
+			key := prefix + name
+			fn(key, t, f)
+			switch section(f.Type) {
+			case reflect.Struct:
+				walk(f.Type, key+".")
+			case reflect.Pointer:
+				walk(f.Type.Elem(), key+".")
+			case reflect.Slice:
+				walk(f.Type.Elem(), key+"[].")
+			case reflect.Map:
+				walk(f.Type.Elem(), key+".<name>.")
 			}
 		}
 	}
 	walk(reflect.TypeFor[Config](), "")
-	return out
 }

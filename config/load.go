@@ -86,7 +86,7 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 	for _, k := range meta.Keys {
 		set[k] = true
 	}
-	cfg.applyDefaults(set)
+	problems = append(problems, cfg.applyDefaults(set)...)
 	secretsEnv := lookupEnv
 	if secretsEnv == nil {
 		secretsEnv = os.LookupEnv
@@ -188,7 +188,7 @@ func applyEnv(raw map[string]any, t reflect.Type, prefix string, lookupEnv Looku
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key := f.Tag.Get("mapstructure")
-		if key == "" {
+		if !f.IsExported() || key == "" {
 			continue
 		}
 		env := prefix + strings.ToUpper(key)

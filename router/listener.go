@@ -56,12 +56,12 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 	}
 	ln = tl
 	if lc.TLS.Enabled() {
-		cert, err := tls.LoadX509KeyPair(lc.TLS.CertFile, lc.TLS.KeyFile)
-		if err != nil {
+		cert := lc.TLS.Certificate() // read by config validation
+		if cert == nil {
 			_ = ln.Close()
-			return nil, fmt.Errorf("load TLS certificate: %w", err)
+			return nil, fmt.Errorf("load TLS certificate of %s: cert_file or key_file changed after validation", lc.Address)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12})
 	}
 	l := &listener{cfg: lc, ln: ln}
 	if lc.WebSocket != nil || lc.Bridge != nil {

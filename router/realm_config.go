@@ -104,22 +104,10 @@ func authenticators(r config.Realm, call auth.Caller) ([]nexusauth.Authenticator
 			}
 		}
 		if j := a.JWT; j != nil {
+			// The key files were read by config validation.
 			v := &auth.JWTVerifier{Algorithms: j.Algorithms, Secret: []byte(j.Secret), Issuer: j.Issuer, Audience: j.Audience,
-				AuthIDClaim: j.AuthIDClaim, RoleClaim: j.RoleClaim, DefaultRole: j.DefaultRole, Leeway: j.Leeway}
-			if j.PublicKeyFile != "" {
-				key, err := config.LoadPublicKey(j.PublicKeyFile)
-				if err != nil {
-					return nil, fmt.Errorf("realm %s: jwt public key: %w", r.Name, err)
-				}
-				v.PublicKey = key
-			}
-			if j.JWKSFile != "" {
-				keys, err := auth.LoadJWKS(j.JWKSFile)
-				if err != nil {
-					return nil, fmt.Errorf("realm %s: %w", r.Name, err)
-				}
-				v.JWKS = keys
-			}
+				AuthIDClaim: j.AuthIDClaim, RoleClaim: j.RoleClaim, DefaultRole: j.DefaultRole, Leeway: j.Leeway,
+				PublicKey: j.PublicKey(), JWKS: j.JWKS()}
 			t.JWT = v
 		}
 		t.Decider = deciders["ticket"]
