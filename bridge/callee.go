@@ -167,3 +167,18 @@ func onlyKeys(obj map[string]any, keys ...string) bool {
 	}
 	return true
 }
+
+// Answer is Invoke for a WAMP callee: every failure is an *Error whose URI
+// the caller gets (an app error as the app sent it, anything else as
+// ErrHTTPCalleeFailed).
+func (c *HTTPCallee) Answer(ctx context.Context, procedure string, args []any, kwargs map[string]any, caller map[string]any) ([]any, map[string]any, *Error) {
+	outArgs, outKwargs, err := c.Invoke(ctx, procedure, args, kwargs, caller)
+	if err == nil {
+		return outArgs, outKwargs, nil
+	}
+	var be *Error
+	if !errors.As(err, &be) {
+		be = &Error{URI: ErrHTTPCalleeFailed, Args: []any{err.Error()}}
+	}
+	return nil, nil, be
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -50,19 +49,21 @@ func (s *Server) mountBridge(mux *http.ServeMux, listener int, cfg *config.Bridg
 	}
 	be.handler = h
 	s.bridgeOf[listener] = be
-	access := s.cfg.Log.AccessLog
+	routes := bridge.Routes{
+		Wrap: func(endpoint string, h http.Handler) http.Handler {
+			return s.observeHTTP(endpoint, s.cfg.Log.AccessLog, h)
+		},
+	}
 	if cfg.PublishPath != config.PathOff {
-		publish := s.observeHTTP("publish", access, h.Publish())
-		mux.Handle(cfg.PublishPath, publish)
-		mux.Handle(strings.TrimSuffix(cfg.PublishPath, "/")+"/batch", publish)
+		routes.PublishPath = cfg.PublishPath
 	}
 	if cfg.CallPath != config.PathOff {
-		mux.Handle(cfg.CallPath, s.observeHTTP("call", access, h.Call()))
+		routes.CallPath = cfg.CallPath
 	}
 	for _, w := range cfg.Webhooks {
-		mux.Handle("/webhook/"+w.Name, s.observeHTTP("webhook", access,
-			h.Webhook(bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret})))
+		routes.Webhooks = append(routes.Webhooks, bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret})
 	}
+	h.Mount(mux, routes)
 	for _, f := range cfg.Forwards {
 		fwd := bridge.NewForwarder(bridge.ForwardOptions{
 			URL: f.URL, Secret: f.Secret, QueueSize: f.QueueSize, MaxRetries: f.MaxRetries,
@@ -107,12 +108,8 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 		proc := cc.Procedure
 		err := c.Register(proc, func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
 			caller := map[string]any{"session": inv.Details["caller"], "authid": inv.Details["caller_authid"], "authrole": inv.Details["caller_authrole"]}
-			args, kwargs, err := callee.Invoke(ctx, proc, inv.Arguments, inv.ArgumentsKw, caller)
-			if err != nil {
-				var be *bridge.Error
-				if !errors.As(err, &be) {
-					be = &bridge.Error{URI: bridge.ErrHTTPCalleeFailed, Args: []any{err.Error()}}
-				}
+			args, kwargs, be := callee.Answer(ctx, proc, inv.Arguments, inv.ArgumentsKw, caller)
+			if be != nil {
 				return client.InvokeResult{Err: wamp.URI(be.URI), Args: be.Args, Kwargs: be.Kwargs}
 			}
 			return client.InvokeResult{Args: args, Kwargs: kwargs}

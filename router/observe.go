@@ -2,10 +2,6 @@ package router
 
 import (
 	"errors"
-	"net"
-	"net/http"
-	"strconv"
-	"time"
 
 	nexusauth "github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/wamp"
@@ -93,80 +89,6 @@ func (c countingAuthenticator) Authenticate(sid wamp.ID, details wamp.Dict, clie
 		c.failures.WithLabelValues(c.realm, c.AuthMethod(), reason).Inc()
 	}
 	return w, err
-}
-
-// statusRecorder captures the status code of a response.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
-}
-
-// Unwrap lets http.ResponseController reach the connection (the bridge sets
-// its body read deadline through it).
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// observeHTTP counts, times and (if accessLog) logs the requests of an
-// HTTP bridge endpoint.
-func (s *Server) observeHTTP(endpoint string, accessLog bool, h http.Handler) http.Handler {
-	duration := s.metrics.BridgeDuration.WithLabelValues(endpoint)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		elapsed := time.Since(start)
-		duration.Observe(elapsed.Seconds())
-		s.metrics.BridgeRequests.WithLabelValues(endpoint, strconv.Itoa(rec.status)).Inc()
-		if accessLog {
-			// The path only: query strings of signed requests carry signatures.
-			s.log.Info("http request", "endpoint", endpoint, "method", r.Method, "path", r.URL.Path,
-				"status", rec.status, "duration", elapsed.Round(time.Microsecond).String(), "remote_addr", r.RemoteAddr)
-		}
-	})
-}
-
-// logUpgrades logs WebSocket upgrade requests.
-func (s *Server) logUpgrades(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		h.ServeHTTP(w, r)
-		s.log.Info("websocket upgrade", "path", r.URL.Path, "origin", r.Header.Get("Origin"),
-			"duration", time.Since(start).Round(time.Microsecond).String(), "remote_addr", r.RemoteAddr)
-	})
-}
-
-// healthz answers 200 while the process runs.
-func healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-// readyz answers 200 once every listener is bound and the realms are
-// loaded, and 503 from the start of shutdown.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !s.ready.Load() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready\n"))
-		return
-	}
-	_, _ = w.Write([]byte("ready\n"))
-}
-
-// loopbackOnly refuses non-loopback clients with 403.
-func loopbackOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			http.Error(w, "metrics are served to loopback clients only (metrics.allow_remote)", http.StatusForbidden)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 // forwardObserver counts forwarded events.
