@@ -244,3 +244,17 @@ func TestFailedBridgeStartClosesListeners(t *testing.T) {
 		}
 	}
 }
+
+// TestListenersAreNamed: Listeners says what each bound address serves.
+func TestListenersAreNamed(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	ls := srv.Listeners()
+	if len(ls) != 2 || ls[0].Transport != "websocket" || ls[1].Transport != "rawsocket" ||
+		ls[0].Address != "127.0.0.1:0" || ls[0].Addr.String() == ls[0].Address || ls[1].TLS {
+		t.Fatalf("listeners %+v", ls)
+	}
+	if ls[0].Addr.String() != srv.Addrs()[0].String() {
+		t.Fatalf("Listeners and Addrs disagree: %v vs %v", ls[0].Addr, srv.Addrs()[0])
+	}
+}
