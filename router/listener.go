@@ -164,3 +164,38 @@ func (s *Server) trackHandler(h http.Handler) http.Handler {
 }
 
 // attach hands a connected peer to nexus, which reads HELLO, authenticates
+
+// BoundListener is one listener as bound.
+type BoundListener struct {
+	// Address is the listener's address as configured (listeners[].address).
+	Address string
+	// Transport is websocket, rawsocket, http-bridge or websocket+http-bridge.
+	Transport string
+	// TLS reports whether the listener serves TLS.
+	TLS bool
+	// Addr is the address bound (the port chosen for ":0").
+	Addr net.Addr
+}
+
+// Listeners describes every bound listener, in configuration order.
+func (s *Server) Listeners() []BoundListener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]BoundListener, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = BoundListener{Address: l.cfg.Address, Transport: l.transport(), TLS: l.cfg.TLS.Enabled(), Addr: l.ln.Addr()}
+	}
+	return out
+}
+
+// Addrs returns the bound address of every listener, in configuration order
+// (Listeners says what each serves).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]net.Addr, len(s.listeners))
+	for i, l := range s.listeners {
+		out[i] = l.ln.Addr()
+	}
+	return out
+}
