@@ -2,8 +2,9 @@ package bridge
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
+
+	"github.com/switchboard-wamp/switchboard/origins"
 )
 
 // checkSite refuses requests a browser sent on behalf of a page, unless the
@@ -15,7 +16,7 @@ import (
 // Backends send neither header.
 func checkSite(r *http.Request, allowed []string) *requestError {
 	if origin := r.Header.Get("Origin"); origin != "" {
-		if originAllowed(allowed, origin) {
+		if origins.Allowed(allowed, origin) {
 			return nil
 		}
 		return refuse(http.StatusForbidden, ErrOriginNotAllowed,
@@ -27,44 +28,4 @@ func checkSite(r *http.Request, allowed []string) *requestError {
 			"Sec-Fetch-Site %s: requests from web pages are not allowed", site).counted(ReasonOrigin)
 	}
 	return nil
-}
-
-// originAllowed matches origin against patterns with "*" globs, each
-// against the whole origin or its host, case-insensitively, as
-// websocket.allowed_origins does.
-func originAllowed(patterns []string, origin string) bool {
-	origin = strings.ToLower(origin)
-	host := ""
-	if u, err := url.Parse(origin); err == nil {
-		host = u.Host
-	}
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		if globMatch(p, origin) || (host != "" && globMatch(p, host)) {
-			return true
-		}
-	}
-	return false
-}
-
-// globMatch matches s against pattern, where * stands for any run of
-// characters.
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return len(s) >= len(last) && strings.HasSuffix(s, last)
 }

@@ -12,17 +12,7 @@ import (
 // joinWithRoles opens a JSON session on listener 0 announcing roles.
 func joinWithRoles(t *testing.T, srv *routertest.Server, roles map[string]any) *jsonSession {
 	t.Helper()
-	status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
-	if ws == nil {
-		t.Fatalf("upgrade: %d %s", status, body)
-	}
-	t.Cleanup(func() { _ = ws.Close() })
-	s := &jsonSession{t: t, ws: ws}
-	s.send(wamp.HELLO, "realm1", map[string]any{"roles": roles})
-	if m := s.read(); m[0] != float64(wamp.WELCOME) {
-		t.Fatalf("want WELCOME, got %v", m)
-	}
-	return s
+	return openJSON(t, srv, map[string]any{"roles": roles}, "")
 }
 
 // expectType reads the next message and fails unless it has type typ.

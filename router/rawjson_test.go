@@ -25,18 +25,25 @@ type jsonSession struct {
 // by ticket authentication, else anonymously.
 func joinJSON(t *testing.T, srv *routertest.Server, authid, ticket string) *jsonSession {
 	t.Helper()
-	status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
-	if ws == nil {
-		t.Fatalf("upgrade: %d %s", status, body)
-	}
-	t.Cleanup(func() { _ = ws.Close() })
-	s := &jsonSession{t: t, ws: ws}
 	details := map[string]any{"roles": map[string]any{"subscriber": map[string]any{}, "publisher": map[string]any{},
 		"caller": map[string]any{}, "callee": map[string]any{}}}
 	if ticket != "" {
 		details["authid"] = authid
 		details["authmethods"] = []string{"ticket"}
 	}
+	return openJSON(t, srv, details, ticket)
+}
+
+// openJSON opens a session on listener 0 of srv with the HELLO details
+// given, answering a ticket CHALLENGE with ticket.
+func openJSON(t *testing.T, srv *routertest.Server, details map[string]any, ticket string) *jsonSession {
+	t.Helper()
+	status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
+	if ws == nil {
+		t.Fatalf("upgrade: %d %s", status, body)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	s := &jsonSession{t: t, ws: ws}
 	s.send(wamp.HELLO, "realm1", details)
 	m := s.read()
 	if ticket != "" {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-wamp/switchboard/origins"
 )
 
 // Attach hands a new peer and its transport details to the router. It
@@ -135,36 +137,7 @@ func OriginAllowed(patterns []string, r *http.Request) bool {
 	if err == nil && r.TLS != nil && u.Scheme == "https" && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	origin = strings.ToLower(origin)
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		if globMatch(p, origin) || (u != nil && u.Host != "" && globMatch(p, strings.ToLower(u.Host))) {
-			return true
-		}
-	}
-	return false
-}
-
-// globMatch matches s against pattern, where * stands for any run of
-// characters.
-func globMatch(pattern, s string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, parts[0]) {
-		return false
-	}
-	s = s[len(parts[0]):]
-	last := parts[len(parts)-1]
-	for _, part := range parts[1 : len(parts)-1] {
-		i := strings.Index(s, part)
-		if i < 0 {
-			return false
-		}
-		s = s[i+len(part):]
-	}
-	return strings.HasSuffix(s, last)
+	return origins.Allowed(patterns, origin)
 }
 
 func writeJSONError(w http.ResponseWriter, status int, uri, message string) {
