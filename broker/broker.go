@@ -24,10 +24,22 @@ type Conn interface {
 	EnqueueFrame([]byte) bool
 }
 
+// Authorizer decides what a session may do on a topic or meta procedure
+// (*realms.Authorizer implements it). Both methods may run on the publish
+// path, without the realm locked.
+type Authorizer interface {
+	// Permission returns the permission that governs action on uri for the
+	// subject (for its disclose settings), and whether action is allowed.
+	Permission(sub realms.Subject, uri string, action realms.Action) (*realms.Permission, bool)
+	// AllowsPattern reports whether the subject may take action on every
+	// URI that uri matches under match.
+	AllowsPattern(sub realms.Subject, uri, match string, action realms.Action) bool
+}
+
 // Realm configures one realm of the broker.
 type Realm struct {
 	Name       string
-	Authorizer *realms.Authorizer
+	Authorizer Authorizer
 	StrictURI  bool
 	// History keeps recent events for wamp.subscription.get_events.
 	History []History
@@ -69,7 +81,7 @@ type Broker struct {
 
 type realm struct {
 	name   string
-	authz  *realms.Authorizer
+	authz  Authorizer
 	strict bool
 
 	mu       sync.RWMutex
