@@ -3,7 +3,6 @@ package broker
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,9 +101,7 @@ type realm struct {
 
 type subscription struct {
 	id          wamp.ID
-	topic       string
-	match       string
-	parts       []string // wildcard components
+	pattern     realms.Pattern // never changes
 	created     time.Time
 	subscribers map[*Session]struct{}
 }
@@ -123,7 +120,7 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
 		}
 		for _, h := range r.History {
-			rs.history = append(rs.history, &historyStore{cfg: h, parts: strings.Split(h.Topic, ".")})
+			rs.history = append(rs.history, &historyStore{cfg: h, pattern: realms.NewPattern(h.Topic, h.Match)})
 		}
 		b.realms[r.Name] = rs
 	}
@@ -168,20 +165,8 @@ func (b *Broker) SubscribeLocal(realmName, topic, match string, fn func(LocalEve
 		return nil, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
 	}
 	s := &Session{b: b, realm: r, id: wamp.GlobalID(), subs: map[wamp.ID]*subscription{}, local: fn}
-	table := r.table(match)
 	r.mu.Lock()
-	sub, exists := table[topic]
-	if !exists {
-		sub = &subscription{id: wamp.GlobalID(), topic: topic, match: match, created: time.Now(),
-			subscribers: map[*Session]struct{}{}}
-		if match == wamp.MatchWildcard {
-			sub.parts = strings.Split(topic, ".")
-		}
-		table[topic] = sub
-		r.byID[sub.id] = sub
-	}
-	sub.subscribers[s] = struct{}{}
-	s.subs[sub.id] = sub
+	r.add(s, realms.NewPattern(topic, match))
 	r.mu.Unlock()
 	return s.Leave, nil
 }
@@ -280,37 +265,61 @@ func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI
 	s.reply(&wamp.Error{Type: typ, Request: request, Details: wamp.Dict{}, Error: uri, Arguments: wamp.List{message}})
 }
 
+// add subscribes s to the subscription of p, which it creates if there is
+// none, and reports whether it created it and whether s was subscribed to
+// it already. The caller holds r.mu.
+func (r *realm) add(s *Session, p realms.Pattern) (sub *subscription, created, already bool) {
+	table := r.table(p.Match())
+	sub, ok := table[p.URI()]
+	if !ok {
+		sub = &subscription{id: wamp.GlobalID(), pattern: p, created: time.Now(), subscribers: map[*Session]struct{}{}}
+		table[p.URI()] = sub
+		r.byID[sub.id] = sub
+		created = true
+	}
+	_, already = sub.subscribers[s]
+	sub.subscribers[s] = struct{}{}
+	s.subs[sub.id] = sub
+	return sub, created, already
+}
+
+// subscribed reports whether s is subscribed to the subscription of p. The
+// caller holds r.mu.
+func (r *realm) subscribed(s *Session, p realms.Pattern) bool {
+	sub, ok := r.table(p.Match())[p.URI()]
+	if !ok {
+		return false
+	}
+	_, ok = sub.subscribers[s]
+	return ok
+}
+
 func (r *realm) remove(sub *subscription) {
 	delete(r.byID, sub.id)
-	delete(r.table(sub.match), sub.topic)
+	delete(r.table(sub.pattern.Match()), sub.pattern.URI())
 }
 
 // table returns the subscriptions of a match policy, by topic.
 func (r *realm) table(match string) map[string]*subscription {
 	switch match {
-	case wamp.MatchPrefix:
+	case realms.MatchPrefix:
 		return r.prefix
-	case wamp.MatchWildcard:
+	case realms.MatchWildcard:
 		return r.wildcard
 	}
 	return r.exact
 }
 
-// matches calls f for each subscription matching topic. The caller holds
-// r.mu (read or write).
+// matches calls f for each subscription matching topic: the exact one,
+// found by its topic, then the prefix and wildcard ones that match. The
+// caller holds r.mu (read or write).
 func (r *realm) matches(topic string, f func(*subscription)) {
 	if sub, ok := r.exact[topic]; ok {
 		f(sub)
 	}
-	for pfx, sub := range r.prefix {
-		if strings.HasPrefix(topic, pfx) {
-			f(sub)
-		}
-	}
-	if len(r.wildcard) > 0 {
-		parts := strings.Split(topic, ".")
-		for _, sub := range r.wildcard {
-			if realms.WildcardMatch(sub.parts, parts) {
+	for _, table := range [...]map[string]*subscription{r.prefix, r.wildcard} {
+		for _, sub := range table {
+			if sub.pattern.Matches(topic) {
 				f(sub)
 			}
 		}

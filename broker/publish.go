@@ -32,8 +32,8 @@ func (s *Session) sendRetained(sub *subscription) {
 	r := s.realm
 	r.retainMu.Lock()
 	var pubs []*publication
-	if sub.match == wamp.MatchExact { // one topic: no need to scan them all
-		if ev, ok := r.retained[sub.topic]; ok && ev.pub.filter.allows(s) {
+	if sub.pattern.Match() == realms.MatchExact { // one topic: no need to scan them all
+		if ev, ok := r.retained[sub.pattern.URI()]; ok && ev.pub.filter.allows(s) {
 			pubs = append(pubs, ev.pub)
 		}
 		r.retainMu.Unlock()
@@ -41,18 +41,8 @@ func (s *Session) sendRetained(sub *subscription) {
 		return
 	}
 	for topic, ev := range r.retained {
-		p := ev.pub
-		var match bool
-		switch sub.match {
-		case wamp.MatchPrefix:
-			match = strings.HasPrefix(topic, sub.topic)
-		case wamp.MatchWildcard:
-			match = realms.WildcardMatch(sub.parts, strings.Split(topic, "."))
-		default:
-			match = topic == sub.topic
-		}
-		if match && p.filter.allows(s) {
-			pubs = append(pubs, p)
+		if sub.pattern.Matches(topic) && ev.pub.filter.allows(s) {
+			pubs = append(pubs, ev.pub)
 		}
 	}
 	r.retainMu.Unlock()
@@ -264,7 +254,7 @@ func (b *Broker) event(p *publication, sub *subscription, disclosed bool) *wamp.
 	if p.retained {
 		details["retained"] = true
 	}
-	if sub.match != wamp.MatchExact {
+	if sub.pattern.Match() != realms.MatchExact {
 		details["topic"] = p.topic
 	}
 	if disclosed && p.publisher != nil {
