@@ -315,45 +315,35 @@ func parseFilter(options wamp.Dict) (filter, error) {
 }
 
 func idSet(options wamp.Dict, key string) (map[wamp.ID]bool, error) {
-	v, ok := options[key]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	list, ok := wamp.AsList(v)
-	if !ok {
-		return nil, fmt.Errorf("option %s: want a list of session IDs", key)
-	}
-	set := make(map[wamp.ID]bool, len(list))
-	for _, item := range list {
-		id, ok := wamp.AsID(item)
-		if !ok {
-			return nil, fmt.Errorf("option %s: want session IDs, got %v", key, item)
-		}
-		set[id] = true
-	}
-	return set, nil
+	return optionSet(options, key, "session IDs", wamp.AsID)
 }
 
 func stringSet(options wamp.Dict, key string) (map[string]bool, error) {
+	// A single string is accepted as a list of one, as Crossbar does.
+	if s, ok := wamp.AsString(options[key]); ok {
+		return map[string]bool{s: true}, nil
+	}
+	return optionSet(options, key, "strings", wamp.AsString)
+}
+
+// optionSet reads option key, a list of what (items that item converts),
+// as a set; nil when the option is absent or null.
+func optionSet[T comparable](options wamp.Dict, key, what string, item func(any) (T, bool)) (map[T]bool, error) {
 	v, ok := options[key]
 	if !ok || v == nil {
 		return nil, nil
 	}
-	// A single string is accepted as a list of one, as Crossbar does.
-	if s, ok := wamp.AsString(v); ok {
-		return map[string]bool{s: true}, nil
-	}
 	list, ok := wamp.AsList(v)
 	if !ok {
-		return nil, fmt.Errorf("option %s: want a list of strings", key)
+		return nil, fmt.Errorf("option %s: want a list of %s", key, what)
 	}
-	set := make(map[string]bool, len(list))
-	for _, item := range list {
-		s, ok := wamp.AsString(item)
+	set := make(map[T]bool, len(list))
+	for _, x := range list {
+		e, ok := item(x)
 		if !ok {
-			return nil, fmt.Errorf("option %s: want strings, got %v", key, item)
+			return nil, fmt.Errorf("option %s: want %s, got %v", key, what, x)
 		}
-		set[s] = true
+		set[e] = true
 	}
 	return set, nil
 }
