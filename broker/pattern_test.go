@@ -130,3 +130,61 @@ func TestSubscribeAsksTheAuthorizer(t *testing.T) {
 		t.Errorf("allowed prefix subscription answered %v", m)
 	}
 }
+
+// TestPatternsAfterUnsubscribe: removing prefix and wildcard subscriptions
+// (first, middle, last) leaves the others matched, and only them.
+func TestPatternsAfterUnsubscribe(t *testing.T) {
+	t.Parallel()
+	b := New([]Realm{{Name: "realm1", Authorizer: fakeAuthorizer{}}}, nil, nil)
+	pub, pc := joinRecording(b, 100)
+	type member struct {
+		s   *Session
+		c   *recordingConn
+		sub float64
+	}
+	var members []member
+	for i, p := range []struct{ uri, match string }{
+		{"a.", realms.MatchPrefix}, {"a..c", realms.MatchWildcard}, {"a.b", realms.MatchPrefix},
+		{"..c", realms.MatchWildcard}, {"", realms.MatchPrefix}, {"a.b.", realms.MatchWildcard},
+	} {
+		s, c := joinRecording(b, i+1)
+		s.Handle(&wamp.Subscribe{Request: 1, Topic: wamp.URI(p.uri), Options: wamp.Dict{"match": p.match}})
+		// The first frame: later ones are meta events for the "" prefix.
+		subscribed := frames(t, c)[0]
+		if subscribed[0] != float64(wamp.SUBSCRIBED) {
+			t.Fatalf("subscribe %d: %v", i, subscribed)
+		}
+		members = append(members, member{s, c, subscribed[2].(float64)})
+	}
+	for _, i := range []int{0, 3, 5} {
+		m := members[i]
+		m.s.Handle(&wamp.Unsubscribe{Request: 2, Subscription: wamp.ID(m.sub)})
+		if !slices.ContainsFunc(frames(t, m.c), func(f []any) bool { return f[0] == float64(wamp.UNSUBSCRIBED) }) {
+			t.Fatalf("unsubscribe %d: not answered UNSUBSCRIBED", i)
+		}
+	}
+	pub.Handle(&wamp.Publish{Request: 3, Topic: "a.b.c", Options: wamp.Dict{}})
+	for i, m := range members {
+		got := slices.ContainsFunc(frames(t, m.c), func(f []any) bool {
+			return f[0] == float64(wamp.EVENT) && f[3].(map[string]any)["topic"] == "a.b.c"
+		})
+		if want := i == 1 || i == 2 || i == 4; got != want {
+			t.Errorf("subscription %d got the event: %v, want %v", i, got, want)
+		}
+	}
+	pub.Handle(&wamp.Call{Request: 4, Procedure: procSubMatch, Arguments: wamp.List{"a.b.c"}})
+	var ids []float64
+	result := lastReply(t, pc)
+	if result[0] != float64(wamp.RESULT) {
+		t.Fatalf("wamp.subscription.match: %v", result)
+	}
+	for _, id := range result[3].([]any)[0].([]any) {
+		ids = append(ids, id.(float64))
+	}
+	slices.Sort(ids)
+	want := []float64{members[1].sub, members[2].sub, members[4].sub}
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("wamp.subscription.match: %v, want %v", ids, want)
+	}
+}

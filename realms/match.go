@@ -21,32 +21,45 @@ const (
 type Pattern struct {
 	uri   string
 	match string
-	parts []string // wildcard components
+	kind  matchKind // match, decoded once: Matches runs per subscription per publication
+	parts []string  // wildcard components
 }
+
+type matchKind uint8
+
+const (
+	kindExact matchKind = iota
+	kindPrefix
+	kindWildcard
+)
 
 // NewPattern returns the pattern of uri under match. match is kept as
 // given (for reports such as subscription details), also when it is not
 // one of the Match* policies.
 func NewPattern(uri, match string) Pattern {
 	p := Pattern{uri: uri, match: match}
-	if match == MatchWildcard {
+	switch match {
+	case MatchPrefix:
+		p.kind = kindPrefix
+	case MatchWildcard:
+		p.kind = kindWildcard
 		p.parts = strings.Split(uri, ".")
 	}
 	return p
 }
 
 // URI returns the pattern's URI.
-func (p Pattern) URI() string { return p.uri }
+func (p *Pattern) URI() string { return p.uri }
 
 // Match returns the pattern's match policy, as given to NewPattern.
-func (p Pattern) Match() string { return p.match }
+func (p *Pattern) Match() string { return p.match }
 
 // Matches reports whether uri matches the pattern.
-func (p Pattern) Matches(uri string) bool {
-	switch p.match {
-	case MatchPrefix:
+func (p *Pattern) Matches(uri string) bool {
+	switch p.kind {
+	case kindPrefix:
 		return strings.HasPrefix(uri, p.uri)
-	case MatchWildcard:
+	case kindWildcard:
 		return matchComponents(p.parts, uri)
 	}
 	return uri == p.uri
@@ -57,19 +70,25 @@ func (p Pattern) Matches(uri string) bool {
 func matchComponents(pattern []string, uri string) bool {
 	last := len(pattern) - 1
 	for i, part := range pattern {
-		comp := uri
-		if i < last {
+		if i == last {
+			// The last component is the rest of uri.
+			if part == "" {
+				return strings.IndexByte(uri, '.') < 0
+			}
+			return uri == part
+		}
+		if part == "" {
 			dot := strings.IndexByte(uri, '.')
 			if dot < 0 {
 				return false // fewer components than the pattern
 			}
-			comp, uri = uri[:dot], uri[dot+1:]
-		} else if strings.IndexByte(uri, '.') >= 0 {
-			return false // more components than the pattern
+			uri = uri[dot+1:]
+			continue
 		}
-		if part != "" && part != comp {
+		if len(uri) <= len(part) || uri[len(part)] != '.' || uri[:len(part)] != part {
 			return false
 		}
+		uri = uri[len(part)+1:]
 	}
 	return true
 }

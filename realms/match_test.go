@@ -35,7 +35,8 @@ func TestPatternMatches(t *testing.T) {
 		{"a", MatchWildcard, "a", true},
 		{"a", MatchWildcard, "ab", false},
 	} {
-		if got := NewPattern(tc.uri, tc.match).Matches(tc.topic); got != tc.want {
+		p := NewPattern(tc.uri, tc.match)
+		if got := p.Matches(tc.topic); got != tc.want {
 			t.Errorf("%s %q matches %q = %v, want %v", tc.match, tc.uri, tc.topic, got, tc.want)
 		}
 	}
