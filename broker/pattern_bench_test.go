@@ -32,11 +32,7 @@ func BenchmarkPatternMatch(b *testing.B) {
 			for b.Loop() {
 				pub.Handle(msg)
 			}
-			var frames int64
-			for _, c := range conns {
-				frames += c.frames.Load() - 1 // minus SUBSCRIBED
-			}
-			if frames != 2*int64(b.N) {
+			if frames := eventsQueued(conns); frames != 2*int64(b.N) {
 				b.Fatalf("%d events for %d publications matching 2 subscriptions", frames, b.N)
 			}
 		})
