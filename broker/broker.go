@@ -311,6 +311,7 @@ func (r *realm) remove(sub *subscription) {
 		r.patterns[i].scan = i
 		r.patterns[last] = nil
 		r.patterns = r.patterns[:last]
+		sub.scan = -1
 	}
 }
 
