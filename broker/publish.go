@@ -315,24 +315,28 @@ func parseFilter(options wamp.Dict) (filter, error) {
 }
 
 func idSet(options wamp.Dict, key string) (map[wamp.ID]bool, error) {
-	return optionSet(options, key, "session IDs", wamp.AsID)
+	v := options[key]
+	if v == nil {
+		return nil, nil
+	}
+	return listSet(key, v, "session IDs", wamp.AsID)
 }
 
 func stringSet(options wamp.Dict, key string) (map[string]bool, error) {
-	// A single string is accepted as a list of one, as Crossbar does.
-	if s, ok := wamp.AsString(options[key]); ok {
-		return map[string]bool{s: true}, nil
-	}
-	return optionSet(options, key, "strings", wamp.AsString)
-}
-
-// optionSet reads option key, a list of what (items that item converts),
-// as a set; nil when the option is absent or null.
-func optionSet[T comparable](options wamp.Dict, key, what string, item func(any) (T, bool)) (map[T]bool, error) {
-	v, ok := options[key]
-	if !ok || v == nil {
+	v := options[key]
+	if v == nil {
 		return nil, nil
 	}
+	// A single string is accepted as a list of one, as Crossbar does.
+	if s, ok := wamp.AsString(v); ok {
+		return map[string]bool{s: true}, nil
+	}
+	return listSet(key, v, "strings", wamp.AsString)
+}
+
+// listSet reads v, the value of option key, a list of what (items that
+// item converts), as a set.
+func listSet[T comparable](key string, v any, what string, item func(any) (T, bool)) (map[T]bool, error) {
 	list, ok := wamp.AsList(v)
 	if !ok {
 		return nil, fmt.Errorf("option %s: want a list of %s", key, what)
