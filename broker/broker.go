@@ -3,7 +3,6 @@ package broker
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,10 +23,22 @@ type Conn interface {
 	EnqueueFrame([]byte) bool
 }
 
+// Authorizer decides what a session may do on a topic or meta procedure
+// (*realms.Authorizer implements it). Both methods may run on the publish
+// path, without the realm locked.
+type Authorizer interface {
+	// Permission returns the permission that governs action on uri for the
+	// subject (for its disclose settings), and whether action is allowed.
+	Permission(sub realms.Subject, uri string, action realms.Action) (*realms.Permission, bool)
+	// AllowsPattern reports whether the subject may take action on every
+	// URI that uri matches under match.
+	AllowsPattern(sub realms.Subject, uri, match string, action realms.Action) bool
+}
+
 // Realm configures one realm of the broker.
 type Realm struct {
 	Name       string
-	Authorizer *realms.Authorizer
+	Authorizer Authorizer
 	StrictURI  bool
 	// History keeps recent events for wamp.subscription.get_events.
 	History []History
@@ -69,7 +80,7 @@ type Broker struct {
 
 type realm struct {
 	name   string
-	authz  *realms.Authorizer
+	authz  Authorizer
 	strict bool
 
 	mu       sync.RWMutex
@@ -77,6 +88,9 @@ type realm struct {
 	prefix   map[string]*subscription
 	wildcard map[string]*subscription
 	byID     map[wamp.ID]*subscription
+	// patterns holds the prefix and wildcard subscriptions again, for
+	// matches to scan (a slice scans faster than maps).
+	patterns []*subscription
 
 	history []*historyStore
 	maxSubs int // per session; 0: no limit
@@ -90,9 +104,8 @@ type realm struct {
 
 type subscription struct {
 	id          wamp.ID
-	topic       string
-	match       string
-	parts       []string // wildcard components
+	pattern     realms.Pattern // never changes
+	scan        int            // its index in realm.patterns; -1 for an exact one
 	created     time.Time
 	subscribers map[*Session]struct{}
 }
@@ -111,7 +124,7 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
 		}
 		for _, h := range r.History {
-			rs.history = append(rs.history, &historyStore{cfg: h, parts: strings.Split(h.Topic, ".")})
+			rs.history = append(rs.history, &historyStore{cfg: h, pattern: realms.NewPattern(h.Topic, h.Match)})
 		}
 		b.realms[r.Name] = rs
 	}
@@ -156,20 +169,8 @@ func (b *Broker) SubscribeLocal(realmName, topic, match string, fn func(LocalEve
 		return nil, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
 	}
 	s := &Session{b: b, realm: r, id: wamp.GlobalID(), subs: map[wamp.ID]*subscription{}, local: fn}
-	table := r.table(match)
 	r.mu.Lock()
-	sub, exists := table[topic]
-	if !exists {
-		sub = &subscription{id: wamp.GlobalID(), topic: topic, match: match, created: time.Now(),
-			subscribers: map[*Session]struct{}{}}
-		if match == wamp.MatchWildcard {
-			sub.parts = strings.Split(topic, ".")
-		}
-		table[topic] = sub
-		r.byID[sub.id] = sub
-	}
-	sub.subscribers[s] = struct{}{}
-	s.subs[sub.id] = sub
+	r.add(s, realms.NewPattern(topic, match))
 	r.mu.Unlock()
 	return s.Leave, nil
 }
@@ -268,39 +269,79 @@ func (s *Session) replyError(typ wamp.MessageType, request wamp.ID, uri wamp.URI
 	s.reply(&wamp.Error{Type: typ, Request: request, Details: wamp.Dict{}, Error: uri, Arguments: wamp.List{message}})
 }
 
+// add subscribes s to the subscription of p, which it creates if there is
+// none, and reports whether it created it and whether s was subscribed to
+// it already. The caller holds r.mu.
+func (r *realm) add(s *Session, p realms.Pattern) (sub *subscription, created, already bool) {
+	table := r.table(p.Match())
+	sub, ok := table[p.URI()]
+	if !ok {
+		sub = &subscription{id: wamp.GlobalID(), pattern: p, scan: -1, created: time.Now(), subscribers: map[*Session]struct{}{}}
+		table[p.URI()] = sub
+		r.byID[sub.id] = sub
+		if scanned(p.Match()) {
+			sub.scan = len(r.patterns)
+			r.patterns = append(r.patterns, sub)
+		}
+		created = true
+	}
+	_, already = sub.subscribers[s]
+	sub.subscribers[s] = struct{}{}
+	s.subs[sub.id] = sub
+	return sub, created, already
+}
+
+// subscribed reports whether s is subscribed to the subscription of p. The
+// caller holds r.mu.
+func (r *realm) subscribed(s *Session, p realms.Pattern) bool {
+	sub, ok := r.table(p.Match())[p.URI()]
+	if !ok {
+		return false
+	}
+	_, ok = sub.subscribers[s]
+	return ok
+}
+
 func (r *realm) remove(sub *subscription) {
 	delete(r.byID, sub.id)
-	delete(r.table(sub.match), sub.topic)
+	delete(r.table(sub.pattern.Match()), sub.pattern.URI())
+	if i := sub.scan; i >= 0 {
+		last := len(r.patterns) - 1
+		r.patterns[i] = r.patterns[last]
+		r.patterns[i].scan = i
+		r.patterns[last] = nil
+		r.patterns = r.patterns[:last]
+		sub.scan = -1
+	}
 }
 
 // table returns the subscriptions of a match policy, by topic.
 func (r *realm) table(match string) map[string]*subscription {
 	switch match {
-	case wamp.MatchPrefix:
+	case realms.MatchPrefix:
 		return r.prefix
-	case wamp.MatchWildcard:
+	case realms.MatchWildcard:
 		return r.wildcard
 	}
 	return r.exact
 }
 
-// matches calls f for each subscription matching topic. The caller holds
-// r.mu (read or write).
+// scanned reports whether subscriptions under match are found by matching
+// topics against them, rather than by topic.
+func scanned(match string) bool {
+	return match == realms.MatchPrefix || match == realms.MatchWildcard
+}
+
+// matches calls f for each subscription matching topic: the exact one,
+// found by its topic, then the prefix and wildcard ones that match. The
+// caller holds r.mu (read or write).
 func (r *realm) matches(topic string, f func(*subscription)) {
 	if sub, ok := r.exact[topic]; ok {
 		f(sub)
 	}
-	for pfx, sub := range r.prefix {
-		if strings.HasPrefix(topic, pfx) {
+	for _, sub := range r.patterns {
+		if sub.pattern.Matches(topic) {
 			f(sub)
-		}
-	}
-	if len(r.wildcard) > 0 {
-		parts := strings.Split(topic, ".")
-		for _, sub := range r.wildcard {
-			if realms.WildcardMatch(sub.parts, parts) {
-				f(sub)
-			}
 		}
 	}
 }

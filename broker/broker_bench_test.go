@@ -30,6 +30,17 @@ func (c *countingConn) EnqueueFrame(b []byte) bool {
 	c.bytes.Add(int64(len(b)))
 	return true
 }
+
+// eventsQueued counts the EVENTs queued on subscribers' conns (each
+// conn's frames but its SUBSCRIBED).
+func eventsQueued(conns []*countingConn) int64 {
+	var n int64
+	for _, c := range conns {
+		n += c.frames.Load() - 1
+	}
+	return n
+}
+
 func newConn(name string) *countingConn {
 	switch name {
 	case "msgpack":
@@ -118,10 +129,7 @@ func BenchmarkFanOut(b *testing.B) {
 					for b.Loop() {
 						pub.Handle(msg)
 					}
-					var frames int64
-					for _, c := range conns {
-						frames += c.frames.Load() - 1 // minus SUBSCRIBED
-					}
+					frames := eventsQueued(conns)
 					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(frames), "ns/delivery")
 					b.ReportMetric(float64(int64(b.N)*int64(n)-frames), "lost/op")
 				})
@@ -169,11 +177,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 			pub.Handle(msg)
 		}
 	})
-	var frames int64
-	for _, c := range conns {
-		frames += c.frames.Load() - 1 // minus SUBSCRIBED
-	}
-	if frames != int64(b.N)*10 {
+	if frames := eventsQueued(conns); frames != int64(b.N)*10 {
 		b.Fatalf("%d frames delivered for %d publications to 10 subscribers", frames, b.N)
 	}
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -20,21 +19,11 @@ type History struct {
 
 // historyStore is one History's ring of recent events.
 type historyStore struct {
-	cfg   History
-	parts []string
+	cfg     History
+	pattern realms.Pattern // of cfg.Topic under cfg.Match
 
 	mu     sync.Mutex
 	events []wamp.Dict // oldest first, at most cfg.Limit
-}
-
-func (h *historyStore) matches(topic string) bool {
-	switch h.cfg.Match {
-	case wamp.MatchPrefix:
-		return strings.HasPrefix(topic, h.cfg.Topic)
-	case wamp.MatchWildcard:
-		return realms.WildcardMatch(h.parts, strings.Split(topic, "."))
-	}
-	return topic == h.cfg.Topic
 }
 
 // record stores p in every history whose pattern matches. Publications
@@ -45,7 +34,7 @@ func (r *realm) record(p *publication) {
 		return
 	}
 	for _, h := range r.history {
-		if !h.matches(p.topic) {
+		if !h.pattern.Matches(p.topic) {
 			continue
 		}
 		ev := wamp.Dict{
@@ -70,7 +59,7 @@ func (r *realm) record(p *publication) {
 // an empty list.
 func (r *realm) historyEvents(sub *subscription, limit int) []wamp.Dict {
 	for _, h := range r.history {
-		if h.cfg.Topic != sub.topic || h.cfg.Match != sub.match {
+		if h.pattern.URI() != sub.pattern.URI() || h.pattern.Match() != sub.pattern.Match() {
 			continue
 		}
 		h.mu.Lock()

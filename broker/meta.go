@@ -74,7 +74,7 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 			fail(wamp.ErrInvalidArgument, "lookup: want a topic URI argument")
 			return true
 		}
-		match := wamp.MatchExact
+		match := realms.MatchExact
 		if len(m.Arguments) > 1 {
 			if opts, ok := wamp.AsDict(m.Arguments[1]); ok {
 				if v, ok := wamp.AsString(opts["match"]); ok {
@@ -147,8 +147,9 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 		fail(wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id))
 		return
 	}
-	if !r.authz.AllowsPattern(s.subject(), sub.topic, sub.match, realms.ActionSubscribe) {
-		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not subscribe to %s %q, so not read its events", s.authRole, sub.match, sub.topic))
+	topic, match := sub.pattern.URI(), sub.pattern.Match()
+	if !r.authz.AllowsPattern(s.subject(), topic, match, realms.ActionSubscribe) {
+		fail(wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not subscribe to %s %q, so not read its events", s.authRole, match, topic))
 		return
 	}
 	limit := 0
@@ -157,7 +158,7 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 			limit = int(n)
 		}
 	}
-	result(r.historyEvents(sub, limit)) // sub's topic and match never change
+	result(r.historyEvents(sub, limit)) // sub's pattern never changes
 }
 
 // refuseTestament answers wamp.session.add_testament(topic, args, kwargs)

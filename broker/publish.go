@@ -32,8 +32,8 @@ func (s *Session) sendRetained(sub *subscription) {
 	r := s.realm
 	r.retainMu.Lock()
 	var pubs []*publication
-	if sub.match == wamp.MatchExact { // one topic: no need to scan them all
-		if ev, ok := r.retained[sub.topic]; ok && ev.pub.filter.allows(s) {
+	if sub.pattern.Match() == realms.MatchExact { // one topic: no need to scan them all
+		if ev, ok := r.retained[sub.pattern.URI()]; ok && ev.pub.filter.allows(s) {
 			pubs = append(pubs, ev.pub)
 		}
 		r.retainMu.Unlock()
@@ -41,18 +41,8 @@ func (s *Session) sendRetained(sub *subscription) {
 		return
 	}
 	for topic, ev := range r.retained {
-		p := ev.pub
-		var match bool
-		switch sub.match {
-		case wamp.MatchPrefix:
-			match = strings.HasPrefix(topic, sub.topic)
-		case wamp.MatchWildcard:
-			match = realms.WildcardMatch(sub.parts, strings.Split(topic, "."))
-		default:
-			match = topic == sub.topic
-		}
-		if match && p.filter.allows(s) {
-			pubs = append(pubs, p)
+		if sub.pattern.Matches(topic) && ev.pub.filter.allows(s) {
+			pubs = append(pubs, ev.pub)
 		}
 	}
 	r.retainMu.Unlock()
@@ -264,7 +254,7 @@ func (b *Broker) event(p *publication, sub *subscription, disclosed bool) *wamp.
 	if p.retained {
 		details["retained"] = true
 	}
-	if sub.match != wamp.MatchExact {
+	if sub.pattern.Match() != realms.MatchExact {
 		details["topic"] = p.topic
 	}
 	if disclosed && p.publisher != nil {
@@ -325,45 +315,39 @@ func parseFilter(options wamp.Dict) (filter, error) {
 }
 
 func idSet(options wamp.Dict, key string) (map[wamp.ID]bool, error) {
-	v, ok := options[key]
-	if !ok || v == nil {
+	v := options[key]
+	if v == nil {
 		return nil, nil
 	}
-	list, ok := wamp.AsList(v)
-	if !ok {
-		return nil, fmt.Errorf("option %s: want a list of session IDs", key)
-	}
-	set := make(map[wamp.ID]bool, len(list))
-	for _, item := range list {
-		id, ok := wamp.AsID(item)
-		if !ok {
-			return nil, fmt.Errorf("option %s: want session IDs, got %v", key, item)
-		}
-		set[id] = true
-	}
-	return set, nil
+	return listSet(key, v, "session IDs", wamp.AsID)
 }
 
 func stringSet(options wamp.Dict, key string) (map[string]bool, error) {
-	v, ok := options[key]
-	if !ok || v == nil {
+	v := options[key]
+	if v == nil {
 		return nil, nil
 	}
 	// A single string is accepted as a list of one, as Crossbar does.
 	if s, ok := wamp.AsString(v); ok {
 		return map[string]bool{s: true}, nil
 	}
+	return listSet(key, v, "strings", wamp.AsString)
+}
+
+// listSet reads v, the value of option key, a list of what (items that
+// item converts), as a set.
+func listSet[T comparable](key string, v any, what string, item func(any) (T, bool)) (map[T]bool, error) {
 	list, ok := wamp.AsList(v)
 	if !ok {
-		return nil, fmt.Errorf("option %s: want a list of strings", key)
+		return nil, fmt.Errorf("option %s: want a list of %s", key, what)
 	}
-	set := make(map[string]bool, len(list))
-	for _, item := range list {
-		s, ok := wamp.AsString(item)
+	set := make(map[T]bool, len(list))
+	for _, x := range list {
+		e, ok := item(x)
 		if !ok {
-			return nil, fmt.Errorf("option %s: want strings, got %v", key, item)
+			return nil, fmt.Errorf("option %s: want %s, got %v", key, what, x)
 		}
-		set[s] = true
+		set[e] = true
 	}
 	return set, nil
 }

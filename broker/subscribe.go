@@ -2,8 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
@@ -12,12 +10,12 @@ import (
 
 func (s *Session) subscribe(m *wamp.Subscribe) {
 	r := s.realm
-	match := wamp.MatchExact
+	match := realms.MatchExact
 	if v, ok := m.Options[wamp.OptMatch]; ok {
 		match, _ = wamp.AsString(v)
 	}
 	switch match {
-	case wamp.MatchExact, wamp.MatchPrefix, wamp.MatchWildcard:
+	case realms.MatchExact, realms.MatchPrefix, realms.MatchWildcard:
 	default:
 		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidArgument,
 			fmt.Sprintf("match %q: want exact, prefix or wildcard", match))
@@ -36,39 +34,21 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		return
 	}
 
-	table := r.table(match)
+	pattern := realms.NewPattern(topic, match)
 	r.mu.Lock()
 	if s.gone {
 		r.mu.Unlock()
 		return
 	}
-	sub, exists := table[topic]
-	again := false
-	if exists {
-		_, again = sub.subscribers[s]
-	}
-	if !again && r.maxSubs > 0 && len(s.subs) >= r.maxSubs {
+	// Subscribing again to a subscription is not one more.
+	if r.maxSubs > 0 && len(s.subs) >= r.maxSubs && !r.subscribed(s, pattern) {
 		r.mu.Unlock()
 		err := &limitError{limit: LimitSubscriptionsPerSession, max: r.maxSubs}
 		s.b.limitRefused(r, "subscription refused", s.id, s.authID, err)
 		s.replyError(wamp.SUBSCRIBE, m.Request, LimitExceededURI, err.Error()+": unsubscribe first")
 		return
 	}
-	created := !exists
-	if created {
-		sub = &subscription{
-			id: wamp.GlobalID(), topic: topic, match: match, created: time.Now(),
-			subscribers: map[*Session]struct{}{},
-		}
-		if match == wamp.MatchWildcard {
-			sub.parts = strings.Split(topic, ".")
-		}
-		table[topic] = sub
-		r.byID[sub.id] = sub
-	}
-	_, already := sub.subscribers[s]
-	sub.subscribers[s] = struct{}{}
-	s.subs[sub.id] = sub
+	sub, created, already := r.add(s, pattern)
 	// SUBSCRIBED is queued under the lock, so that it precedes every EVENT
 	// of the subscription on this session.
 	s.reply(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
@@ -94,8 +74,8 @@ func (sub *subscription) details() wamp.Dict {
 	return wamp.Dict{
 		"id":      sub.id,
 		"created": wamp.ISO8601(sub.created),
-		"uri":     sub.topic,
-		"match":   sub.match,
+		"uri":     sub.pattern.URI(),
+		"match":   sub.pattern.Match(),
 	}
 }
 

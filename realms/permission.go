@@ -8,13 +8,6 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 )
 
-// Match policies for permission URIs.
-const (
-	MatchExact    = "exact"
-	MatchPrefix   = "prefix"
-	MatchWildcard = "wildcard"
-)
-
 // Action is one of the four WAMP actions a permission controls.
 type Action string
 
@@ -233,18 +226,4 @@ func (s *permissionSet) lookupStatic(uri string) *Permission {
 		}
 	}
 	return nil
-}
-
-// WildcardMatch reports whether the components of a URI (parts) match
-// those of a wildcard pattern, where an empty component matches any.
-func WildcardMatch(pattern, parts []string) bool {
-	if len(pattern) != len(parts) {
-		return false
-	}
-	for i, p := range pattern {
-		if p != "" && p != parts[i] {
-			return false
-		}
-	}
-	return true
 }
