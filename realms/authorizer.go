@@ -1,7 +1,6 @@
 package realms
 
 import (
-	"strings"
 	"sync/atomic"
 
 	nexusrouter "github.com/gammazero/nexus/v3/router"
@@ -88,13 +87,8 @@ func (st *roleState) mayCover(sub Subject, uri, match string) bool {
 // patternCovers reports whether a registration of uri under match would
 // receive calls of procedure.
 func patternCovers(uri, match, procedure string) bool {
-	switch match {
-	case MatchPrefix:
-		return strings.HasPrefix(procedure, uri)
-	case MatchWildcard:
-		return WildcardMatch(strings.Split(uri, "."), strings.Split(procedure, "."))
-	}
-	return uri == procedure
+	p := NewPattern(uri, match)
+	return p.Matches(procedure)
 }
 
 // Permission returns the permission that governs action on uri for the
