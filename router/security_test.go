@@ -375,18 +375,31 @@ func TestPipelinedMessagesAfterHello(t *testing.T) {
 // written; the trickle stops when stop is closed.
 func stalledClients(t *testing.T, srv *routertest.Server, n int, interval time.Duration, stop <-chan struct{}) []net.Conn {
 	t.Helper()
+	hello := []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)
 	conns := make([]net.Conn, n)
 	for i := range conns {
 		var c net.Conn
 		var start []byte
+		// Half the clients first join (their messages may then be as large
+		// as max_message_size), half stall before their HELLO.
+		joined := i%2 == 0
 		switch i % 3 {
-		case 0:
+		case 0, 1:
 			c = dialRawWebSocket(t, srv.Addr(0), nil, "wamp.2.json")
-			start = wsFrameHeader(true, 0x1, 1_000_000)
-		case 1:
-			c = dialRawWebSocket(t, srv.Addr(0), nil, "wamp.2.json")
-			start = append(wsFrameHeader(false, 0x1, 1), '[')
-			start = append(start, wsFrameHeader(true, 0x0, 999_999)...)
+			if joined {
+				_, err := c.Write(append(wsFrameHeader(true, 0x1, len(hello)), hello...))
+				must(t, err)
+				must(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+				if _, msg, err := readServerFrame(t, c); err != nil || !bytes.HasPrefix(msg, []byte("[2,")) {
+					t.Fatalf("join: %s %v", msg, err)
+				}
+			}
+			if i%3 == 0 {
+				start = wsFrameHeader(true, 0x1, 1_000_000)
+			} else {
+				start = append(wsFrameHeader(false, 0x1, 1), '[')
+				start = append(start, wsFrameHeader(true, 0x0, 999_999)...)
+			}
 		case 2:
 			var err error
 			c, err = net.Dial("tcp", srv.Addr(1).String())
@@ -397,8 +410,19 @@ func stalledClients(t *testing.T, srv *routertest.Server, n int, interval time.D
 			var hs [4]byte
 			_, err = io.ReadFull(c, hs[:])
 			must(t, err)
+			if joined {
+				n := len(hello)
+				_, err = c.Write(append([]byte{0, byte(n >> 16), byte(n >> 8), byte(n)}, hello...))
+				must(t, err)
+				var h [4]byte
+				_, err = io.ReadFull(c, h[:])
+				must(t, err)
+				_, err = io.ReadFull(c, make([]byte, int(h[1])<<16|int(h[2])<<8|int(h[3])))
+				must(t, err)
+			}
 			start = []byte{0, 0x0f, 0x42, 0x40} // 1,000,000 bytes
 		}
+		must(t, c.SetReadDeadline(time.Time{}))
 		_, err := c.Write(start)
 		must(t, err)
 		conns[i] = c
