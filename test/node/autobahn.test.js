@@ -352,3 +352,93 @@ test('kill cancel of a call to an autobahn.js callee: wamp.error.canceled before
     caller.conn.close();
   }
 });
+
+// A callee that announces call_canceling, spoken by hand in JSON (neither
+// autobahn.js nor wampy.js announces it as a callee), and callers
+// cancelling in each mode: autobahn.js for kill; for skip and killnowait a
+// hand-written caller too, because autobahn.js 26.3 rejects those locally
+// and then takes the router's ERROR for the call (which the WAMP spec
+// requires) as a protocol violation and closes its own session.
+function rawSession(roles) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, ['wamp.2.json']);
+    const inbox = [];
+    const waiting = [];
+    ws.onmessage = (e) => {
+      const m = JSON.parse(e.data);
+      const w = waiting.shift();
+      if (w) w(m); else inbox.push(m);
+    };
+    const next = (ms = 5000) => (inbox.length ? Promise.resolve(inbox.shift())
+      : withTimeout(new Promise((r) => waiting.push(r)), ms, 'message to a raw session'));
+    ws.onerror = reject;
+    ws.onopen = async () => {
+      ws.send(JSON.stringify([1, 'realm1', { roles }]));
+      const welcome = await next();
+      if (welcome[0] !== 2) return reject(new Error('raw session not welcomed: ' + JSON.stringify(welcome)));
+      resolve({ ws, next, send: (m) => ws.send(JSON.stringify(m)) });
+    };
+  });
+}
+
+const cancelingCallee = { callee: { features: { call_canceling: true, progressive_call_results: true } }, publisher: {} };
+const cancelingCaller = { caller: { features: { call_canceling: true } }, publisher: {} };
+
+for (const mode of ['skip', 'kill', 'killnowait']) {
+  test(`cancel mode ${mode} to a callee that announces call_canceling`, async () => {
+    const callee = await rawSession(cancelingCallee);
+    const caller = await rawSession(cancelingCaller);
+    try {
+      const proc = `com.example.cancelable.${mode}`;
+      callee.send([64, 1, {}, proc]);
+      assert.equal((await callee.next())[0], 65, 'REGISTERED');
+      caller.send([48, 1, {}, proc, []]);
+      const inv = await callee.next();
+      assert.equal(inv[0], 68, 'INVOCATION');
+      caller.send([49, 1, { mode }]);
+      if (mode === 'skip') {
+        // No INTERRUPT for skip: the callee's next message answers its own request.
+        callee.send([16, 2, { acknowledge: true }, 'com.example.cancelable.ping']);
+        assert.equal((await callee.next())[0], 17, 'PUBLISHED, not an INTERRUPT');
+      } else {
+        const intr = await callee.next();
+        assert.deepEqual([intr[0], intr[1], intr[2].mode], [69, inv[1], mode], 'INTERRUPT');
+      }
+      if (mode === 'kill') {
+        // The caller waits for the callee's answer to the INTERRUPT, and gets it.
+        callee.send([8, 68, inv[1], {}, 'com.example.stopped', ['by request']]);
+      }
+      const err = await caller.next();
+      assert.deepEqual(err.slice(0, 5), [8, 48, 1, {}, mode === 'kill' ? 'com.example.stopped' : 'wamp.error.canceled']);
+      if (mode !== 'kill') callee.send([70, inv[1], {}, ['late']]); // discarded
+      // No stray RESULT: the caller's next message answers its next request.
+      caller.send([16, 3, { acknowledge: true }, 'com.example.cancelable.ping']);
+      assert.equal((await caller.next())[0], 17, 'PUBLISHED, not a RESULT');
+    } finally {
+      callee.ws.close();
+      caller.ws.close();
+    }
+  });
+}
+
+test('kill cancel from autobahn.js to a callee that announces call_canceling relays its ERROR', async () => {
+  const callee = await rawSession(cancelingCallee);
+  const caller = await connect(serializers.json());
+  try {
+    callee.send([64, 1, {}, 'com.example.cancelable.ab']);
+    assert.equal((await callee.next())[0], 65, 'REGISTERED');
+    const call = caller.session.call('com.example.cancelable.ab', [], {});
+    const outcome = call.then((r) => ({ result: r }), (err) => ({ err }));
+    const inv = await callee.next();
+    call.cancel({ mode: 'kill' });
+    const intr = await callee.next();
+    assert.deepEqual([intr[0], intr[1], intr[2].mode], [69, inv[1], 'kill'], 'INTERRUPT');
+    callee.send([8, 68, inv[1], {}, 'com.example.stopped', ['by request']]);
+    const { err } = await withTimeout(outcome, 5000, 'kill');
+    assert.equal(err && err.error, 'com.example.stopped');
+    assert.equal(caller.session.isOpen, true);
+  } finally {
+    callee.ws.close();
+    caller.conn.close();
+  }
+});
