@@ -266,3 +266,38 @@ func TestDropNullOptions(t *testing.T) {
 		t.Errorf("nested null kept: %v", features)
 	}
 }
+
+// BenchmarkCheckNesting: the cost the walk adds to every inbound message,
+// beside the decoding it protects (go test -bench CheckNesting ./transport).
+func BenchmarkCheckNesting(b *testing.B) {
+	for _, format := range []string{"json", "msgpack", "cbor"} {
+		codec := itemCodecOf(format)
+		for _, size := range []int{10, 1000} {
+			args := make([]any, size)
+			for i := range args {
+				args[i] = map[string]any{"id": i, "name": "item", "tags": []any{"a", "b"}}
+			}
+			msg, err := codec.SerializeDataItem([]any{16, 1, map[string]any{"acknowledge": true}, "com.example.topic", args})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%s/items=%d/walk", format, size), func(b *testing.B) {
+				b.SetBytes(int64(len(msg)))
+				for b.Loop() {
+					if err := checkNesting(format, msg, DefaultMaxNestingDepth, DefaultMaxMessageItems); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("%s/items=%d/decode", format, size), func(b *testing.B) {
+				b.SetBytes(int64(len(msg)))
+				for b.Loop() {
+					var v any
+					if err := codec.DeserializeDataItem(msg, &v); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
