@@ -88,9 +88,8 @@ type realm struct {
 	prefix   map[string]*subscription
 	wildcard map[string]*subscription
 	byID     map[wamp.ID]*subscription
-	// patterns holds the prefix and wildcard subscriptions again, for
-	// matches to scan (a slice scans faster than maps).
-	patterns []*subscription
+	// patterns indexes the prefix and wildcard subscriptions for matches.
+	patterns *patternIndex
 
 	history []*historyStore
 	maxSubs int // per session; 0: no limit
@@ -105,7 +104,6 @@ type realm struct {
 type subscription struct {
 	id          wamp.ID
 	pattern     realms.Pattern // never changes
-	scan        int            // its index in realm.patterns; -1 for an exact one
 	created     time.Time
 	subscribers map[*Session]struct{}
 }
@@ -117,11 +115,13 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	}
 	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs}
 	for _, r := range rs {
+		prefix := map[string]*subscription{}
 		rs := &realm{
 			name: r.Name, authz: r.Authorizer, strict: r.StrictURI, maxSubs: r.MaxSubscriptionsPerSession,
 			maxRetainedTopics: r.MaxRetainedTopics, maxRetainedBytes: r.MaxRetainedBytes,
-			exact: map[string]*subscription{}, prefix: map[string]*subscription{},
+			exact: map[string]*subscription{}, prefix: prefix,
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
+			patterns: newPatternIndex(prefix),
 		}
 		for _, h := range r.History {
 			rs.history = append(rs.history, &historyStore{cfg: h, pattern: realms.NewPattern(h.Topic, h.Match)})
@@ -276,13 +276,10 @@ func (r *realm) add(s *Session, p realms.Pattern) (sub *subscription, created, a
 	table := r.table(p.Match())
 	sub, ok := table[p.URI()]
 	if !ok {
-		sub = &subscription{id: wamp.GlobalID(), pattern: p, scan: -1, created: time.Now(), subscribers: map[*Session]struct{}{}}
+		sub = &subscription{id: wamp.GlobalID(), pattern: p, created: time.Now(), subscribers: map[*Session]struct{}{}}
 		table[p.URI()] = sub
 		r.byID[sub.id] = sub
-		if scanned(p.Match()) {
-			sub.scan = len(r.patterns)
-			r.patterns = append(r.patterns, sub)
-		}
+		r.patterns.add(sub)
 		created = true
 	}
 	_, already = sub.subscribers[s]
@@ -305,14 +302,7 @@ func (r *realm) subscribed(s *Session, p realms.Pattern) bool {
 func (r *realm) remove(sub *subscription) {
 	delete(r.byID, sub.id)
 	delete(r.table(sub.pattern.Match()), sub.pattern.URI())
-	if i := sub.scan; i >= 0 {
-		last := len(r.patterns) - 1
-		r.patterns[i] = r.patterns[last]
-		r.patterns[i].scan = i
-		r.patterns[last] = nil
-		r.patterns = r.patterns[:last]
-		sub.scan = -1
-	}
+	r.patterns.remove(sub)
 }
 
 // table returns the subscriptions of a match policy, by topic.
@@ -326,12 +316,6 @@ func (r *realm) table(match string) map[string]*subscription {
 	return r.exact
 }
 
-// scanned reports whether subscriptions under match are found by matching
-// topics against them, rather than by topic.
-func scanned(match string) bool {
-	return match == realms.MatchPrefix || match == realms.MatchWildcard
-}
-
 // matches calls f for each subscription matching topic: the exact one,
 // found by its topic, then the prefix and wildcard ones that match. The
 // caller holds r.mu (read or write).
@@ -339,9 +323,5 @@ func (r *realm) matches(topic string, f func(*subscription)) {
 	if sub, ok := r.exact[topic]; ok {
 		f(sub)
 	}
-	for _, sub := range r.patterns {
-		if sub.pattern.Matches(topic) {
-			f(sub)
-		}
-	}
+	r.patterns.matches(topic, f)
 }
