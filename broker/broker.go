@@ -96,6 +96,7 @@ type realm struct {
 
 	retainMu          sync.Mutex
 	retained          map[string]*retainedEvent // the last retained publication per topic
+	retainedTopics    topicIndex                // the topics of retained, for pattern lookups
 	retainedBytes     int                       // their estimated size
 	maxRetainedTopics int
 	maxRetainedBytes  int

@@ -158,3 +158,80 @@ func BenchmarkPatternSubscriptions(b *testing.B) {
 		}
 	}
 }
+
+// TestTopicIndexMatchesTheScan: for random retained topics and random
+// prefix and wildcard patterns, the retained-topic index yields exactly the
+// topics that matching each of them yields.
+func TestTopicIndexMatchesTheScan(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 5))
+	for round := range 50 {
+		var x topicIndex
+		topics := map[string]bool{}
+		for range 60 {
+			topic := randomURI(r, false)
+			if topic == "" {
+				continue
+			}
+			x.add(topic)
+			x.add(topic) // adding twice changes nothing
+			topics[topic] = true
+		}
+		for range 100 {
+			p := realms.NewPattern(randomURI(r, false), realms.MatchPrefix)
+			if r.IntN(2) == 0 {
+				p = realms.NewPattern(randomURI(r, true), realms.MatchWildcard)
+			}
+			var want, got []string
+			for topic := range topics {
+				if p.Matches(topic) {
+					want = append(want, topic)
+				}
+			}
+			x.matching(p, func(topic string) { got = append(got, topic) })
+			slices.Sort(want)
+			if p.Match() == realms.MatchWildcard {
+				slices.Sort(got)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, %s %q: index %v, scan %v", round, p.Match(), p.URI(), got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkSubscribeGetRetained: a pattern SUBSCRIBE with get_retained
+// costs the same whatever the number of other retained topics
+// (go test -run XXX -bench SubscribeGetRetained ./broker).
+func BenchmarkSubscribeGetRetained(b *testing.B) {
+	for _, kind := range []string{realms.MatchPrefix, realms.MatchWildcard} {
+		for _, n := range []int{10, 100_000} {
+			b.Run(fmt.Sprintf("%s/retained=%d", kind, n), func(b *testing.B) {
+				br := New([]Realm{{Name: "realm1", Authorizer: fakeAuthorizer{}}}, nil, nil)
+				for i := range n {
+					topic := fmt.Sprintf("app.user.%d.status", i)
+					if _, err := br.Publish("realm1", nil, topic, wamp.List{i}, nil, wamp.Dict{"retain": true}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				pattern := fmt.Sprintf("app.user.%d.", n/2)
+				if kind == realms.MatchWildcard {
+					pattern = fmt.Sprintf("app.user.%d.", n/2) + "status"
+					pattern = strings.Replace(pattern, "app.", ".", 1) // ".user.<id>.status"
+				}
+				c := newConn("json")
+				s := br.Join(c, &wamp.Hello{Realm: "realm1", Details: wamp.Dict{}},
+					&wamp.Welcome{ID: 1, Details: wamp.Dict{"authid": "a", "authrole": "r"}})
+				b.ReportAllocs()
+				req := wamp.ID(0)
+				for b.Loop() {
+					req++
+					s.Handle(&wamp.Subscribe{Request: req, Options: wamp.Dict{"match": kind, "get_retained": true}, Topic: wamp.URI(pattern)})
+				}
+				if c.frames.Load() < 2 {
+					b.Fatal("no retained event was sent")
+				}
+			})
+		}
+	}
+}

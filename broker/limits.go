@@ -74,6 +74,9 @@ func (b *Broker) retain(r *realm, p *publication) error {
 	default:
 		r.retained[p.topic] = &retainedEvent{pub: p, size: size}
 		r.retainedBytes = bytes
+		if !replacing {
+			r.retainedTopics.add(p.topic)
+		}
 	}
 	r.retainMu.Unlock()
 	if err == nil && b.obs != nil {

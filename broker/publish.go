@@ -40,11 +40,11 @@ func (s *Session) sendRetained(sub *subscription) {
 		s.replyRetained(sub, pubs)
 		return
 	}
-	for topic, ev := range r.retained {
-		if sub.pattern.Matches(topic) && ev.pub.filter.allows(s) {
+	r.retainedTopics.matching(sub.pattern, func(topic string) {
+		if ev := r.retained[topic]; ev != nil && ev.pub.filter.allows(s) {
 			pubs = append(pubs, ev.pub)
 		}
-	}
+	})
 	r.retainMu.Unlock()
 	s.replyRetained(sub, pubs)
 }
