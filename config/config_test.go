@@ -313,3 +313,34 @@ realms:
 		t.Fatal(err)
 	}
 }
+
+// TestNonStringKeys: YAML mappings with keys that are not strings (an
+// unquoted numeric authid, a flow set like {0}) are read by the keys' text
+// instead of crashing the decoder; two keys with one text are a problem.
+func TestNonStringKeys(t *testing.T) {
+	cfg, err := config.Parse("numeric.yaml", []byte(`
+listeners: [{ address: "127.0.0.1:0", websocket: {} }]
+realms:
+  - name: realm1
+    auth:
+      wampcra:
+        users:
+          123: { secret: "a-secret-of-sixteen-chars", role: user }
+    roles: [{ name: user }]
+`), nil)
+	if err != nil {
+		t.Fatalf("numeric authid: %v", err)
+	}
+	if _, ok := cfg.Realms[0].Auth.WAMPCRA.Users["123"]; !ok {
+		t.Fatalf("users %v, want authid \"123\"", cfg.Realms[0].Auth.WAMPCRA.Users)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"realms:\n  - name: r\n    auth:\n      wampcra:\n        users:\n          A: {0}\n", "realms[0].auth.wampcra.users[A].0: unknown key"},
+		{"realms:\n  - name: r\n    auth:\n      wampcra:\n        users: {1: {role: x}, \"1\": {role: y}}\n", "already defined"},
+	} {
+		_, err := config.Parse("bad.yaml", []byte(tc.yaml), nil)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want a problem naming %s", tc.yaml, err, tc.want)
+		}
+	}
+}

@@ -62,6 +62,9 @@ func Parse(name string, data []byte, lookupEnv LookupEnv) (*Config, error) {
 	if err := restoreKeyCase(raw, data); err != nil {
 		return nil, &Error{File: name, Problems: []Problem{{Message: fmt.Sprintf("not valid YAML: %v", err)}}}
 	}
+	if ps := stringKeys(raw, ""); len(ps) > 0 {
+		return nil, &Error{File: name, Problems: ps}
+	}
 	enableEmptySections(raw)
 	if lookupEnv != nil {
 		applyEnv(raw, reflect.TypeFor[Config](), EnvPrefix, lookupEnv)
@@ -242,6 +245,48 @@ func envValue(v string, t reflect.Type) any {
 		}
 	}
 	return v
+}
+
+// stringKeys rewrites, in place and at every depth, the YAML mappings whose
+// keys are not all strings (`123: {...}` under users, `{0}`) into mappings
+// by the keys' text, which is what a key means in this schema; two keys with
+// one text are a problem. The decoder would panic on them.
+func stringKeys(v any, path string) []Problem {
+	var ps []Problem
+	switch m := v.(type) {
+	case map[string]any:
+		for k, child := range m {
+			if conv, ok := child.(map[any]any); ok {
+				child = convertKeys(conv, joinKey(path, k), &ps)
+				m[k] = child
+			}
+			ps = append(ps, stringKeys(child, joinKey(path, k))...)
+		}
+	case []any:
+		for i, child := range m {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if conv, ok := child.(map[any]any); ok {
+				child = convertKeys(conv, p, &ps)
+				m[i] = child
+			}
+			ps = append(ps, stringKeys(child, p)...)
+		}
+	}
+	return ps
+}
+
+// convertKeys returns m keyed by the text of its keys.
+func convertKeys(m map[any]any, path string, ps *[]Problem) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		key := fmt.Sprint(k)
+		if _, dup := out[key]; dup {
+			*ps = append(*ps, Problem{Key: joinKey(path, key), Message: "duplicate key"})
+			continue
+		}
+		out[key] = v
+	}
+	return out
 }
 
 // decodeProblems turns mapstructure's errors into problems with key paths.
