@@ -40,6 +40,9 @@ type Realm struct {
 	Name       string
 	Authorizer Authorizer
 	StrictURI  bool
+	// MaxURILength bounds topic URIs and patterns in bytes (the pattern
+	// index holds a node per component); 0 means no limit.
+	MaxURILength int
 	// History keeps recent events for wamp.subscription.get_events.
 	History []History
 	// MaxRetainedTopics bounds the topics with a retained event; 0 means
@@ -82,6 +85,7 @@ type realm struct {
 	name   string
 	authz  Authorizer
 	strict bool
+	maxURI int // bytes; 0: no limit
 
 	mu       sync.RWMutex
 	exact    map[string]*subscription
@@ -118,7 +122,7 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	for _, r := range rs {
 		prefix := map[string]*subscription{}
 		rs := &realm{
-			name: r.Name, authz: r.Authorizer, strict: r.StrictURI, maxSubs: r.MaxSubscriptionsPerSession,
+			name: r.Name, authz: r.Authorizer, strict: r.StrictURI, maxURI: r.MaxURILength, maxSubs: r.MaxSubscriptionsPerSession,
 			maxRetainedTopics: r.MaxRetainedTopics, maxRetainedBytes: r.MaxRetainedBytes,
 			exact: map[string]*subscription{}, prefix: prefix,
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
@@ -325,4 +329,19 @@ func (r *realm) matches(topic string, f func(*subscription)) {
 		f(sub)
 	}
 	r.patterns.matches(topic, f)
+}
+
+// topicProblem says what is wrong with topic as a URI under match (""
+// for exact), or returns "". A topic over the length bound is not quoted.
+func (r *realm) topicProblem(topic, match string) string {
+	if r.maxURI > 0 && len(topic) > r.maxURI {
+		return fmt.Sprintf("topic URI of %d bytes exceeds %d bytes (limits.max_uri_length)", len(topic), r.maxURI)
+	}
+	if !wamp.URI(topic).ValidURI(r.strict, match) {
+		if match != "" && match != realms.MatchExact {
+			return fmt.Sprintf("invalid %s topic URI %q", match, topic)
+		}
+		return fmt.Sprintf("invalid topic URI %q", topic)
+	}
+	return ""
 }

@@ -176,8 +176,8 @@ func (s *Session) refuseTestament(m *wamp.Call) bool {
 	}
 	r := s.realm
 	switch {
-	case !wamp.URI(topic).ValidURI(r.strict, ""):
-		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI, fmt.Sprintf("testament to invalid topic URI %q", topic))
+	case r.topicProblem(topic, "") != "":
+		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI, "testament: "+r.topicProblem(topic, ""))
 	case ReservedTopic(topic):
 		s.replyError(wamp.CALL, m.Request, wamp.ErrInvalidURI,
 			fmt.Sprintf("testament with restricted topic URI %q: only the router publishes wamp.* events", topic))

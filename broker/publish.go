@@ -66,8 +66,8 @@ func (s *Session) publish(m *wamp.Publish) {
 		}
 	}
 	topic := string(m.Topic)
-	if !m.Topic.ValidURI(r.strict, "") {
-		fail(wamp.ErrInvalidURI, fmt.Sprintf("publish to invalid topic URI %q", topic))
+	if problem := r.topicProblem(topic, ""); problem != "" {
+		fail(wamp.ErrInvalidURI, "publish: "+problem)
 		return
 	}
 	if ReservedTopic(topic) {
@@ -144,8 +144,8 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 	if !ok {
 		return 0, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
 	}
-	if !wamp.URI(topic).ValidURI(r.strict, "") {
-		return 0, fmt.Errorf("%w: %q", ErrInvalidURI, topic)
+	if problem := r.topicProblem(topic, ""); problem != "" {
+		return 0, fmt.Errorf("%w: %s", ErrInvalidURI, problem)
 	}
 	if from != nil && ReservedTopic(topic) {
 		return 0, fmt.Errorf("%w: %q is reserved for the router's own events", ErrInvalidURI, topic)

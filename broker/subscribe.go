@@ -22,9 +22,8 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		return
 	}
 	topic := string(m.Topic)
-	if !m.Topic.ValidURI(r.strict, match) {
-		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidURI,
-			fmt.Sprintf("subscribe for invalid %s topic URI %q", match, topic))
+	if problem := r.topicProblem(topic, match); problem != "" {
+		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidURI, "subscribe: "+problem)
 		return
 	}
 	// A pattern must not reach a topic the role may not subscribe to.

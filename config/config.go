@@ -61,6 +61,10 @@ type Limits struct {
 	// is welcomed (HELLO, AUTHENTICATE), whatever max_message_size allows.
 	// Default 65536.
 	MaxOpeningMessageSize int `mapstructure:"max_opening_message_size" default:"65536"`
+	// MaxURILength bounds topic URIs and subscription patterns in bytes
+	// (the broker's pattern index holds a node per component); a longer one
+	// is answered with ERROR wamp.error.invalid_uri. Default 512.
+	MaxURILength int `mapstructure:"max_uri_length" default:"512"`
 }
 
 // AuthLimits bounds password guessing: once an address (an IPv4 address, or

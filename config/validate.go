@@ -61,6 +61,9 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	if c.Limits.MaxMessageItems < 100 && (set == nil || set["limits.max_message_items"]) {
 		ps.add("limits.max_message_items", "want at least 100, got %d", c.Limits.MaxMessageItems)
 	}
+	if c.Limits.MaxURILength < 64 && (set == nil || set["limits.max_uri_length"]) {
+		ps.add("limits.max_uri_length", "want at least 64 bytes, got %d", c.Limits.MaxURILength)
+	}
 	if c.Limits.MaxOpeningMessageSize < 1024 && (set == nil || set["limits.max_opening_message_size"]) {
 		ps.add("limits.max_opening_message_size", "want at least 1024 bytes, got %d", c.Limits.MaxOpeningMessageSize)
 	}

@@ -839,3 +839,31 @@ func TestRawSocketPingsAreSmall(t *testing.T) {
 		t.Fatalf("4096-byte ping: %v, want the connection closed", err)
 	}
 }
+
+// TestURILengthLimit: a topic or pattern of exactly limits.max_uri_length
+// bytes is accepted; one byte more is refused with wamp.error.invalid_uri
+// (the pattern index would hold a node per component of it).
+func TestURILengthLimit(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) { c.Limits.MaxURILength = 128 })
+	c := srv.Dial(t, 0, "json", client.Config{})
+	uri := func(n int) string {
+		return "com." + strings.Repeat("a.", (n-5)/2) + strings.Repeat("b", n-4-2*((n-5)/2))
+	}
+	at, over := uri(128), uri(129)
+	if len(at) != 128 || len(over) != 129 {
+		t.Fatalf("test URIs of %d and %d bytes", len(at), len(over))
+	}
+	events := make(chan *wamp.Event, 1)
+	must(t, c.Subscribe(at, func(ev *wamp.Event) { events <- ev }, nil))
+	must(t, c.Publish(at, wamp.Dict{"acknowledge": true, "exclude_me": false}, wamp.List{"ok"}, nil))
+	recv(t, events)
+	if err := c.Publish(over, wamp.Dict{"acknowledge": true}, nil, nil); !errorIs(err, wamp.ErrInvalidURI) {
+		t.Fatalf("publish to a %d-byte topic: %v, want invalid_uri", len(over), err)
+	}
+	wild := strings.Repeat(".", 129) // 130 empty components, 129 bytes
+	if err := c.Subscribe(wild, func(*wamp.Event) {}, wamp.Dict{"match": "wildcard"}); !errorIs(err, wamp.ErrInvalidURI) {
+		t.Fatalf("wildcard pattern of %d bytes: %v, want invalid_uri", len(wild), err)
+	}
+	must(t, c.Subscribe(wild[:128], func(*wamp.Event) {}, wamp.Dict{"match": "wildcard"}))
+}

@@ -127,7 +127,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		s.realms = append(s.realms, rs)
 		s.realmByName[rs.name] = rs
-		br := broker.Realm{Name: rs.name, Authorizer: rs.authz, StrictURI: rs.def.StrictURI,
+		br := broker.Realm{Name: rs.name, Authorizer: rs.authz, StrictURI: rs.def.StrictURI, MaxURILength: cfg.Limits.MaxURILength,
 			MaxRetainedTopics: rc.Options.MaxRetainedTopics, MaxRetainedBytes: rc.Options.MaxRetainedBytes,
 			MaxSubscriptionsPerSession: rc.Options.MaxSubscriptionsPerSession}
 		for _, h := range rc.Options.EventHistory {
