@@ -2,7 +2,9 @@ package router
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"time"
 )
 
 // teardown is the ordered list of what Start has set up, each with the step
@@ -27,12 +29,14 @@ func (t *teardown) add(name string, undo func(ctx context.Context)) {
 }
 
 // run undoes every step, the last set up first, and forgets them.
-func (t *teardown) run(ctx context.Context) {
+func (t *teardown) run(ctx context.Context, log *slog.Logger) {
 	t.mu.Lock()
 	steps := t.steps
 	t.steps = nil
 	t.mu.Unlock()
 	for i := len(steps) - 1; i >= 0; i-- {
+		start := time.Now()
 		steps[i].undo(ctx)
+		log.Debug("teardown step done", "step", steps[i].name, "duration", time.Since(start).Round(time.Microsecond).String())
 	}
 }

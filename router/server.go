@@ -180,7 +180,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.closing = true
 		s.mu.Unlock()
 		undoCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		s.teardown.run(undoCtx)
+		s.teardown.run(undoCtx, s.log)
 		cancel()
 		s.mu.Lock()
 		return err
@@ -379,7 +379,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	s.teardown.run(ctx)
+	s.teardown.run(ctx, s.log)
 	s.log.Info("shutdown complete")
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("router: shutdown: %w", err)
