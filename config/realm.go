@@ -99,6 +99,11 @@ type RealmOptions struct {
 	// (including those it is still waiting for); one more is refused with
 	// switchboard.error.limit_exceeded. Default 1000.
 	MaxRegistrationsPerSession int `mapstructure:"max_registrations_per_session" default:"1000"`
+	// MaxPendingCallsPerSession bounds one session's calls in flight (as a
+	// caller); one more CALL is answered with ERROR
+	// switchboard.error.limit_exceeded. The router's in-process sessions
+	// (HTTP bridge) are not bounded by it. Default 1000.
+	MaxPendingCallsPerSession int `mapstructure:"max_pending_calls_per_session" default:"1000"`
 }
 
 // EventHistory keeps recent events of the topics it matches.
@@ -193,6 +198,7 @@ func validateRealm(ps *problems, key string, r Realm) {
 		{"max_retained_bytes", r.Options.MaxRetainedBytes, "bytes"},
 		{"max_subscriptions_per_session", r.Options.MaxSubscriptionsPerSession, "subscriptions"},
 		{"max_registrations_per_session", r.Options.MaxRegistrationsPerSession, "registrations"},
+		{"max_pending_calls_per_session", r.Options.MaxPendingCallsPerSession, "calls"},
 	} {
 		if l.v <= 0 {
 			ps.add(key+".options."+l.key, "want a positive number of %s, got %d", l.what, l.v)

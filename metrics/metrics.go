@@ -22,6 +22,9 @@ type Metrics struct {
 	SlowConsumers    *prometheus.CounterVec
 	QueueBytes       prometheus.Histogram
 	CallDuration     *prometheus.HistogramVec
+	CallsEnded       *prometheus.CounterVec
+	CallsRefused     *prometheus.CounterVec
+	Registrations    *prometheus.GaugeVec
 	BridgeRequests   *prometheus.CounterVec
 	BridgeDuration   *prometheus.HistogramVec
 	ForwardEvents    *prometheus.CounterVec
@@ -77,6 +80,17 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 			Name: "switchboard_call_duration_seconds", Help: "Time from a client's CALL to its final RESULT or ERROR.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9), // 0.5 ms .. 33 s
 		}, []string{"realm"}),
+		CallsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_dealer_calls_total",
+			Help: "Calls routed to a callee, by how they ended (result, error, canceled, timeout, callee_lost, caller_lost).",
+		}, []string{"realm", "outcome"}),
+		CallsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_dealer_calls_refused_total",
+			Help: "CALLs the dealer answered itself with an ERROR, by error URI (no_such_procedure, not_authorized, limit_exceeded, ...).",
+		}, []string{"realm", "error"}),
+		Registrations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_dealer_registrations", Help: "Registrations (procedures and patterns with at least one callee).",
+		}, []string{"realm"}),
 		BridgeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_bridge_requests_total", Help: "HTTP bridge requests, by endpoint (publish, call, webhook) and status code.",
 		}, []string{"endpoint", "status"}),
@@ -101,7 +115,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}),
 		LimitExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_realm_limit_exceeded_total",
-			Help: "Requests refused over a realm limit (retained_topics, retained_bytes, subscriptions_per_session, registrations_per_session).",
+			Help: "Requests refused over a realm limit (retained_topics, retained_bytes, subscriptions_per_session, registrations_per_session, pending_calls_per_session).",
 		}, []string{"realm", "limit"}),
 		RetainedTopics: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_broker_retained_topics", Help: "Topics with a retained event.",
@@ -117,6 +131,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		m.Sessions, m.SessionJoins, m.SessionLeaves, m.AuthFailures, m.AuthThrottled, m.MessagesReceived, m.MessagesSent,
 		m.EventsPublished, m.EventsDelivered, m.SlowConsumers, m.QueueBytes, m.CallDuration,
+		m.CallsEnded, m.CallsRefused, m.Registrations,
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
 		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.BuildInfo,

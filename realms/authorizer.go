@@ -133,6 +133,13 @@ func (a *Authorizer) AllowsPattern(sub Subject, uri, match string, action Action
 	return set.forSubject(sub).allowsPattern(uri, match, action)
 }
 
+// AllowsRegister reports whether the subject may register uri under match:
+// the action is allowed on every procedure the pattern can match, and no
+// protected procedure is reached by a grant broader than its own.
+func (a *Authorizer) AllowsRegister(sub Subject, uri, match string) bool {
+	return a.AllowsPattern(sub, uri, match, ActionRegister) && a.state.Load().mayCover(sub, uri, match)
+}
+
 // Authorize implements nexus's Authorizer. nexus holds the session's lock
 // while it runs. A permission with disclose on sets disclose_me on PUBLISH
 // and CALL, as Crossbar does; a client may still ask to disclose its own
@@ -160,8 +167,7 @@ func (a *Authorizer) Authorize(sess *wamp.Session, msg wamp.Message) (bool, erro
 		return ok, nil
 	case *wamp.Register:
 		match, _ := wamp.AsString(m.Options[wamp.OptMatch])
-		ok := a.AllowsPattern(sub, string(m.Procedure), match, ActionRegister) &&
-			a.state.Load().mayCover(sub, string(m.Procedure), match)
+		ok := a.AllowsRegister(sub, string(m.Procedure), match)
 		if ok && m.Options != nil {
 			delete(m.Options, wamp.OptDiscloseCaller)
 		}

@@ -8,18 +8,18 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/bridge"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/realms"
 )
 
 // bridgeBackend is the router as one HTTP bridge sees it: publications go
-// straight into the broker, calls through nexus's dealer from an in-process
+// straight into the broker, calls into the dealer from an in-process
 // session per key.
 type bridgeBackend struct {
 	s     *Server
@@ -27,13 +27,13 @@ type bridgeBackend struct {
 	authz *realms.Authorizer
 
 	mu      sync.Mutex
-	callers map[string]*client.Client // by key name ("" for keyless requests)
+	callers map[string]*dealer.Local // by key name ("" for keyless requests)
 
 	handler       *bridge.Handler
 	forwarders    []*bridge.Forwarder
 	unsubscribe   []func()
 	callees       []config.HTTPCallee
-	calleeSession *client.Client
+	calleeSession *dealer.Local
 	httpCallees   []*bridge.HTTPCallee
 	running       sync.WaitGroup
 }
@@ -94,9 +94,7 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 	if len(b.callees) == 0 {
 		return nil
 	}
-	c, err := client.ConnectLocal(b.s.nexus, client.Config{
-		Realm: b.realm, HelloDetails: wamp.Dict{"authid": "http-callee"}, Logger: nexusLogger{b.s.log},
-	})
+	c, err := b.s.dealer.JoinLocal(b.realm, "http-callee", "trusted", nil)
 	if err != nil {
 		return fmt.Errorf("bridge: connect callee session: %w", err)
 	}
@@ -106,14 +104,14 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 			Logger: b.s.log, Observer: calleeObserver{b.s.metrics}})
 		b.httpCallees = append(b.httpCallees, callee)
 		proc := cc.Procedure
-		err := c.Register(proc, func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+		_, err := c.Register(proc, wamp.Dict{wamp.OptDiscloseCaller: true}, func(ctx context.Context, inv *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
 			caller := map[string]any{"session": inv.Details["caller"], "authid": inv.Details["caller_authid"], "authrole": inv.Details["caller_authrole"]}
 			args, kwargs, be := callee.Answer(ctx, proc, inv.Arguments, inv.ArgumentsKw, caller)
 			if be != nil {
-				return client.InvokeResult{Err: wamp.URI(be.URI), Args: be.Args, Kwargs: be.Kwargs}
+				return nil, nil, &dealer.CallError{URI: wamp.URI(be.URI), Args: be.Args, Kwargs: be.Kwargs}
 			}
-			return client.InvokeResult{Args: args, Kwargs: kwargs}
-		}, wamp.Dict{wamp.OptDiscloseCaller: true})
+			return args, kwargs, nil
+		})
 		if err != nil {
 			return fmt.Errorf("bridge: register HTTP callee %s: %w", proc, err)
 		}
@@ -122,7 +120,7 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 }
 
 func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend, error) {
-	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[string]*client.Client{}}
+	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[string]*dealer.Local{}}
 	rs := s.realmByName[cfg.Realm]
 	if rs == nil {
 		return nil, nil, fmt.Errorf("bridge: realm %q is not configured", cfg.Realm)
@@ -218,11 +216,11 @@ func (b *bridgeBackend) Call(ctx context.Context, id bridge.Identity, disclose b
 	if disclose {
 		opts[wamp.OptDiscloseMe] = true
 	}
-	res, err := c.Call(ctx, req.Procedure, opts, req.Args, req.Kwargs, nil)
+	res, err := c.Call(ctx, req.Procedure, opts, req.Args, req.Kwargs)
 	if err != nil {
-		var rpcErr client.RPCError
-		if errors.As(err, &rpcErr) {
-			return nil, nil, &bridge.Error{URI: string(rpcErr.Err.Error), Args: rpcErr.Err.Arguments, Kwargs: rpcErr.Err.ArgumentsKw}
+		var callErr *dealer.CallError
+		if errors.As(err, &callErr) {
+			return nil, nil, &bridge.Error{URI: string(callErr.URI), Args: callErr.Args, Kwargs: callErr.Kwargs}
 		}
 		if ctx.Err() != nil {
 			return nil, nil, &bridge.Error{URI: string(wamp.ErrTimeout), Args: []any{"no result before the call timeout"}}
@@ -233,20 +231,16 @@ func (b *bridgeBackend) Call(ctx context.Context, id bridge.Identity, disclose b
 }
 
 // caller returns the in-process session that calls for a key.
-func (b *bridgeBackend) caller(id bridge.Identity) (*client.Client, error) {
+func (b *bridgeBackend) caller(id bridge.Identity) (*dealer.Local, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c, ok := b.callers[id.Key]; ok && c.Connected() {
+	if c, ok := b.callers[id.Key]; ok {
 		return c, nil
 	}
 	if b.callers == nil {
 		return nil, errors.New("bridge: router is shutting down")
 	}
-	c, err := client.ConnectLocal(b.s.nexus, client.Config{
-		Realm:        b.realm,
-		HelloDetails: wamp.Dict{"authid": id.AuthID},
-		Logger:       nexusLogger{b.s.log},
-	})
+	c, err := b.s.dealer.JoinLocal(b.realm, id.AuthID, id.Role, b.s.realmByName[b.realm].callNexus)
 	if err != nil {
 		return nil, fmt.Errorf("bridge: connect caller session: %w", err)
 	}
@@ -262,10 +256,10 @@ func (b *bridgeBackend) close() {
 	b.callers = nil
 	b.mu.Unlock()
 	for _, c := range callers {
-		_ = c.Close()
+		c.Close()
 	}
 	if b.calleeSession != nil {
-		_ = b.calleeSession.Close()
+		b.calleeSession.Close()
 	}
 	for _, c := range b.httpCallees {
 		c.Close()

@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"time"
 
 	nexusauth "github.com/gammazero/nexus/v3/router/auth"
 	"github.com/gammazero/nexus/v3/wamp"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
@@ -22,27 +24,42 @@ type observer struct {
 	published map[string]prometheus.Counter
 	delivered map[string]prometheus.Counter
 	events    prometheus.Counter // messages_sent{type=EVENT}
+	// callDuration and callsEnded, resolved per realm and outcome.
+	callDuration map[string]prometheus.Observer
+	callsEnded   map[string]map[string]prometheus.Counter
 }
 
 var (
 	_ broker.Observer    = (*observer)(nil)
 	_ transport.Observer = (*observer)(nil)
+	_ dealer.Observer    = (*observer)(nil)
 )
+
+// callOutcomes are the dealer's outcomes, for the per-realm counters.
+var callOutcomes = []string{dealer.OutcomeResult, dealer.OutcomeError, dealer.OutcomeCanceled, dealer.OutcomeTimeout,
+	dealer.OutcomeCalleeLost, dealer.OutcomeCallerLost}
 
 func newObserver(m *metrics.Metrics, realmNames []string) *observer {
 	o := &observer{
 		m: m, received: metrics.Counters(m.MessagesReceived), sent: metrics.Counters(m.MessagesSent),
 		published: map[string]prometheus.Counter{}, delivered: map[string]prometheus.Counter{},
-		events: m.MessagesSent.WithLabelValues(wamp.EVENT.String()),
+		events:       m.MessagesSent.WithLabelValues(wamp.EVENT.String()),
+		callDuration: map[string]prometheus.Observer{}, callsEnded: map[string]map[string]prometheus.Counter{},
 	}
 	for _, r := range realmNames {
+		o.callDuration[r] = m.CallDuration.WithLabelValues(r)
+		o.callsEnded[r] = map[string]prometheus.Counter{}
+		for _, outcome := range callOutcomes {
+			o.callsEnded[r][outcome] = m.CallsEnded.WithLabelValues(r, outcome)
+		}
+		m.Registrations.WithLabelValues(r)
 		o.published[r] = m.EventsPublished.WithLabelValues(r)
 		o.delivered[r] = m.EventsDelivered.WithLabelValues(r)
 		// Shown at 0 from the start, so that dashboards and alerts see them.
 		m.RetainedTopics.WithLabelValues(r)
 		m.RetainedBytes.WithLabelValues(r)
 		for _, limit := range []string{broker.LimitRetainedTopics, broker.LimitRetainedBytes,
-			broker.LimitSubscriptionsPerSession, broker.LimitRegistrationsPerSession} {
+			broker.LimitSubscriptionsPerSession, dealer.LimitRegistrationsPerSession, dealer.LimitCallsPerSession} {
 			m.LimitExceeded.WithLabelValues(r, limit)
 		}
 	}
@@ -63,6 +80,19 @@ func (o *observer) LimitExceeded(realm, limit string) {
 func (o *observer) Retained(realm string, topics, bytes int) {
 	o.m.RetainedTopics.WithLabelValues(realm).Set(float64(topics))
 	o.m.RetainedBytes.WithLabelValues(realm).Set(float64(bytes))
+}
+
+func (o *observer) CallEnded(realm, outcome string, d time.Duration) {
+	o.callDuration[realm].Observe(d.Seconds())
+	o.callsEnded[realm][outcome].Inc()
+}
+
+func (o *observer) CallRefused(realm string, uri wamp.URI) {
+	o.m.CallsRefused.WithLabelValues(realm, string(uri)).Inc()
+}
+
+func (o *observer) Registrations(realm string, n int) {
+	o.m.Registrations.WithLabelValues(realm).Set(float64(n))
 }
 
 func (o *observer) Sent(t wamp.MessageType)     { o.sent.Add(t, 1) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/realms"
 )
 
@@ -29,12 +30,12 @@ type realmState struct {
 	maxRegistrations int
 
 	// While the server runs: events relays nexus's own events into the
-	// broker; caller calls procedures for the dynamic authenticator and
-	// authorizers (its own session, so that a slow authorizer never
-	// delays the events).
+	// broker and calls nexus's session meta procedures for in-process
+	// sessions; caller calls procedures for the dynamic authenticator and
+	// authorizers through the dealer.
 	mu     sync.Mutex
 	events *client.Client
-	caller *client.Client
+	caller *dealer.Local
 }
 
 // newRealmState builds a realm's authorization and authenticators.
@@ -64,7 +65,7 @@ func (rs *realmState) open(s *Server) error {
 	if err != nil {
 		return fmt.Errorf("router: realm %s: connect event forwarder: %w", rs.name, err)
 	}
-	caller, err := client.ConnectLocal(s.nexus, client.Config{Realm: rs.name, Logger: nexusLogger{s.log}})
+	caller, err := s.dealer.JoinLocal(rs.name, "", "trusted", rs.callNexus)
 	if err != nil {
 		_ = events.Close()
 		return fmt.Errorf("router: realm %s: connect caller: %w", rs.name, err)
@@ -77,8 +78,9 @@ func (rs *realmState) open(s *Server) error {
 	// everything there relays them into switchboard's broker.
 	err = events.Subscribe("", func(ev *wamp.Event) {
 		topic, _ := wamp.AsString(ev.Details["topic"])
-		// Subscription meta events come from our broker, not nexus's.
-		if topic == "" || strings.HasPrefix(topic, "wamp.subscription.") {
+		// Subscription and registration meta events come from our broker
+		// and dealer, not nexus's.
+		if topic == "" || strings.HasPrefix(topic, "wamp.subscription.") || strings.HasPrefix(topic, "wamp.registration.") {
 			return
 		}
 		if _, err := s.broker.Publish(rs.name, nil, topic, ev.Arguments, ev.ArgumentsKw, nil); err != nil {
@@ -97,11 +99,32 @@ func (rs *realmState) close() {
 	events, caller := rs.events, rs.caller
 	rs.events, rs.caller = nil, nil
 	rs.mu.Unlock()
-	for _, c := range []*client.Client{events, caller} {
-		if c != nil {
-			_ = c.Close()
-		}
+	if caller != nil {
+		caller.Close()
 	}
+	if events != nil {
+		_ = events.Close()
+	}
+}
+
+// callNexus calls one of nexus's session meta procedures (wamp.session.*)
+// for an in-process session of the dealer.
+func (rs *realmState) callNexus(ctx context.Context, procedure string, options wamp.Dict, args wamp.List, kwargs wamp.Dict) (*wamp.Result, error) {
+	rs.mu.Lock()
+	c := rs.events
+	rs.mu.Unlock()
+	if c == nil {
+		return nil, errors.New("router is not running")
+	}
+	res, err := c.Call(ctx, procedure, options, args, kwargs, nil)
+	if err != nil {
+		var rpcErr client.RPCError
+		if errors.As(err, &rpcErr) {
+			return nil, &dealer.CallError{URI: rpcErr.Err.Error, Args: rpcErr.Err.Arguments, Kwargs: rpcErr.Err.ArgumentsKw}
+		}
+		return nil, err
+	}
+	return res, nil
 }
 
 // call calls procedure in the realm from the router's in-process session.
@@ -112,11 +135,11 @@ func (rs *realmState) call(ctx context.Context, procedure string, args []any) ([
 	if c == nil {
 		return nil, nil, errors.New("router is not running")
 	}
-	res, err := c.Call(ctx, procedure, nil, args, nil, nil)
+	res, err := c.Call(ctx, procedure, nil, args, nil)
 	if err != nil {
-		var rpcErr client.RPCError
-		if errors.As(err, &rpcErr) {
-			return nil, nil, fmt.Errorf("%s: %v", rpcErr.Err.Error, rpcErr.Err.Arguments)
+		var callErr *dealer.CallError
+		if errors.As(err, &callErr) {
+			return nil, nil, fmt.Errorf("%s: %v", callErr.URI, callErr.Args)
 		}
 		return nil, nil, err
 	}

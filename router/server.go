@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
@@ -42,6 +43,7 @@ type Server struct {
 	realms      []*realmState
 	realmByName map[string]*realmState
 	broker      *broker.Broker
+	dealer      *dealer.Dealer
 	authLimiter *auth.FailureLimiter // failed authentications per address
 	// peerLimits are the message limits of every peer (a reload that
 	// changes them is refused).
@@ -120,6 +122,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.authLimiter = auth.NewFailureLimiter(cfg.AuthLimits.MaxFailuresPerMinute, cfg.AuthLimits.FailureDelay)
 	var brokerRealms []broker.Realm
+	var dealerRealms []dealer.Realm
 	for _, rc := range cfg.Realms {
 		rs, err := s.newRealmState(rc)
 		if err != nil {
@@ -134,9 +137,20 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			br.History = append(br.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 		}
 		brokerRealms = append(brokerRealms, br)
+		dealerRealms = append(dealerRealms, dealer.Realm{Name: rs.name, Authorizer: rs.authz, StrictURI: rs.def.StrictURI,
+			MaxURILength: cfg.Limits.MaxURILength, MaxRegistrationsPerSession: rc.Options.MaxRegistrationsPerSession,
+			MaxCallsPerSession: rc.Options.MaxPendingCallsPerSession})
 	}
 	s.broker = broker.New(brokerRealms, log, s.observer)
+	s.dealer = dealer.New(dealerRealms, dealer.Options{Logger: log, Observer: s.observer, PublishMeta: s.publishMeta})
 	return s, nil
+}
+
+// publishMeta publishes one of the router's meta events in realm.
+func (s *Server) publishMeta(realm string, topic wamp.URI, args wamp.List) {
+	if _, err := s.broker.Publish(realm, nil, string(topic), args, nil, nil); err != nil {
+		s.log.Error("cannot publish meta event", "realm", realm, "topic", string(topic), "error", err)
+	}
 }
 
 // newMetrics registers the server's collectors.

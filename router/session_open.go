@@ -5,7 +5,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 
-	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
 
@@ -25,22 +25,22 @@ func (o *sessionOpening) Hello(hello *wamp.Hello) { o.info = readHello(hello) }
 func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *wamp.Welcome) transport.Route {
 	s := o.s
 	realm := string(hello.Realm)
-	rs := s.realmByName[realm]
 	bs := s.broker.JoinSession(p, realm, welcome, o.info.publisherIdentification)
-	if bs == nil || rs == nil {
+	if bs == nil {
+		return nil
+	}
+	info := dealer.SessionInfo{ID: welcome.ID, Caller: o.info.caller, Callee: o.info.callee}
+	info.AuthID, _ = wamp.AsString(welcome.Details["authid"])
+	info.AuthRole, _ = wamp.AsString(welcome.Details["authrole"])
+	ds := s.dealer.Join(peerConn{p: p, obs: s.observer, log: s.log}, realm, info)
+	if ds == nil {
 		return nil
 	}
 	sessions := s.metrics.Sessions.WithLabelValues(realm, o.transport)
 	sessions.Inc()
 	s.metrics.SessionJoins.WithLabelValues(realm, o.transport).Inc()
 	return &sessionRoute{
-		broker: bs, answerInterrupts: o.info.emulatedCanceling, deliver: p.Deliver,
-		callDuration: s.metrics.CallDuration.WithLabelValues(realm),
-		registrationLimit: registrationLimit{
-			max:     rs.maxRegistrations,
-			refused: s.metrics.LimitExceeded.WithLabelValues(realm, broker.LimitRegistrationsPerSession),
-			log:     s.log.With("realm", realm),
-		},
+		broker: bs, dealer: ds,
 		onLeave: func() {
 			sessions.Dec()
 			s.metrics.SessionLeaves.WithLabelValues(realm, o.transport).Inc()

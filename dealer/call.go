@@ -1,0 +1,360 @@
+package dealer
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// call is one CALL routed to a callee, from its INVOCATION until it ends.
+// Everything sent for the call, to either side, is sent under mu, so the
+// caller never sees a progressive RESULT after the final answer, and the
+// callee never an INVOCATION after its INTERRUPT.
+type call struct {
+	caller     *Session
+	request    wamp.ID // the caller's CALL request
+	callee     *Session
+	invocation wamp.ID // the callee's INVOCATION request
+	started    time.Time
+
+	// receiveProgress: progressive results go to the caller.
+	receiveProgress bool
+
+	mu sync.Mutex
+	// done: the caller has had its final answer (or left); whatever the
+	// callee still sends for the call is dropped.
+	done bool
+	// invoking: the caller is still sending progressive invocations.
+	invoking bool
+	// interrupted: an INTERRUPT went to the callee.
+	interrupted bool
+	timer       *time.Timer
+}
+
+// pptOptions are the payload passthru options a CALL or YIELD carries over
+// to the INVOCATION or RESULT unchanged.
+var pptOptions = []string{wamp.OptPPTScheme, wamp.OptPPTSerializer, wamp.OptPPTCipher, wamp.OptPPTKeyId}
+
+func copyPPT(from, to wamp.Dict) {
+	for _, k := range pptOptions {
+		if v, ok := from[k]; ok {
+			to[k] = v
+		}
+	}
+}
+
+// call routes a CALL: a new call, or the next progressive invocation of
+// one in progress.
+func (s *Session) call(m *wamp.Call) {
+	r := s.r
+	proc := string(m.Procedure)
+	progress, _ := m.Options[wamp.OptProgress].(bool)
+
+	if c := s.pending(m.Request); c != nil {
+		s.continueCall(c, m, progress)
+		return
+	}
+	refuse := func(uri wamp.URI, format string, args ...any) {
+		s.d.obs.CallRefused(r.name, uri)
+		s.replyError(wamp.CALL, m.Request, uri, format, args...)
+	}
+	if problem := r.uriProblem(proc, ""); problem != "" {
+		refuse(wamp.ErrInvalidURI, "%s", problem)
+		return
+	}
+	disclose, _ := m.Options[wamp.OptDiscloseMe].(bool)
+	if !s.info.Trusted {
+		p, ok := r.authz.Permission(s.subject(), proc, realms.ActionCall)
+		if !ok {
+			refuse(wamp.ErrNotAuthorized, "role %q may not call %q", s.info.AuthRole, proc)
+			return
+		}
+		disclose = disclose || p.Disclose.Caller
+	}
+	if strings.HasPrefix(proc, "wamp.registration.") {
+		s.metaCall(m)
+		return
+	}
+	if strings.HasPrefix(proc, "wamp.") {
+		refuse(wamp.ErrNoSuchProcedure, "no procedure %q", proc)
+		return
+	}
+
+	r.mu.RLock()
+	reg := r.best(proc)
+	var callee *Session
+	var match string
+	var discloseCaller bool
+	if reg != nil {
+		callee = reg.pick(randomIndex)
+		match, discloseCaller = reg.match, reg.discloseCaller
+	}
+	r.mu.RUnlock()
+	if callee == nil {
+		refuse(wamp.ErrNoSuchProcedure, "no procedure %q is registered", proc)
+		return
+	}
+	if progress && !callee.info.Callee.ProgressiveCallInvocations {
+		refuse(wamp.ErrFeatureNotSupported, "the callee of %q does not take progressive call invocations", proc)
+		return
+	}
+	if scheme, _ := m.Options[wamp.OptPPTScheme].(string); scheme != "" && !callee.info.Callee.PayloadPassthru {
+		refuse(wamp.ErrFeatureNotSupported, "the callee of %q does not support payload passthru mode", proc)
+		return
+	}
+
+	details := wamp.Dict{}
+	if match != realms.MatchExact {
+		details[wamp.OptProcedure] = proc
+	}
+	if disclose || discloseCaller {
+		details["caller"] = s.info.ID
+		details["caller_authid"] = s.info.AuthID
+		details["caller_authrole"] = s.info.AuthRole
+	}
+	c := &call{caller: s, request: m.Request, callee: callee, started: time.Now(), invoking: progress}
+	if want, _ := m.Options[wamp.OptReceiveProgress].(bool); want && callee.info.Callee.ProgressiveCallResults {
+		details[wamp.OptReceiveProgress] = true
+		c.receiveProgress = true
+	}
+	timeout, _ := wamp.AsInt64(m.Options[wamp.OptTimeout])
+	if timeout > 0 && callee.info.Callee.CallTimeout {
+		details[wamp.OptTimeout] = timeout
+	}
+	if progress {
+		details[wamp.OptProgress] = true
+	}
+	copyPPT(m.Options, details)
+
+	// The caller's bound, then the callee's book: each session's lock on
+	// its own.
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return
+	}
+	if r.maxCalls > 0 && !s.info.Trusted && s.inFlight() >= r.maxCalls {
+		s.mu.Unlock()
+		s.d.obs.LimitExceeded(r.name, LimitCallsPerSession)
+		s.d.log.Warn("call refused", "realm", r.name, "session_id", uint64(s.info.ID), "limit", LimitCallsPerSession, "max", r.maxCalls)
+		refuse(LimitExceededURI, "%s limit of %d reached: wait for results first", LimitCallsPerSession, r.maxCalls)
+		return
+	}
+	s.calls[m.Request] = c
+	s.mu.Unlock()
+
+	callee.mu.Lock()
+	if callee.gone {
+		callee.mu.Unlock()
+		s.forget(c)
+		s.d.obs.CallEnded(r.name, OutcomeCalleeLost, 0)
+		s.replyError(wamp.CALL, m.Request, wamp.ErrCanceled, "the callee of %q left", proc)
+		return
+	}
+	c.invocation = wamp.ID(callee.nextInvocation.Add(1))
+	callee.invocations[c.invocation] = c
+	callee.mu.Unlock()
+
+	c.mu.Lock()
+	if c.done { // the callee left in between
+		c.mu.Unlock()
+		return
+	}
+	if timeout > 0 {
+		c.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, c.timedOut)
+	}
+	sent := callee.send(&wamp.Invocation{Request: c.invocation, Registration: reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+	c.mu.Unlock()
+	if !sent {
+		c.calleeLost("the callee is being disconnected (slow consumer)")
+	}
+}
+
+// inFlight counts the session's calls that have not ended. The caller
+// holds s.mu.
+func (s *Session) inFlight() int { return len(s.calls) }
+
+// pending returns the session's call of request if it is still taking
+// progressive invocations.
+func (s *Session) pending(request wamp.ID) *call {
+	s.mu.Lock()
+	c := s.calls[request]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || !c.invoking {
+		return nil
+	}
+	return c
+}
+
+// continueCall sends the next progressive invocation of c.
+func (s *Session) continueCall(c *call, m *wamp.Call, progress bool) {
+	details := wamp.Dict{}
+	if progress {
+		details[wamp.OptProgress] = true
+	}
+	copyPPT(m.Options, details)
+	c.mu.Lock()
+	if c.done || c.interrupted {
+		c.mu.Unlock()
+		return
+	}
+	c.invoking = progress
+	sent := c.callee.send(&wamp.Invocation{Request: c.invocation, Details: details, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+	c.mu.Unlock()
+	if !sent {
+		c.calleeLost("the callee is being disconnected (slow consumer)")
+	}
+}
+
+// invocationOf returns the callee's pending invocation of request.
+func (s *Session) invocationOf(request wamp.ID) *call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.invocations[request]
+}
+
+func (s *Session) yield(m *wamp.Yield) {
+	c := s.invocationOf(m.Request)
+	if c == nil {
+		return // the call ended (cancelled, timed out, its caller left)
+	}
+	details := wamp.Dict{}
+	copyPPT(m.Options, details)
+	if progress, _ := m.Options[wamp.OptProgress].(bool); progress {
+		if !c.receiveProgress {
+			return // the caller did not ask for progressive results
+		}
+		details[wamp.OptProgress] = true
+		c.mu.Lock()
+		if !c.done {
+			c.caller.send(&wamp.Result{Request: c.request, Details: details, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.end(OutcomeResult, &wamp.Result{Request: c.request, Details: details, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+}
+
+func (s *Session) invocationError(m *wamp.Error) {
+	c := s.invocationOf(m.Request)
+	if c == nil {
+		return
+	}
+	details := m.Details
+	if details == nil {
+		details = wamp.Dict{}
+	}
+	c.end(OutcomeError, &wamp.Error{Type: wamp.CALL, Request: c.request, Details: details, Error: m.Error,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+}
+
+// cancel handles the caller's CANCEL: skip answers the caller at once and
+// leaves the callee alone; killnowait answers at once and interrupts the
+// callee; kill interrupts the callee and waits for its answer. A callee
+// without call_canceling is never interrupted: every mode is skip for it.
+func (s *Session) cancel(m *wamp.Cancel) {
+	mode, _ := wamp.AsString(m.Options[wamp.OptMode])
+	switch mode {
+	case wamp.CancelModeSkip, wamp.CancelModeKill, wamp.CancelModeKillNoWait:
+	case "":
+		mode = wamp.CancelModeKillNoWait
+	default:
+		s.replyError(wamp.CANCEL, m.Request, wamp.ErrInvalidArgument, "unknown cancel mode %q", mode)
+		return
+	}
+	s.mu.Lock()
+	c := s.calls[m.Request]
+	s.mu.Unlock()
+	if c == nil {
+		return // it ended already: the caller has its answer
+	}
+	canInterrupt := c.callee.info.Callee.CallCanceling
+	if mode == wamp.CancelModeKill && canInterrupt {
+		c.mu.Lock()
+		if !c.done {
+			c.interruptLocked(wamp.CancelModeKill, wamp.ErrCanceled)
+		}
+		c.mu.Unlock()
+		return
+	}
+	interrupt := mode != wamp.CancelModeSkip && canInterrupt
+	c.finish(OutcomeCanceled, &wamp.Error{Type: wamp.CALL, Request: c.request, Details: wamp.Dict{}, Error: wamp.ErrCanceled,
+		Arguments: wamp.List{"the call was cancelled"}}, interrupt, wamp.ErrCanceled)
+}
+
+// timedOut ends a call whose timeout passed: the caller gets
+// wamp.error.timeout, the callee (if it can take one) an INTERRUPT.
+func (c *call) timedOut() {
+	c.finish(OutcomeTimeout, &wamp.Error{Type: wamp.CALL, Request: c.request, Details: wamp.Dict{}, Error: wamp.ErrTimeout,
+		Arguments: wamp.List{"the call timed out"}}, c.callee.info.Callee.CallCanceling, wamp.ErrTimeout)
+}
+
+// calleeLost fails a call whose callee left or cannot be reached.
+func (c *call) calleeLost(why string) {
+	c.finish(OutcomeCalleeLost, &wamp.Error{Type: wamp.CALL, Request: c.request, Details: wamp.Dict{}, Error: wamp.ErrCanceled,
+		Arguments: wamp.List{why}, ArgumentsKw: wamp.Dict{"reason": "callee_lost"}}, false, "")
+}
+
+// callerLost drops a call whose caller left, interrupting the callee if it
+// can take an INTERRUPT.
+func (c *call) callerLost() {
+	c.finish(OutcomeCallerLost, nil, c.callee.info.Callee.CallCanceling, wamp.ErrCanceled)
+}
+
+// end gives the caller the callee's final answer.
+func (c *call) end(outcome string, answer wamp.Message) { c.finish(outcome, answer, false, "") }
+
+// finish ends c once: answer (if any) goes to the caller, an INTERRUPT
+// (killnowait, with reason) to the callee if interrupt, and both sessions
+// forget the call.
+func (c *call) finish(outcome string, answer wamp.Message, interrupt bool, reason wamp.URI) {
+	c.mu.Lock()
+	if c.done {
+		c.mu.Unlock()
+		return
+	}
+	c.done = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if interrupt && !c.interrupted {
+		c.interruptLocked(wamp.CancelModeKillNoWait, reason)
+	}
+	if answer != nil {
+		c.caller.send(answer)
+	}
+	c.mu.Unlock()
+	c.caller.forget(c)
+	c.callee.mu.Lock()
+	if c.callee.invocations[c.invocation] == c {
+		delete(c.callee.invocations, c.invocation)
+	}
+	c.callee.mu.Unlock()
+	c.caller.d.obs.CallEnded(c.caller.r.name, outcome, time.Since(c.started))
+}
+
+// interruptLocked sends the callee an INTERRUPT. The caller holds c.mu.
+func (c *call) interruptLocked(mode string, reason wamp.URI) {
+	c.interrupted = true
+	c.callee.send(&wamp.Interrupt{Request: c.invocation, Options: wamp.Dict{wamp.OptMode: mode, wamp.OptReason: reason}})
+}
+
+// forget removes c from its caller's calls (unless the request ID already
+// names a newer call).
+func (s *Session) forget(c *call) {
+	s.mu.Lock()
+	if s.calls[c.request] == c {
+		delete(s.calls, c.request)
+	}
+	s.mu.Unlock()
+}
