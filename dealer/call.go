@@ -117,9 +117,14 @@ func (s *Session) call(m *wamp.Call) {
 		details["caller_authrole"] = s.info.AuthRole
 	}
 	c := &call{caller: s, request: m.Request, callee: callee, started: time.Now(), invoking: progress}
-	if want, _ := m.Options[wamp.OptReceiveProgress].(bool); want && callee.info.Callee.ProgressiveCallResults {
-		details[wamp.OptReceiveProgress] = true
+	// A caller that asks for progressive results gets every progressive
+	// YIELD; the callee is told it may send them if it announced the
+	// feature (wampy.js sends them without announcing it).
+	if want, _ := m.Options[wamp.OptReceiveProgress].(bool); want {
 		c.receiveProgress = true
+		if callee.info.Callee.ProgressiveCallResults {
+			details[wamp.OptReceiveProgress] = true
+		}
 	}
 	timeout, _ := wamp.AsInt64(m.Options[wamp.OptTimeout])
 	if timeout > 0 && callee.info.Callee.CallTimeout {
