@@ -135,15 +135,18 @@ func (s *Session) call(m *wamp.Call) {
 	}
 	copyPPT(m.Options, details)
 
-	// The caller's bound, then the callee's book: each session's lock on
-	// its own.
+	// The caller's bound, then the callee's book, each session's lock on
+	// its own, under c.mu: nothing can end the call before it is in both.
+	c.mu.Lock()
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
+		c.mu.Unlock()
 		return
 	}
 	if r.maxCalls > 0 && !s.info.Trusted && s.inFlight() >= r.maxCalls {
 		s.mu.Unlock()
+		c.mu.Unlock()
 		s.d.obs.LimitExceeded(r.name, LimitCallsPerSession)
 		s.d.log.Warn("call refused", "realm", r.name, "session_id", uint64(s.info.ID), "limit", LimitCallsPerSession, "max", r.maxCalls)
 		refuse(LimitExceededURI, "%s limit of %d reached: wait for results first", LimitCallsPerSession, r.maxCalls)
@@ -155,7 +158,9 @@ func (s *Session) call(m *wamp.Call) {
 	callee.mu.Lock()
 	if callee.gone {
 		callee.mu.Unlock()
+		c.done = true
 		s.forget(c)
+		c.mu.Unlock()
 		s.d.obs.CallEnded(r.name, OutcomeCalleeLost, 0)
 		s.replyError(wamp.CALL, m.Request, wamp.ErrCanceled, "the callee of %q left", proc)
 		return
@@ -164,11 +169,6 @@ func (s *Session) call(m *wamp.Call) {
 	callee.invocations[c.invocation] = c
 	callee.mu.Unlock()
 
-	c.mu.Lock()
-	if c.done { // the callee left in between
-		c.mu.Unlock()
-		return
-	}
 	if timeout > 0 {
 		c.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, c.timedOut)
 	}
@@ -319,9 +319,12 @@ func (c *call) callerLost() {
 // end gives the caller the callee's final answer.
 func (c *call) end(outcome string, answer wamp.Message) { c.finish(outcome, answer, false, "") }
 
-// finish ends c once: answer (if any) goes to the caller, an INTERRUPT
-// (killnowait, with reason) to the callee if interrupt, and both sessions
-// forget the call.
+// finish ends c once: both sessions forget the call, then answer (if any)
+// goes to the caller and an INTERRUPT (killnowait, with reason) to the
+// callee if interrupt. The call is forgotten first, so that a caller that
+// has its answer finds its bound of calls in flight freed and may reuse
+// the request ID at once. Lock order: c.mu, then a session's mu (never
+// the other way round).
 func (c *call) finish(outcome string, answer wamp.Message, interrupt bool, reason wamp.URI) {
 	c.mu.Lock()
 	if c.done {
@@ -332,6 +335,12 @@ func (c *call) finish(outcome string, answer wamp.Message, interrupt bool, reaso
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+	c.caller.forget(c)
+	c.callee.mu.Lock()
+	if c.callee.invocations[c.invocation] == c {
+		delete(c.callee.invocations, c.invocation)
+	}
+	c.callee.mu.Unlock()
 	if interrupt && !c.interrupted {
 		c.interruptLocked(wamp.CancelModeKillNoWait, reason)
 	}
@@ -339,12 +348,6 @@ func (c *call) finish(outcome string, answer wamp.Message, interrupt bool, reaso
 		c.caller.send(answer)
 	}
 	c.mu.Unlock()
-	c.caller.forget(c)
-	c.callee.mu.Lock()
-	if c.callee.invocations[c.invocation] == c {
-		delete(c.callee.invocations, c.invocation)
-	}
-	c.callee.mu.Unlock()
 	c.caller.d.obs.CallEnded(c.caller.r.name, outcome, time.Since(c.started))
 }
 

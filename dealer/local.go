@@ -24,6 +24,9 @@ type Local struct {
 	closed   bool
 	replies  map[wamp.ID]chan wamp.Message // pending CALLs and REGISTERs by request
 	handlers map[wamp.ID]Handler           // by registration ID
+	// registering holds the handlers of REGISTERs not yet answered, by
+	// request: REGISTERED installs them before any INVOCATION can come.
+	registering map[wamp.ID]Handler
 	running  map[wamp.ID]context.CancelFunc
 }
 
@@ -58,7 +61,7 @@ var ErrClosed = errors.New("dealer: in-process session closed")
 // passthrough (may be nil) answers the procedures nexus keeps. Its
 // handlers never get receive_progress and may be interrupted.
 func (d *Dealer) JoinLocal(realm, authID, authRole string, passthrough Passthrough) (*Local, error) {
-	l := &Local{passthrough: passthrough, replies: map[wamp.ID]chan wamp.Message{}, handlers: map[wamp.ID]Handler{}, running: map[wamp.ID]context.CancelFunc{}}
+	l := &Local{passthrough: passthrough, replies: map[wamp.ID]chan wamp.Message{}, handlers: map[wamp.ID]Handler{}, registering: map[wamp.ID]Handler{}, running: map[wamp.ID]context.CancelFunc{}}
 	s := d.Join(localConn{l}, realm, SessionInfo{
 		ID: wamp.GlobalID(), AuthID: authID, AuthRole: authRole, Trusted: true,
 		Callee: Features{CallCanceling: true},
@@ -123,12 +126,15 @@ func (l *Local) Register(procedure string, options wamp.Dict, h Handler) (wamp.I
 	if options == nil {
 		options = wamp.Dict{}
 	}
+	l.mu.Lock()
+	l.registering[req] = h
+	l.mu.Unlock()
 	l.s.Handle(&wamp.Register{Request: req, Options: options, Procedure: wamp.URI(procedure)})
+	l.mu.Lock()
+	delete(l.registering, req)
+	l.mu.Unlock()
 	switch m := (<-reply).(type) { // the dealer answers REGISTER before Handle returns
 	case *wamp.Registered:
-		l.mu.Lock()
-		l.handlers[m.Registration] = h
-		l.mu.Unlock()
 		return m.Registration, nil
 	case *wamp.Error:
 		return 0, &CallError{URI: m.Error, Args: m.Arguments, Kwargs: m.ArgumentsKw}
@@ -231,6 +237,11 @@ func (c localConn) Send(msg wamp.Message) bool {
 	case *wamp.Error:
 		c.l.deliver(m.Request, m)
 	case *wamp.Registered:
+		c.l.mu.Lock()
+		if h := c.l.registering[m.Request]; h != nil {
+			c.l.handlers[m.Registration] = h
+		}
+		c.l.mu.Unlock()
 		c.l.deliver(m.Request, m)
 	case *wamp.Invocation:
 		c.l.invoke(m)

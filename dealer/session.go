@@ -157,6 +157,9 @@ func (s *Session) register(m *wamp.Register) {
 			return
 		}
 	}
+	// REGISTERED is queued before a caller can see the new callee (callers
+	// pick callees under the read lock), so it precedes every INVOCATION.
+	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	reg.callees = append(reg.callees, s)
 	n := r.count()
 	r.mu.Unlock()
@@ -164,7 +167,6 @@ func (s *Session) register(m *wamp.Register) {
 	s.mu.Unlock()
 
 	s.d.obs.Registrations(r.name, n)
-	s.send(&wamp.Registered{Request: m.Request, Registration: reg.id})
 	if !exists {
 		s.publishMeta(wamp.MetaEventRegOnCreate, wamp.List{s.info.ID, reg.details()})
 	}
