@@ -27,7 +27,7 @@ type Local struct {
 	// registering holds the handlers of REGISTERs not yet answered, by
 	// request: REGISTERED installs them before any INVOCATION can come.
 	registering map[wamp.ID]Handler
-	running  map[wamp.ID]context.CancelFunc
+	running     map[wamp.ID]context.CancelFunc
 }
 
 // Passthrough calls a procedure the dealer leaves to nexus (the session
