@@ -1,6 +1,7 @@
 package dealer
 
 import (
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,10 @@ type call struct {
 	interrupted bool
 	timer       *time.Timer
 }
+
+// maxTimeoutMS caps a call's timeout (a year) so that no value overflows
+// a time.Duration.
+const maxTimeoutMS = 365 * 24 * 3600 * 1000
 
 // pptOptions are the payload passthru options a CALL or YIELD carries over
 // to the INVOCATION or RESULT unchanged.
@@ -126,9 +131,13 @@ func (s *Session) call(m *wamp.Call) {
 			details[wamp.OptReceiveProgress] = true
 		}
 	}
-	timeout, _ := wamp.AsInt64(m.Options[wamp.OptTimeout])
+	// timeout is in milliseconds; a fraction (some clients send one) is
+	// rounded up, so that a positive timeout never means none.
+	timeoutMS, _ := wamp.AsFloat64(m.Options[wamp.OptTimeout])
+	timeoutMS = min(timeoutMS, maxTimeoutMS)
+	timeout := time.Duration(math.Ceil(timeoutMS)) * time.Millisecond
 	if timeout > 0 && callee.info.Callee.CallTimeout {
-		details[wamp.OptTimeout] = timeout
+		details[wamp.OptTimeout] = m.Options[wamp.OptTimeout]
 	}
 	if progress {
 		details[wamp.OptProgress] = true
@@ -170,7 +179,7 @@ func (s *Session) call(m *wamp.Call) {
 	callee.mu.Unlock()
 
 	if timeout > 0 {
-		c.timer = time.AfterFunc(time.Duration(timeout)*time.Millisecond, c.timedOut)
+		c.timer = time.AfterFunc(timeout, c.timedOut)
 	}
 	sent := callee.send(&wamp.Invocation{Request: c.invocation, Registration: reg.id, Details: details,
 		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})

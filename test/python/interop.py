@@ -47,6 +47,42 @@ async def exercise(session, name):
     except ApplicationError as e:
         assert e.error == "com.py.error.nope" and e.kwargs.get("code") == 7, e
 
+    from autobahn.wamp.types import RegisterOptions, CallOptions
+
+    # Progressive results from a Python callee to a Python caller.
+    async def count(details=None):
+        for i in range(3):
+            details.progress(i)
+        return "done"
+
+    await session.register(count, f"com.py.{name}.count", options=RegisterOptions(details_arg="details"))
+    progress = []
+    res = await session.call(f"com.py.{name}.count", options=CallOptions(on_progress=progress.append))
+    assert res == "done" and progress == [0, 1, 2], (res, progress)
+
+    # A prefix registration is told the procedure called.
+    await session.register(lambda details=None: details.procedure, f"com.py.{name}.pat.",
+                           options=RegisterOptions(match="prefix", details_arg="details"))
+    assert await session.call(f"com.py.{name}.pat.x.y") == f"com.py.{name}.pat.x.y"
+
+    # The dealer enforces a call's timeout (ms); the callee is interrupted.
+    interrupted = asyncio.get_running_loop().create_future()
+
+    async def hang():
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            interrupted.set_result(True)
+            raise
+
+    await session.register(hang, f"com.py.{name}.hang")
+    try:
+        await session.call(f"com.py.{name}.hang", options=CallOptions(timeout=200))
+        raise AssertionError("no timeout")
+    except ApplicationError as e:
+        assert e.error == "wamp.error.timeout", e
+    assert await asyncio.wait_for(interrupted, 5)
+
 
 def make_session(name, done):
     class Session(ApplicationSession):
