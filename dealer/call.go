@@ -161,6 +161,9 @@ func (s *Session) call(m *wamp.Call) {
 		refuse(LimitExceededURI, "%s limit of %d reached: wait for results first", LimitCallsPerSession, r.maxCalls)
 		return
 	}
+	if s.calls == nil {
+		s.calls = map[wamp.ID]*call{}
+	}
 	s.calls[m.Request] = c
 	s.mu.Unlock()
 
@@ -175,6 +178,9 @@ func (s *Session) call(m *wamp.Call) {
 		return
 	}
 	c.invocation = wamp.ID(callee.nextInvocation.Add(1))
+	if callee.invocations == nil {
+		callee.invocations = map[wamp.ID]*call{}
+	}
 	callee.invocations[c.invocation] = c
 	callee.mu.Unlock()
 

@@ -157,8 +157,7 @@ func (d *Dealer) Join(conn Conn, realm string, info SessionInfo) *Session {
 	if !ok {
 		return nil
 	}
-	return &Session{d: d, r: r, conn: conn, info: info,
-		calls: map[wamp.ID]*call{}, invocations: map[wamp.ID]*call{}, regs: map[wamp.ID]*registration{}}
+	return &Session{d: d, r: r, conn: conn, info: info}
 }
 
 type nopObserver struct{}

@@ -25,6 +25,7 @@ type Session struct {
 
 	mu          sync.Mutex
 	gone        bool
+	// Allocated on first use: most sessions of a web app never call.
 	calls       map[wamp.ID]*call // as caller, by CALL request ID
 	invocations map[wamp.ID]*call // as callee, by INVOCATION request ID
 	regs        map[wamp.ID]*registration
@@ -163,6 +164,9 @@ func (s *Session) register(m *wamp.Register) {
 	reg.callees = append(reg.callees, s)
 	n := r.count()
 	r.mu.Unlock()
+	if s.regs == nil {
+		s.regs = map[wamp.ID]*registration{}
+	}
 	s.regs[reg.id] = reg
 	s.mu.Unlock()
 
@@ -234,7 +238,7 @@ func (s *Session) Leave() {
 	}
 	s.gone = true
 	regs := s.regs
-	s.regs = map[wamp.ID]*registration{}
+	s.regs = nil
 	invocations := make([]*call, 0, len(s.invocations))
 	for _, c := range s.invocations {
 		invocations = append(invocations, c)
