@@ -54,6 +54,11 @@ type Realm struct {
 	// MaxSubscriptionsPerSession bounds each session's subscriptions; 0
 	// means no limit.
 	MaxSubscriptionsPerSession int
+	// MaxHistoryTopics and MaxHistoryBytes bound the realm's history (every
+	// History's topics together); past them the least recently published
+	// topics' oldest events are dropped. 0 means no limit.
+	MaxHistoryTopics int
+	MaxHistoryBytes  int
 }
 
 // Observer counts the broker's work (for metrics). Methods must be cheap:
@@ -72,6 +77,10 @@ type Observer interface {
 	// Retained reports the realm's retained events after a change: how
 	// many topics have one, and their estimated bytes.
 	Retained(realm string, topics, bytes int)
+	// History reports the realm's history after a change: topics kept,
+	// their estimated bytes, and how many events were evicted over the
+	// bounds since the last report.
+	History(realm string, topics, bytes, evicted int)
 }
 
 // Broker routes events of every realm.
@@ -96,7 +105,9 @@ type realm struct {
 	patterns *patternIndex
 
 	history []*historyStore
-	maxSubs int // per session; 0: no limit
+	hist    histories
+	obs     Observer // nil: none
+	maxSubs int      // per session; 0: no limit
 
 	retainMu          sync.Mutex
 	retained          map[string]*retainedEvent // the last retained publication per topic
@@ -126,10 +137,12 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 			maxRetainedTopics: r.MaxRetainedTopics, maxRetainedBytes: r.MaxRetainedBytes,
 			exact: map[string]*subscription{}, prefix: prefix,
 			wildcard: map[string]*subscription{}, byID: map[wamp.ID]*subscription{},
-			patterns: newPatternIndex(prefix),
+			patterns: newPatternIndex(prefix), obs: obs,
+			hist: histories{maxTopics: r.MaxHistoryTopics, maxBytes: r.MaxHistoryBytes},
 		}
 		for _, h := range r.History {
-			rs.history = append(rs.history, &historyStore{cfg: h, pattern: realms.NewPattern(h.Topic, h.Match)})
+			rs.history = append(rs.history, &historyStore{cfg: h, pattern: realms.NewPattern(h.Topic, h.Match),
+				topics: map[string]*topicHistory{}})
 		}
 		b.realms[r.Name] = rs
 	}

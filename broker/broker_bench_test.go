@@ -74,9 +74,10 @@ func (o *metricsObserver) Delivered(_ string, n int) {
 	o.delivered.Add(float64(n))
 	o.events.Add(float64(n))
 }
-func (o *metricsObserver) Sent(t wamp.MessageType)      { o.sent.Add(t, 1) }
-func (o *metricsObserver) LimitExceeded(string, string) {}
-func (o *metricsObserver) Retained(string, int, int)    {}
+func (o *metricsObserver) Sent(t wamp.MessageType)       { o.sent.Add(t, 1) }
+func (o *metricsObserver) LimitExceeded(string, string)  {}
+func (o *metricsObserver) Retained(string, int, int)     {}
+func (o *metricsObserver) History(string, int, int, int) {}
 
 func benchBroker(b *testing.B, subscribers int, serializer string, obs Observer) (*Broker, *Session, []*countingConn) {
 	authz := realms.NewAuthorizer([]realms.Role{{Name: "anonymous", Permissions: []realms.Permission{

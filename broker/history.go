@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -9,33 +10,75 @@ import (
 	"github.com/switchboard-wamp/switchboard/realms"
 )
 
-// History keeps the last Limit events published to topics matching Topic
-// under Match, for wamp.subscription.get_events.
+// History keeps the last Limit events of each topic matching Topic under
+// Match, for wamp.subscription.get_events.
 type History struct {
 	Topic string
 	Match string
 	Limit int
 }
 
-// historyStore is one History's ring of recent events.
+// historyStore is one History: a ring of recent events per topic it
+// matches. Its topics are guarded by the realm's history lock.
 type historyStore struct {
 	cfg     History
 	pattern realms.Pattern // of cfg.Topic under cfg.Match
-
-	mu     sync.Mutex
-	events []wamp.Dict // oldest first, at most cfg.Limit
+	topics  map[string]*topicHistory
 }
 
-// record stores p in every history whose pattern matches. Publications
-// restricted to some sessions are not kept: a later reader could not be
-// checked against the restriction.
+// topicHistory is one topic's recent events in one store, and its place
+// in the realm's list of topics by last publication (for eviction).
+type topicHistory struct {
+	store      *historyStore
+	topic      string
+	events     []historyEvent // oldest first, at most store.cfg.Limit
+	bytes      int
+	prev, next *topicHistory
+}
+
+// historyEvent is a kept event: seq orders events across topics.
+type historyEvent struct {
+	seq  uint64
+	ev   wamp.Dict
+	size int
+}
+
+// histories is a realm's history bookkeeping: the bounds on topics and
+// bytes across every store, and the topics from least to most recently
+// published.
+type histories struct {
+	mu         sync.Mutex
+	seq        uint64
+	topics     int
+	bytes      int
+	maxTopics  int // 0: no limit
+	maxBytes   int // 0: no limit
+	head, tail *topicHistory
+	evicted    int // events dropped over the bounds, not yet reported
+}
+
+// historyEventOverhead is the estimated fixed cost of a kept event (its
+// map of five entries and the ring slot).
+const historyEventOverhead = 400
+
+// record stores p in every history whose pattern matches, in the ring of
+// p's topic. Publications restricted to some sessions are not kept: a
+// later reader could not be checked against the restriction. Past the
+// realm's bounds, the oldest events of the least recently published
+// topics go first.
 func (r *realm) record(p *publication) {
 	if len(r.history) == 0 || p.filter.restricts() {
 		return
 	}
-	for _, h := range r.history {
-		if !h.pattern.Matches(p.topic) {
+	var size int
+	h := &r.hist
+	changed := false
+	for _, store := range r.history {
+		if !store.pattern.Matches(p.topic) {
 			continue
+		}
+		if size == 0 {
+			size = historyEventOverhead + retainedSize(p)
 		}
 		ev := wamp.Dict{
 			"timestamp":   wamp.ISO8601(time.Now()),
@@ -45,39 +88,145 @@ func (r *realm) record(p *publication) {
 			"kwargs":      p.kwargs,
 		}
 		h.mu.Lock()
-		if len(h.events) == h.cfg.Limit {
-			copy(h.events, h.events[1:])
-			h.events = h.events[:len(h.events)-1]
+		th := store.topics[p.topic]
+		if th == nil {
+			if h.maxTopics > 0 && h.topics >= h.maxTopics && h.head != nil {
+				h.evicted += len(h.head.events)
+				h.dropTopic(h.head)
+			}
+			th = &topicHistory{store: store, topic: p.topic}
+			store.topics[p.topic] = th
+			h.topics++
+		} else {
+			h.unlink(th)
 		}
-		h.events = append(h.events, ev)
+		h.append(th)
+		if len(th.events) == store.cfg.Limit {
+			h.bytes -= th.events[0].size
+			th.bytes -= th.events[0].size
+			th.events = slices.Delete(th.events, 0, 1)
+		}
+		h.seq++
+		th.events = append(th.events, historyEvent{seq: h.seq, ev: ev, size: size})
+		th.bytes += size
+		h.bytes += size
+		for h.maxBytes > 0 && h.bytes > h.maxBytes && h.head != nil {
+			h.dropOldest(h.head)
+			h.evicted++
+		}
 		h.mu.Unlock()
+		changed = true
+	}
+	if changed {
+		r.reportHistory()
 	}
 }
 
-// historyEvents returns up to limit (0: all) recent events of the history
-// configured with the subscription's own topic and match, oldest first, or
-// an empty list.
+// dropOldest drops the oldest event of th, and th itself once empty. The
+// caller holds h.mu.
+func (h *histories) dropOldest(th *topicHistory) {
+	h.bytes -= th.events[0].size
+	th.bytes -= th.events[0].size
+	th.events = slices.Delete(th.events, 0, 1)
+	if len(th.events) == 0 {
+		h.dropTopic(th)
+	}
+}
+
+// dropTopic forgets th and its events. The caller holds h.mu.
+func (h *histories) dropTopic(th *topicHistory) {
+	h.bytes -= th.bytes
+	h.topics--
+	h.unlink(th)
+	delete(th.store.topics, th.topic)
+}
+
+func (h *histories) unlink(th *topicHistory) {
+	if th.prev != nil {
+		th.prev.next = th.next
+	} else if h.head == th {
+		h.head = th.next
+	}
+	if th.next != nil {
+		th.next.prev = th.prev
+	} else if h.tail == th {
+		h.tail = th.prev
+	}
+	th.prev, th.next = nil, nil
+}
+
+func (h *histories) append(th *topicHistory) {
+	th.prev = h.tail
+	if h.tail != nil {
+		h.tail.next = th
+	} else {
+		h.head = th
+	}
+	h.tail = th
+}
+
+// reportHistory tells the observer the realm's history size and what was
+// evicted since the last report.
+func (r *realm) reportHistory() {
+	if r.obs == nil {
+		return
+	}
+	h := &r.hist
+	h.mu.Lock()
+	topics, bytes, evicted := h.topics, h.bytes, h.evicted
+	h.evicted = 0
+	h.mu.Unlock()
+	r.obs.History(r.name, topics, bytes, evicted)
+}
+
+// historyEvents returns up to limit (0: all) recent events for a
+// subscription, oldest first: for an exact subscription, its topic's
+// events in the first history that matches the topic; for a pattern one,
+// the events of every topic of the history configured with the same
+// pattern, in publication order. Otherwise an empty list.
 func (r *realm) historyEvents(sub *subscription, limit int) []wamp.Dict {
-	for _, h := range r.history {
-		if h.pattern.URI() != sub.pattern.URI() || h.pattern.Match() != sub.pattern.Match() {
+	h := &r.hist
+	var events []historyEvent
+	h.mu.Lock()
+	for _, store := range r.history {
+		if sub.pattern.Match() == realms.MatchExact {
+			if !store.pattern.Matches(sub.pattern.URI()) {
+				continue
+			}
+			if th := store.topics[sub.pattern.URI()]; th != nil {
+				events = slices.Clone(th.events)
+			}
+			break
+		}
+		if store.pattern.URI() != sub.pattern.URI() || store.pattern.Match() != sub.pattern.Match() {
 			continue
 		}
-		h.mu.Lock()
-		events := h.events
-		if limit > 0 && len(events) > limit {
-			events = events[len(events)-limit:]
+		for _, th := range store.topics {
+			events = append(events, th.events...)
 		}
-		out := make([]wamp.Dict, len(events))
-		for i, ev := range events {
-			out[i] = wamp.Dict{"subscription": sub.id}
-			for k, v := range ev {
-				out[i][k] = v
-			}
-		}
-		h.mu.Unlock()
-		return out
+		break
 	}
-	return []wamp.Dict{}
+	h.mu.Unlock()
+	slices.SortFunc(events, func(a, b historyEvent) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	if limit > 0 && len(events) > limit {
+		events = events[len(events)-limit:]
+	}
+	out := make([]wamp.Dict, len(events))
+	for i, e := range events {
+		out[i] = wamp.Dict{"subscription": sub.id}
+		for k, v := range e.ev {
+			out[i][k] = v
+		}
+	}
+	return out
 }
 
 func (f *filter) restricts() bool {

@@ -14,9 +14,10 @@ import (
 
 // limitObserver records what the broker reports about limits.
 type limitObserver struct {
-	mu              sync.Mutex
-	exceeded        map[string]int
-	topics, retainB int
+	mu                                          sync.Mutex
+	exceeded                                    map[string]int
+	topics, retainB                             int
+	historyTopics, historyBytes, historyEvicted int
 }
 
 func (o *limitObserver) Published(string)      {}
@@ -25,6 +26,12 @@ func (o *limitObserver) Sent(wamp.MessageType) {}
 func (o *limitObserver) LimitExceeded(_, limit string) {
 	o.mu.Lock()
 	o.exceeded[limit]++
+	o.mu.Unlock()
+}
+func (o *limitObserver) History(_ string, topics, bytes, evicted int) {
+	o.mu.Lock()
+	o.historyTopics, o.historyBytes = topics, bytes
+	o.historyEvicted += evicted
 	o.mu.Unlock()
 }
 func (o *limitObserver) Retained(_ string, topics, bytes int) {
@@ -181,5 +188,42 @@ func TestValueSize(t *testing.T) {
 	}
 	if n := valueSize(map[any]any{1: []int{1, 2}}, 0); n < mapHeader+mapEntry+sliceHeader {
 		t.Errorf("a map with non-string keys counted %d bytes", n)
+	}
+}
+
+// TestHistoryBytesBound: past max_history_bytes the oldest events of the
+// least recently published topic go first, one at a time, and are
+// counted; the bytes kept never exceed the bound.
+func TestHistoryBytesBound(t *testing.T) {
+	payload := strings.Repeat("x", 1000)
+	one := historyEventOverhead + retainedSize(&publication{topic: "app.a", args: wamp.List{payload}})
+	b, obs := limitedBroker(Realm{
+		History:         []History{{Topic: "app.", Match: realms.MatchPrefix, Limit: 100}},
+		MaxHistoryBytes: 3*one + one/2, // room for three events
+	})
+	r := b.realms["realm1"]
+	publish := func(topic string) {
+		t.Helper()
+		if _, err := b.Publish("realm1", nil, topic, wamp.List{payload}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("app.a")
+	publish("app.a")
+	publish("app.b")
+	if obs.historyEvicted != 0 || obs.historyBytes != 3*one {
+		t.Fatalf("three events: evicted %d, bytes %d, want 0 and %d", obs.historyEvicted, obs.historyBytes, 3*one)
+	}
+	publish("app.b") // a is the least recently published: its oldest event goes
+	if obs.historyEvicted != 1 || len(r.history[0].topics["app.a"].events) != 1 || len(r.history[0].topics["app.b"].events) != 2 {
+		t.Fatalf("after a fourth event: evicted %d, a keeps %d, b keeps %d; want 1, 1, 2", obs.historyEvicted,
+			len(r.history[0].topics["app.a"].events), len(r.history[0].topics["app.b"].events))
+	}
+	publish("app.b") // a's last event goes, and a with it
+	if _, ok := r.history[0].topics["app.a"]; ok || obs.historyTopics != 1 || obs.historyEvicted != 2 {
+		t.Fatalf("after a fifth event: a kept %v, topics %d, evicted %d; want gone, 1, 2", ok, obs.historyTopics, obs.historyEvicted)
+	}
+	if obs.historyBytes > 3*one+one/2 {
+		t.Fatalf("history holds %d bytes, over the bound %d", obs.historyBytes, 3*one+one/2)
 	}
 }

@@ -92,6 +92,14 @@ type RealmOptions struct {
 	// MaxRetainedBytes bounds the estimated memory of the realm's retained
 	// events, in bytes. Default 16777216 (16 MiB).
 	MaxRetainedBytes int `mapstructure:"max_retained_bytes" default:"16777216"`
+	// MaxHistoryTopics bounds how many topics keep events for
+	// event_history across all its entries; a new topic past it evicts the
+	// least recently published topic's events. Default 10000.
+	MaxHistoryTopics int `mapstructure:"max_history_topics" default:"10000"`
+	// MaxHistoryBytes bounds the estimated memory of the realm's history;
+	// past it the oldest events of the least recently published topics
+	// are evicted. Default 16777216 (16 MiB).
+	MaxHistoryBytes int `mapstructure:"max_history_bytes" default:"16777216"`
 	// MaxSubscriptionsPerSession bounds one session's subscriptions; one
 	// more is refused with switchboard.error.limit_exceeded. Default 1000.
 	MaxSubscriptionsPerSession int `mapstructure:"max_subscriptions_per_session" default:"1000"`
@@ -196,6 +204,8 @@ func validateRealm(ps *problems, key string, r Realm) {
 	}{
 		{"max_retained_topics", r.Options.MaxRetainedTopics, "topics"},
 		{"max_retained_bytes", r.Options.MaxRetainedBytes, "bytes"},
+		{"max_history_topics", r.Options.MaxHistoryTopics, "topics"},
+		{"max_history_bytes", r.Options.MaxHistoryBytes, "bytes"},
 		{"max_subscriptions_per_session", r.Options.MaxSubscriptionsPerSession, "subscriptions"},
 		{"max_registrations_per_session", r.Options.MaxRegistrationsPerSession, "registrations"},
 		{"max_pending_calls_per_session", r.Options.MaxPendingCallsPerSession, "calls"},

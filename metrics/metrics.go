@@ -25,6 +25,9 @@ type Metrics struct {
 	CallsEnded       *prometheus.CounterVec
 	CallsRefused     *prometheus.CounterVec
 	Registrations    *prometheus.GaugeVec
+	HistoryTopics    *prometheus.GaugeVec
+	HistoryBytes     *prometheus.GaugeVec
+	HistoryEvicted   *prometheus.CounterVec
 	BridgeRequests   *prometheus.CounterVec
 	BridgeDuration   *prometheus.HistogramVec
 	ForwardEvents    *prometheus.CounterVec
@@ -123,6 +126,15 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		RetainedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_broker_retained_bytes", Help: "Estimated memory of the retained events.",
 		}, []string{"realm"}),
+		HistoryTopics: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_history_topics", Help: "Topics with events kept for wamp.subscription.get_events (event_history).",
+		}, []string{"realm"}),
+		HistoryBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_broker_history_bytes", Help: "Estimated memory of the events kept in history.",
+		}, []string{"realm"}),
+		HistoryEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_broker_history_evicted_total", Help: "History events dropped over max_history_topics or max_history_bytes (not those replaced by a topic's newer events).",
+		}, []string{"realm"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -134,7 +146,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		m.CallsEnded, m.CallsRefused, m.Registrations,
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
-		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.BuildInfo,
+		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.HistoryTopics, m.HistoryBytes, m.HistoryEvicted, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -58,6 +58,9 @@ func newObserver(m *metrics.Metrics, realmNames []string) *observer {
 		// Shown at 0 from the start, so that dashboards and alerts see them.
 		m.RetainedTopics.WithLabelValues(r)
 		m.RetainedBytes.WithLabelValues(r)
+		m.HistoryTopics.WithLabelValues(r)
+		m.HistoryBytes.WithLabelValues(r)
+		m.HistoryEvicted.WithLabelValues(r)
 		for _, limit := range []string{broker.LimitRetainedTopics, broker.LimitRetainedBytes,
 			broker.LimitSubscriptionsPerSession, dealer.LimitRegistrationsPerSession, dealer.LimitCallsPerSession} {
 			m.LimitExceeded.WithLabelValues(r, limit)
@@ -93,6 +96,14 @@ func (o *observer) CallRefused(realm string, uri wamp.URI) {
 
 func (o *observer) Registrations(realm string, n int) {
 	o.m.Registrations.WithLabelValues(realm).Set(float64(n))
+}
+
+func (o *observer) History(realm string, topics, bytes, evicted int) {
+	o.m.HistoryTopics.WithLabelValues(realm).Set(float64(topics))
+	o.m.HistoryBytes.WithLabelValues(realm).Set(float64(bytes))
+	if evicted > 0 {
+		o.m.HistoryEvicted.WithLabelValues(realm).Add(float64(evicted))
+	}
 }
 
 func (o *observer) Sent(t wamp.MessageType)     { o.sent.Add(t, 1) }

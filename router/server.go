@@ -132,7 +132,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.realmByName[rs.name] = rs
 		br := broker.Realm{Name: rs.name, Authorizer: rs.authz, StrictURI: rs.def.StrictURI, MaxURILength: cfg.Limits.MaxURILength,
 			MaxRetainedTopics: rc.Options.MaxRetainedTopics, MaxRetainedBytes: rc.Options.MaxRetainedBytes,
-			MaxSubscriptionsPerSession: rc.Options.MaxSubscriptionsPerSession}
+			MaxSubscriptionsPerSession: rc.Options.MaxSubscriptionsPerSession,
+			MaxHistoryTopics:           rc.Options.MaxHistoryTopics, MaxHistoryBytes: rc.Options.MaxHistoryBytes}
 		for _, h := range rc.Options.EventHistory {
 			br.History = append(br.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 		}
