@@ -41,6 +41,14 @@ type Limits struct {
 	// address. Behind a reverse proxy every client has the proxy's address:
 	// set 0 (no bound) there and limit at the proxy. Default 1000.
 	MaxConnectionsPerIP int `mapstructure:"max_connections_per_ip" default:"1000"`
+	// MaxHandshakes bounds the sessions being opened at once, over all
+	// listeners: from a WebSocket upgrade request (or a RawSocket
+	// connection) until the router welcomes or refuses the session. One
+	// more is answered at once with HTTP 503 and Retry-After (RawSocket:
+	// handshake error 4), so that a reconnect storm is told to come back
+	// instead of queueing behind authentication. 0 means no bound.
+	// Default 1000.
+	MaxHandshakes int `mapstructure:"max_handshakes" default:"1000"`
 	// MessageReadTimeout bounds the time between the first byte of a
 	// client's message (or frame, for control frames) and its last; a client
 	// slower than that is disconnected, so that no connection holds a

@@ -26,6 +26,11 @@ type Listener struct {
 	// Bridge serves the HTTP bridge (/publish, /call) on this listener, beside
 	// WebSocket or alone. Not with rawsocket.
 	Bridge *Bridge `mapstructure:"bridge"`
+	// MaxConnections bounds this listener's open connections, within
+	// limits.max_connections; one more is answered with HTTP 503 and
+	// Retry-After (RawSocket: handshake error 4). 0 means no bound of its
+	// own. Default 0.
+	MaxConnections int `mapstructure:"max_connections" default:"0"`
 }
 
 // TLS names the certificate and key files of a listener.

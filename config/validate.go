@@ -49,6 +49,9 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	if c.Limits.MaxConnections < 0 {
 		ps.add("limits.max_connections", "want a number >= 0 (0: no bound), got %d", c.Limits.MaxConnections)
 	}
+	if c.Limits.MaxHandshakes < 0 {
+		ps.add("limits.max_handshakes", "want a number >= 0 (0: no bound), got %d", c.Limits.MaxHandshakes)
+	}
 	if c.Limits.MaxConnectionsPerIP < 0 {
 		ps.add("limits.max_connections_per_ip", "want a number >= 0 (0: no bound), got %d", c.Limits.MaxConnectionsPerIP)
 	}
@@ -89,6 +92,9 @@ func (c *Config) validate(set map[string]bool) []Problem {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
 		c.validateListener(&ps, key, l, set)
+		if l.MaxConnections < 0 {
+			ps.add(key+".max_connections", "want a number >= 0 (0: no bound of its own), got %d", l.MaxConnections)
+		}
 		if l.Address != "" && !strings.HasSuffix(l.Address, ":0") {
 			if first, dup := addresses[l.Address]; dup {
 				ps.add(key+".address", "%q is also the address of listeners[%d]", l.Address, first)

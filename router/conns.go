@@ -1,12 +1,15 @@
 package router
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -27,6 +30,12 @@ type connSet struct {
 	perIP map[string]int
 }
 
+// listenerConns counts one listener's connections against its own
+// max_connections (guarded by the connSet's mu).
+type listenerConns struct {
+	max, n int
+}
+
 // admit registers c unless a limit is reached, and returns the limit that
 // refused it ("" when admitted).
 func (s *connSet) admit(c *trackedConn) string {
@@ -35,8 +44,14 @@ func (s *connSet) admit(c *trackedConn) string {
 	if s.maxTotal > 0 && len(s.conns) >= s.maxTotal {
 		return "max_connections"
 	}
+	if c.own != nil && c.own.max > 0 && c.own.n >= c.own.max {
+		return "listener_max_connections"
+	}
 	if c.ip != "" && s.maxPerIP > 0 && s.perIP[c.ip] >= s.maxPerIP {
 		return "max_connections_per_ip"
+	}
+	if c.own != nil {
+		c.own.n++
 	}
 	if s.conns == nil {
 		s.conns, s.perIP = map[net.Conn]struct{}{}, map[string]int{}
@@ -51,6 +66,9 @@ func (s *connSet) admit(c *trackedConn) string {
 func (s *connSet) remove(c *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if c.own != nil {
+		c.own.n--
+	}
 	if c.ip != "" {
 		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
 			delete(s.perIP, c.ip)
@@ -84,6 +102,7 @@ func (s *connSet) closeAll() {
 type trackingListener struct {
 	net.Listener
 	set    *connSet
+	own    *listenerConns // this listener's own bound
 	refuse func(net.Conn)
 	log    *slog.Logger
 }
@@ -101,7 +120,7 @@ func (l trackingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		tc := &trackedConn{Conn: c, set: l.set, ip: remoteIP(c.RemoteAddr())}
+		tc := &trackedConn{Conn: c, set: l.set, own: l.own, ip: remoteIP(c.RemoteAddr())}
 		limit := l.set.admit(tc)
 		if limit == "" {
 			return tc, nil
@@ -161,9 +180,65 @@ func refuseHTTP(c net.Conn) {
 	_, _ = fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\nRetry-After: 5\r\n\r\n%s", len(body), body)
 }
 
+// handshakeGate bounds the sessions being opened at once (0: no bound).
+type handshakeGate struct {
+	max int64
+	n   atomic.Int64
+}
+
+// enter counts one more session opening, unless the bound is reached.
+func (g *handshakeGate) enter() bool {
+	if n := g.n.Add(1); g.max > 0 && n > g.max {
+		g.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (g *handshakeGate) leave() { g.n.Add(-1) }
+
+// inProgress returns the sessions being opened.
+func (g *handshakeGate) inProgress() int { return int(g.n.Load()) }
+
+// handshakeRetryAfter is what a client refused over max_handshakes is told
+// to wait, in seconds: handshakes finish in milliseconds.
+const handshakeRetryAfter = "1"
+
+// gateHandshakes refuses a WebSocket upgrade at once with 503 and
+// Retry-After while max_handshakes sessions are being opened; the gate is
+// held until the handler returns (the session is welcomed or refused).
+func (s *Server) gateHandshakes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.handshakes.enter() {
+			s.handshakeRefused(r.RemoteAddr)
+			w.Header().Set("Retry-After", handshakeRetryAfter)
+			writeJSONError(w, http.StatusServiceUnavailable, "switchboard.error.too_many_handshakes",
+				"too many sessions are being opened: retry after a second")
+			return
+		}
+		defer s.handshakes.leave()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// handshakeRefused counts and logs a session refused over max_handshakes.
+func (s *Server) handshakeRefused(remote string) {
+	s.limits.ConnectionsRefused.WithLabelValues("max_handshakes").Inc()
+	s.log.Warn("connection refused", "limit", "max_handshakes", "max", s.handshakes.max, "remote_addr", remote)
+}
+
+func writeJSONError(w http.ResponseWriter, status int, uri, message string) {
+	body, _ := json.Marshal(map[string]any{"error": uri, "args": []string{message}, "kwargs": map[string]any{}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 type trackedConn struct {
 	net.Conn
 	set  *connSet
+	own  *listenerConns
 	ip   string
 	once sync.Once
 }

@@ -46,7 +46,7 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 	if err != nil {
 		return nil, err
 	}
-	tl := trackingListener{Listener: ln, set: &s.conns, log: s.log}
+	tl := trackingListener{Listener: ln, set: &s.conns, own: &listenerConns{max: lc.MaxConnections}, log: s.log}
 	switch {
 	case lc.TLS.Enabled(): // a refusal in clear text would not be understood
 	case lc.RawSocket != nil:
@@ -81,14 +81,14 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 				_ = ln.Close()
 				return nil, err
 			}
-			var h http.Handler = s.trackHandler(transport.NewWebSocketHandler(transport.WebSocketOptions{
+			var h http.Handler = s.trackHandler(s.gateHandshakes(transport.NewWebSocketHandler(transport.WebSocketOptions{
 				Serializers:    serializers,
 				AllowedOrigins: ws.AllowedOrigins,
 				MaxMessageSize: ws.MaxMessageSize,
 				Peer:           s.peerOptions("websocket", ws.PingInterval, ws.MaxQueueBytes),
 				Attach:         s.attach,
 				Logger:         s.log,
-			}))
+			})))
 			if s.cfg.Log.AccessLogUpgrades {
 				h = s.logUpgrades(h)
 			}
@@ -138,6 +138,14 @@ func (s *Server) serve(l *listener) {
 					Logger:         s.log,
 					Begin:          s.beginConn,
 					End:            s.connWG.Done,
+					Admit: func(remote string) bool {
+						if s.handshakes.enter() {
+							return true
+						}
+						s.handshakeRefused(remote)
+						return false
+					},
+					Admitted: s.handshakes.leave,
 				})
 			}
 		}

@@ -70,6 +70,8 @@ type Server struct {
 	serveWG  sync.WaitGroup
 	connWG   sync.WaitGroup // connections between accept and attach
 	conns    connSet
+	// handshakes bounds the sessions being opened (max_handshakes).
+	handshakes handshakeGate
 	// poller watches idle sessions' connections, so that they need no
 	// reader goroutine (nil where the system offers no epoll).
 	poller atomic.Pointer[transport.Poller]
@@ -169,7 +171,8 @@ func (s *Server) newMetrics(version string) error {
 	s.metrics = m
 	s.conns = connSet{maxTotal: s.cfg.Limits.MaxConnections, maxPerIP: s.cfg.Limits.MaxConnectionsPerIP,
 		refusing: make(chan struct{}, maxRefusing)}
-	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open); err != nil {
+	s.handshakes.max = int64(s.cfg.Limits.MaxHandshakes)
+	if s.limits, err = metrics.NewLimits(s.registry, s.conns.open, s.handshakes.inProgress); err != nil {
 		return err
 	}
 	s.conns.refused = func(limit string) { s.limits.ConnectionsRefused.WithLabelValues(limit).Inc() }

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 )
@@ -26,6 +28,13 @@ type RawSocketOptions struct {
 	// for connections in progress when it shuts down.
 	Begin func() bool
 	End   func()
+	// Admit, when set, is asked before a connection's handshake whether a
+	// session may be opened now (remote is the client's address); false
+	// answers the handshake with error 4 (maximum connection count
+	// reached) and closes. Admitted is called once an admitted
+	// connection's handshake and attach are over.
+	Admit    func(remote string) bool
+	Admitted func()
 }
 
 // ServeRawSocket accepts RawSocket connections on l until l is closed; each
@@ -54,6 +63,15 @@ func ServeRawSocket(l net.Listener, opts RawSocketOptions) error {
 			if opts.End != nil {
 				defer opts.End()
 			}
+			if opts.Admit != nil {
+				if !opts.Admit(conn.RemoteAddr().String()) {
+					refuseAndClose(conn)
+					return
+				}
+				if opts.Admitted != nil {
+					defer opts.Admitted()
+				}
+			}
 			peer, s, err := AcceptRawSocket(conn, opts.Serializers, opts.MaxMessageSize, opts.Peer)
 			if err != nil {
 				opts.Logger.Info("rawsocket handshake failed", "remote_addr", conn.RemoteAddr().String(), "error", err)
@@ -67,4 +85,18 @@ func ServeRawSocket(l net.Listener, opts RawSocketOptions) error {
 			})
 		}()
 	}
+}
+
+// refuseAndClose answers a RawSocket handshake with error 4 (maximum
+// connection count reached), then closes after reading the client's
+// handshake: closing with unread input would reset the connection and
+// could destroy the answer.
+func refuseAndClose(conn net.Conn) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
+	RefuseRawSocket(conn)
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_, _ = io.CopyN(io.Discard, conn, 4)
 }
