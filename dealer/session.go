@@ -23,8 +23,8 @@ type Session struct {
 
 	nextInvocation atomic.Uint64
 
-	mu          sync.Mutex
-	gone        bool
+	mu   sync.Mutex
+	gone bool
 	// Allocated on first use: most sessions of a web app never call.
 	calls       map[wamp.ID]*call // as caller, by CALL request ID
 	invocations map[wamp.ID]*call // as callee, by INVOCATION request ID

@@ -126,4 +126,3 @@ func rawSocketHandshake(t *testing.T, addr net.Addr) [4]byte {
 	must(t, err)
 	return reply
 }
-
