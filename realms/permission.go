@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gammazero/nexus/v3/wamp"
 )
@@ -77,10 +79,26 @@ type permissionSet struct {
 	exact      map[string]*Permission
 	exactOrder []*Permission // the values of exact, in configuration order
 	prefixes   []*Permission // longest first
-	wildcards  []*wildcard   // most specific first
-	templates  []Permission
-	static     []Permission // the permissions that are not templates
+	// prefixByURI and prefixLengths find the longest matching prefix with
+	// one map lookup per distinct length (the first listed wins a tie).
+	prefixByURI   map[string]*Permission
+	prefixLengths []int       // longest first
+	wildcards     []*wildcard // most specific first
+	templates     []Permission
+	static        []Permission // the permissions that are not templates
+
+	// instancesOf caches, per (authid, role), the set of the templates'
+	// instances, so that a lookup does not build one each time; it is
+	// bounded by maxCachedSubjects and cleared when full.
+	instancesOf sync.Map // subjectKey -> *permissionSet
+	cached      atomic.Int64
 }
+
+// subjectKey is what a template's instances depend on.
+type subjectKey struct{ authID, role string }
+
+// maxCachedSubjects bounds the subjects whose template instances are kept.
+const maxCachedSubjects = 10000
 
 // isTemplate reports whether a permission URI holds a placeholder.
 func isTemplate(uri string) bool {
@@ -96,7 +114,17 @@ func validComponent(s string) bool {
 // instantiate fills the templates for subject; templates whose values are
 // not valid URI components are left out (they grant nothing).
 func (s *permissionSet) instantiate(sub Subject) *permissionSet {
-	return newPermissionSet(s.instances(sub))
+	key := subjectKey{sub.AuthID, sub.Role}
+	if set, ok := s.instancesOf.Load(key); ok {
+		return set.(*permissionSet)
+	}
+	set := newPermissionSet(s.instances(sub))
+	if s.cached.Add(1) > maxCachedSubjects {
+		s.instancesOf.Clear()
+		s.cached.Store(1)
+	}
+	s.instancesOf.Store(key, set)
+	return set
 }
 
 // forSubject returns one set that decides for sub as lookup does: the
@@ -160,6 +188,16 @@ func newPermissionSet(perms []Permission) *permissionSet {
 		}
 	}
 	slices.SortStableFunc(s.prefixes, func(a, b *Permission) int { return cmp.Compare(len(b.URI), len(a.URI)) })
+	s.prefixByURI = make(map[string]*Permission, len(s.prefixes))
+	for _, p := range s.prefixes {
+		if _, dup := s.prefixByURI[p.URI]; dup {
+			continue
+		}
+		s.prefixByURI[p.URI] = p
+		if n := len(s.prefixLengths); n == 0 || s.prefixLengths[n-1] != len(p.URI) {
+			s.prefixLengths = append(s.prefixLengths, len(p.URI))
+		}
+	}
 	slices.SortStableFunc(s.wildcards, func(a, b *wildcard) int { return cmp.Compare(b.fixed, a.fixed) })
 	return s
 }
@@ -177,13 +215,8 @@ func (s *permissionSet) lookup(uri string, sub Subject) *Permission {
 	}
 	var best *Permission
 	for _, set := range sets {
-		for _, p := range set.prefixes {
-			if strings.HasPrefix(uri, p.URI) {
-				if best == nil || len(p.URI) > len(best.URI) {
-					best = p
-				}
-				break // longest first within a set
-			}
+		if p := set.longestPrefix(uri); p != nil && (best == nil || len(p.URI) > len(best.URI)) {
+			best = p
 		}
 	}
 	if best != nil {
@@ -211,10 +244,8 @@ func (s *permissionSet) lookupStatic(uri string) *Permission {
 	if p, ok := s.exact[uri]; ok {
 		return p
 	}
-	for _, p := range s.prefixes {
-		if strings.HasPrefix(uri, p.URI) {
-			return p
-		}
+	if p := s.longestPrefix(uri); p != nil {
+		return p
 	}
 	if len(s.wildcards) == 0 {
 		return nil
@@ -223,6 +254,20 @@ func (s *permissionSet) lookupStatic(uri string) *Permission {
 	for _, w := range s.wildcards {
 		if WildcardMatch(w.parts, parts) {
 			return w.perm
+		}
+	}
+	return nil
+}
+
+// longestPrefix returns the prefix permission with the longest URI that
+// is a prefix of uri (the first listed on a tie), or nil.
+func (s *permissionSet) longestPrefix(uri string) *Permission {
+	for _, n := range s.prefixLengths {
+		if n > len(uri) {
+			continue
+		}
+		if p, ok := s.prefixByURI[uri[:n]]; ok {
+			return p
 		}
 	}
 	return nil
