@@ -20,7 +20,11 @@ type Conn interface {
 	Codec() serialize.Serializer
 	// EnqueueFrame queues an encoded message; false means the session is
 	// being disconnected (slow consumer) and the message was not queued.
+	// An EVENT may wait a moment to share a write with the next ones.
 	EnqueueFrame([]byte) bool
+	// EnqueueFrameNow is EnqueueFrame for a reply the client waits for
+	// (SUBSCRIBED, PUBLISHED, RESULT, ERROR): written without delay.
+	EnqueueFrameNow([]byte) bool
 }
 
 // Authorizer decides what a session may do on a topic or meta procedure
@@ -274,7 +278,7 @@ func (s *Session) reply(msg wamp.Message) {
 		s.b.log.Error("cannot encode reply", "type", msg.MessageType().String(), "error", err)
 		return
 	}
-	if s.conn.EnqueueFrame(b) && s.b.obs != nil {
+	if s.conn.EnqueueFrameNow(b) && s.b.obs != nil {
 		s.b.obs.Sent(msg.MessageType())
 	}
 }

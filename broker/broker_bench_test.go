@@ -31,6 +31,8 @@ func (c *countingConn) EnqueueFrame(b []byte) bool {
 	return true
 }
 
+func (c *countingConn) EnqueueFrameNow(b []byte) bool { return c.EnqueueFrame(b) }
+
 // eventsQueued counts the EVENTs queued on subscribers' conns (each
 // conn's frames but its SUBSCRIBED).
 func eventsQueued(conns []*countingConn) int64 {

@@ -26,6 +26,8 @@ func (c *recordingConn) EnqueueFrame(b []byte) bool {
 	return true
 }
 
+func (c *recordingConn) EnqueueFrameNow(b []byte) bool { return c.EnqueueFrame(b) }
+
 func (c *recordingConn) last() []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()

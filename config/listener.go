@@ -68,6 +68,13 @@ type WebSocket struct {
 	// MaxQueueBytes bounds a session's outbound queue; a client further
 	// behind is disconnected as a slow consumer. Default 1048576.
 	MaxQueueBytes int `mapstructure:"max_queue_bytes" default:"1048576"`
+	// WriteDelay lets a busy session's writer wait up to this long after
+	// its previous write, so that the events of consecutive publications
+	// share one write (one system call instead of one per event). A
+	// session idle for longer is written to at once, so an idle router's
+	// latency does not change; replies (RESULT, SUBSCRIBED, ...) are
+	// never delayed. "0s" disables it. Default "0s".
+	WriteDelay time.Duration `mapstructure:"write_delay" default:"0s"`
 }
 
 // RawSocket configures the RawSocket transport of a listener.
@@ -86,6 +93,8 @@ type RawSocket struct {
 	// peer silent for two intervals is disconnected. "0s" disables
 	// keepalive. Default "30s".
 	PingInterval time.Duration `mapstructure:"ping_interval" default:"30s"`
+	// WriteDelay is as for WebSocket. Default "0s".
+	WriteDelay time.Duration `mapstructure:"write_delay" default:"0s"`
 }
 
 // Serializers are the serializer names switchboard supports.
@@ -135,6 +144,7 @@ func (c *Config) validateListener(ps *problems, key string, l *Listener, set map
 		if ws.PingInterval < 0 {
 			ps.add(wkey+".ping_interval", "want a duration >= 0, got %q", ws.PingInterval.String())
 		}
+		validateWriteDelay(ps, wkey+".write_delay", ws.WriteDelay)
 	}
 	if rs := l.RawSocket; rs != nil {
 		rkey := key + ".rawsocket"
@@ -148,6 +158,7 @@ func (c *Config) validateListener(ps *problems, key string, l *Listener, set map
 		if rs.PingInterval < 0 {
 			ps.add(rkey+".ping_interval", "want a duration >= 0, got %q", rs.PingInterval.String())
 		}
+		validateWriteDelay(ps, rkey+".write_delay", rs.WriteDelay)
 	}
 }
 
@@ -164,5 +175,14 @@ func validateSerializers(ps *problems, key string, names []string) {
 			ps.add(fmt.Sprintf("%s[%d]", key, i), "duplicate serializer %q", s)
 		}
 		seen[s] = true
+	}
+}
+
+// maxWriteDelay bounds write_delay: it is latency added under load.
+const maxWriteDelay = 100 * time.Millisecond
+
+func validateWriteDelay(ps *problems, key string, d time.Duration) {
+	if d < 0 || d > maxWriteDelay {
+		ps.add(key, "want a duration from 0s to %s, got %q", maxWriteDelay, d.String())
 	}
 }

@@ -26,7 +26,7 @@ func (c peerConn) Send(msg wamp.Message) bool {
 		c.log.Error("cannot encode message", "type", msg.MessageType().String(), "error", err)
 		return true // nothing queued, but the session is not at fault
 	}
-	if !c.p.EnqueueFrame(b) {
+	if !c.p.EnqueueFrameNow(b) {
 		return false
 	}
 	c.obs.Sent(msg.MessageType())

@@ -85,7 +85,7 @@ func (s *Server) bind(ctx context.Context, index int, lc config.Listener) (*list
 				Serializers:    serializers,
 				AllowedOrigins: ws.AllowedOrigins,
 				MaxMessageSize: ws.MaxMessageSize,
-				Peer:           s.peerOptions("websocket", ws.PingInterval, ws.MaxQueueBytes),
+				Peer:           s.peerOptions("websocket", ws.PingInterval, ws.MaxQueueBytes, ws.WriteDelay),
 				Attach:         s.attach,
 				Logger:         s.log,
 			})))
@@ -133,7 +133,7 @@ func (s *Server) serve(l *listener) {
 				err = transport.ServeRawSocket(l.ln, transport.RawSocketOptions{
 					Serializers:    serializers,
 					MaxMessageSize: rs.MaxMessageSize,
-					Peer:           s.peerOptions("rawsocket", rs.PingInterval, rs.MaxQueueBytes),
+					Peer:           s.peerOptions("rawsocket", rs.PingInterval, rs.MaxQueueBytes, rs.WriteDelay),
 					Attach:         s.attach,
 					Logger:         s.log,
 					Begin:          s.beginConn,

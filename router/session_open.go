@@ -50,10 +50,11 @@ func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *
 
 // peerOptions configures the peers of a listener: their pub/sub messages go
 // to the broker once nexus welcomes them.
-func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int) transport.PeerOptions {
+func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueBytes int, writeDelay time.Duration) transport.PeerOptions {
 	slow := s.metrics.SlowConsumers.WithLabelValues(transportName)
 	return transport.PeerOptions{
 		PingInterval:          ping,
+		WriteDelay:            writeDelay,
 		MaxQueueBytes:         maxQueueBytes,
 		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
 		MaxMessageItems:       s.peerLimits.MaxMessageItems,

@@ -24,6 +24,12 @@ type PeerOptions struct {
 	PingInterval time.Duration
 	// WriteTimeout bounds every write. Default 10s.
 	WriteTimeout time.Duration
+	// WriteDelay lets the writer wait until this long after its previous
+	// write before writing frames queued with EnqueueFrame, so that a busy
+	// session's events share one write; frames queued with
+	// EnqueueFrameNow, messages from nexus, and the first write after an
+	// idle period go at once. Zero disables it.
+	WriteDelay time.Duration
 	// NewSession, when set, returns the hooks that see this peer's session
 	// open (one value per peer, so it may keep what it reads from HELLO).
 	NewSession func() SessionHooks
@@ -178,6 +184,7 @@ type Peer struct {
 	queuedBytes int
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
+	urgent      atomic.Bool   // a frame queued must not wait for WriteDelay
 
 	hooks   SessionHooks               // nil without opts.NewSession
 	hello   atomic.Pointer[wamp.Hello] // until WELCOME
@@ -317,8 +324,15 @@ func (p *Peer) Codec() serialize.Serializer { return p.serializer.codec }
 // exceed MaxQueueBytes, the client is disconnected as a slow consumer and
 // EnqueueFrame returns false: a message is never dropped from a session that
 // stays open. A message larger than MaxQueueBytes is queued when the queue
-// is empty.
-func (p *Peer) EnqueueFrame(b []byte) bool {
+// is empty. The frame may wait up to WriteDelay to share a write.
+func (p *Peer) EnqueueFrame(b []byte) bool { return p.enqueue(b, false) }
+
+// EnqueueFrameNow is EnqueueFrame for a reply the client waits for (RESULT,
+// INVOCATION, SUBSCRIBED, ...): it is written without waiting for
+// WriteDelay, together with whatever else is queued.
+func (p *Peer) EnqueueFrameNow(b []byte) bool { return p.enqueue(b, true) }
+
+func (p *Peer) enqueue(b []byte, urgent bool) bool {
 	p.mu.Lock()
 	if p.slow {
 		p.mu.Unlock()
@@ -342,6 +356,9 @@ func (p *Peer) EnqueueFrame(b []byte) bool {
 	p.frames = append(p.frames, b)
 	p.queuedBytes += len(b)
 	p.mu.Unlock()
+	if urgent {
+		p.urgent.Store(true)
+	}
 	p.wake()
 	return true
 }

@@ -15,13 +15,17 @@ func (p *Peer) writeLoop() {
 	idle := time.NewTimer(p.opts.IdleAfter)
 	defer idle.Stop()
 	calls := p.sendCalls.Load()
+	var lastWrite time.Time
 	for {
 		var err error
 		select {
 		case msg := <-p.out:
 			err = p.writeBatch(msg, time.Now().Add(p.opts.WriteTimeout))
+			lastWrite = time.Now()
 		case <-p.notify:
-			err = p.writeBatch(nil, time.Now().Add(p.opts.WriteTimeout))
+			msg := p.coalesce(lastWrite)
+			err = p.writeBatch(msg, time.Now().Add(p.opts.WriteTimeout))
+			lastWrite = time.Now()
 		case <-idle.C:
 			if n := p.sendCalls.Load(); n != calls {
 				calls = n
@@ -47,6 +51,40 @@ func (p *Peer) writeLoop() {
 			return
 		}
 		idle.Reset(p.opts.IdleAfter)
+	}
+}
+
+// coalesce waits, if WriteDelay is set and the previous write was less
+// than WriteDelay ago, until WriteDelay after it, so that frames queued
+// meanwhile share the next write. It returns early for a frame queued
+// with EnqueueFrameNow, a message from nexus (which it returns, to be
+// written first), or the end of the connection.
+func (p *Peer) coalesce(lastWrite time.Time) wamp.Message {
+	d := p.opts.WriteDelay
+	if d <= 0 || p.urgent.Swap(false) {
+		return nil
+	}
+	wait := d - time.Since(lastWrite)
+	if wait <= 0 {
+		return nil // idle for a while: write at once
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return nil
+		case msg := <-p.out:
+			return msg
+		case <-p.notify:
+			if p.urgent.Swap(false) {
+				return nil
+			}
+		case <-p.closing:
+			return nil
+		case <-p.readerGone:
+			return nil
+		}
 	}
 }
 
