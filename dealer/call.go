@@ -161,6 +161,14 @@ func (s *Session) call(m *wamp.Call) {
 		refuse(LimitExceededURI, "%s limit of %d reached: wait for results first", LimitCallsPerSession, r.maxCalls)
 		return
 	}
+	if _, inUse := s.calls[m.Request]; inUse {
+		// A call leaves the book before its answer is sent, so this one is
+		// still in progress: the client reused its request ID.
+		s.mu.Unlock()
+		c.mu.Unlock()
+		refuse(wamp.ErrInvalidArgument, "request ID %d belongs to a call in progress", m.Request)
+		return
+	}
 	if s.calls == nil {
 		s.calls = map[wamp.ID]*call{}
 	}
@@ -177,20 +185,24 @@ func (s *Session) call(m *wamp.Call) {
 		s.replyError(wamp.CALL, m.Request, wamp.ErrCanceled, "the callee of %q left", proc)
 		return
 	}
+	// The INVOCATION is numbered and queued under the callee's lock, so
+	// that concurrent callers' INVOCATIONs reach it in increasing order
+	// (the WAMP spec numbers a session's requests sequentially; the nexus
+	// client drops one that is out of order).
 	c.invocation = wamp.ID(callee.nextInvocation.Add(1))
 	if callee.invocations == nil {
 		callee.invocations = map[wamp.ID]*call{}
 	}
 	callee.invocations[c.invocation] = c
+	sent := callee.conn.Send(&wamp.Invocation{Request: c.invocation, Registration: reg.id, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
 	callee.mu.Unlock()
-
 	if timeout > 0 {
 		c.timer = time.AfterFunc(timeout, c.timedOut)
 	}
-	sent := callee.send(&wamp.Invocation{Request: c.invocation, Registration: reg.id, Details: details,
-		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
 	c.mu.Unlock()
 	if !sent {
+		go callee.Leave()
 		c.calleeLost("the callee is being disconnected (slow consumer)")
 	}
 }
