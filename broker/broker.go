@@ -89,9 +89,10 @@ type Observer interface {
 
 // Broker routes events of every realm.
 type Broker struct {
-	realms map[string]*realm
-	log    *slog.Logger
-	obs    Observer
+	realms  map[string]*realm
+	log     *slog.Logger
+	obs     Observer
+	cluster Cluster // nil on a single node; set before sessions join
 }
 
 type realm struct {
@@ -110,6 +111,7 @@ type realm struct {
 
 	history []*historyStore
 	hist    histories
+	cluster Cluster // guarded by mu for Interest calls
 	obs     Observer // nil: none
 	maxSubs int      // per session; 0: no limit
 
@@ -303,6 +305,9 @@ func (r *realm) add(s *Session, p realms.Pattern) (sub *subscription, created, a
 		r.byID[sub.id] = sub
 		r.patterns.add(sub)
 		created = true
+		if r.cluster != nil {
+			r.cluster.Interest(r.name, p, true)
+		}
 	}
 	_, already = sub.subscribers[s]
 	sub.subscribers[s] = struct{}{}
@@ -325,6 +330,9 @@ func (r *realm) remove(sub *subscription) {
 	delete(r.byID, sub.id)
 	delete(r.table(sub.pattern.Match()), sub.pattern.URI())
 	r.patterns.remove(sub)
+	if r.cluster != nil {
+		r.cluster.Interest(r.name, sub.pattern, false)
+	}
 }
 
 // table returns the subscriptions of a match policy, by topic.

@@ -23,6 +23,7 @@ type publication struct {
 	ppt       wamp.Dict // payload passthru options, copied to details
 	retained  bool      // sent from the retained store to a new subscriber
 	internal  bool      // the router's own (meta events, testaments): not counted as published
+	remote    bool      // published on another node of the cluster
 }
 
 // sendRetained queues to s, a new subscriber of sub that asked for
@@ -107,6 +108,11 @@ func (s *Session) publish(m *wamp.Publish) {
 		}
 	}
 	s.b.deliver(r, p)
+	if err := s.b.forward(r, p, m.Options); err != nil {
+		s.b.log.Warn("publication not sent to the cluster", "realm", r.name, "session_id", uint64(s.id), "error", err)
+		fail(ClusterUnavailableURI, "delivered on this node only: "+err.Error())
+		return
+	}
 	if ack {
 		s.reply(&wamp.Published{Request: m.Request, Publication: p.id})
 	}
@@ -171,6 +177,10 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 		}
 	}
 	b.deliver(r, p)
+	if err := b.forward(r, p, options); err != nil {
+		b.log.Warn("publication not sent to the cluster", "realm", r.name, "error", err)
+		return p.id, err
+	}
 	return p.id, nil
 }
 

@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// Cluster carries publications between the nodes of a cluster (package
+// cluster implements it over NATS). Both methods are called on the
+// publish and subscribe paths and must not block.
+type Cluster interface {
+	// Interest reports that the realm's first subscription to p was made
+	// (on) or its last one removed (off): the node wants, or no longer
+	// wants, other nodes' publications that p matches. Called with the
+	// realm locked, in order.
+	Interest(realm string, p realms.Pattern, on bool)
+	// Forward sends a publication accepted on this node to the others. An
+	// error means it could not reach the cluster (it was delivered here).
+	Forward(realm string, pub RemotePublication) error
+}
+
+// RemotePublication is a publication as it travels between nodes: what
+// another node needs to deliver it exactly as this one does.
+type RemotePublication struct {
+	ID     wamp.ID
+	Topic  string
+	Args   wamp.List
+	Kwargs wamp.Dict
+	// Publisher is the publishing session (Session 0 for an in-process
+	// publisher such as the HTTP bridge); nil for the router's own events.
+	Publisher *RemotePublisher
+	// Disclose: subscribers that accept publisher details get them.
+	Disclose bool
+	// Options are the publication's exclude/eligible filters and payload
+	// passthru options, as the publisher gave them.
+	Options wamp.Dict
+}
+
+// RemotePublisher identifies the publisher of a RemotePublication.
+type RemotePublisher struct {
+	Session          wamp.ID
+	AuthID, AuthRole string
+}
+
+// ErrClusterUnavailable is returned (and an acknowledged publication is
+// answered with ClusterUnavailableURI) when a publication was delivered on
+// this node but could not be sent to the cluster.
+var ErrClusterUnavailable = errors.New("broker: cluster unavailable")
+
+// ClusterUnavailableURI is the ERROR of an acknowledged publication that
+// reached this node's subscribers but not the cluster.
+const ClusterUnavailableURI = wamp.URI("switchboard.error.cluster_unavailable")
+
+// forwardedOptions are the PUBLISH options another node needs.
+var forwardedOptions = []string{"exclude", "eligible", "exclude_authid", "eligible_authid", "exclude_authrole",
+	"eligible_authrole", "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"}
+
+// SetCluster connects the broker to a cluster; call it before any session
+// joins. Subscriptions made before are announced now.
+func (b *Broker) SetCluster(c Cluster) {
+	b.cluster = c
+	for _, r := range b.realms {
+		r.mu.Lock()
+		r.cluster = c
+		for _, table := range []map[string]*subscription{r.exact, r.prefix, r.wildcard} {
+			for _, sub := range table {
+				c.Interest(r.name, sub.pattern, true)
+			}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// forward sends p, a publication accepted on this node, to the cluster.
+// The router's own events (session meta events) stay on their node.
+func (b *Broker) forward(r *realm, p *publication, options wamp.Dict) error {
+	if b.cluster == nil || p.internal {
+		return nil
+	}
+	rp := RemotePublication{ID: p.id, Topic: p.topic, Args: p.args, Kwargs: p.kwargs, Disclose: p.disclose}
+	if p.publisher != nil {
+		rp.Publisher = &RemotePublisher{Session: p.publisher.id, AuthID: p.publisher.authID, AuthRole: p.publisher.authRole}
+	}
+	for _, k := range forwardedOptions {
+		if v, ok := options[k]; ok {
+			if rp.Options == nil {
+				rp.Options = wamp.Dict{}
+			}
+			rp.Options[k] = v
+		}
+	}
+	if err := b.cluster.Forward(r.name, rp); err != nil {
+		return fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
+	}
+	return nil
+}
+
+// DeliverRemote delivers a publication of another node to this node's
+// subscribers (and its history), as that node delivered it to its own.
+func (b *Broker) DeliverRemote(realmName string, rp RemotePublication) error {
+	r, ok := b.realms[realmName]
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
+	}
+	f, err := parseFilter(rp.Options)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
+	}
+	p := &publication{id: rp.ID, topic: rp.Topic, args: rp.Args, kwargs: rp.Kwargs, filter: f,
+		disclose: rp.Disclose, ppt: pptDetails(rp.Options), remote: true}
+	if rp.Publisher != nil {
+		// Never one of this node's sessions: exclude_me was applied where
+		// the publisher is.
+		p.publisher = &Session{id: rp.Publisher.Session, authID: rp.Publisher.AuthID, authRole: rp.Publisher.AuthRole}
+	}
+	b.deliver(r, p)
+	return nil
+}
