@@ -335,11 +335,13 @@ func (c *call) finish(outcome string, answer wamp.Message, interrupt bool, reaso
 	if interrupt && !c.interrupted {
 		c.interruptLocked(wamp.CancelModeKillNoWait, reason)
 	}
+	// Out of the caller's count before its answer: a caller that sends its
+	// next CALL on reading it must not meet max_pending_calls_per_session.
+	c.caller.forget(c)
 	if answer != nil {
 		c.caller.send(answer)
 	}
 	c.mu.Unlock()
-	c.caller.forget(c)
 	c.callee.mu.Lock()
 	if c.callee.invocations[c.invocation] == c {
 		delete(c.callee.invocations, c.invocation)
