@@ -738,3 +738,44 @@ func TestDealerTimeoutAnsweredInTime(t *testing.T) {
 	caller.sync("after the timeout")
 	callee.sync("no INTERRUPT after the YIELD")
 }
+
+// TestDealerPayloadPassthru: a CALL in payload passthru mode reaches a
+// callee announcing payload_passthru_mode with its ppt_* options in the
+// INVOCATION details, and the YIELD's ppt_* options reach the caller in
+// the RESULT, the payload untouched; a callee without the feature is not
+// invoked: wamp.error.feature_not_supported.
+func TestDealerPayloadPassthru(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	for i, c := range combos() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			callee := dialWire(t, srv, c.listener, c.ser, wireHello{callee: []string{"payload_passthru_mode"}})
+			plain := dialWire(t, srv, c.listener, c.ser, wireHello{})
+			caller := dialWire(t, srv, c.listener, c.ser, wireHello{caller: []string{"payload_passthru_mode"}})
+			proc := fmt.Sprintf("com.dealer.ppt.%d", i)
+			callee.register(proc, nil)
+			plain.register(proc+".plain", nil)
+			ppt := wamp.Dict{"ppt_scheme": "x_custom", "ppt_serializer": "native", "ppt_cipher": "none", "ppt_keyid": "k1"}
+
+			req := caller.call(proc, ppt, wamp.List{"opaque"}, nil)
+			inv := expectMsg[*wamp.Invocation](callee, "a passthru invocation")
+			for k, v := range ppt {
+				if inv.Details[k] != v {
+					t.Fatalf("INVOCATION details %v, want %s %v", inv.Details, k, v)
+				}
+			}
+			if !samePayload(inv.Arguments, wamp.List{"opaque"}) {
+				t.Fatalf("INVOCATION args %v", inv.Arguments)
+			}
+			callee.yield(inv.Request, wamp.Dict{"ppt_scheme": "x_custom", "ppt_serializer": "native"}, wamp.List{"opaque answer"}, nil)
+			r := caller.expectResult(req, "a passthru result")
+			if r.Details["ppt_scheme"] != "x_custom" || r.Details["ppt_serializer"] != "native" || !samePayload(r.Arguments, wamp.List{"opaque answer"}) {
+				t.Fatalf("RESULT %v %v", r.Details, r.Arguments)
+			}
+
+			caller.callError(proc+".plain", ppt, wamp.List{"opaque"}, wamp.ErrFeatureNotSupported, "passthru to a callee without the feature")
+			plain.sync("the callee without the feature is not invoked")
+		})
+	}
+}
