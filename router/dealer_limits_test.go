@@ -159,3 +159,39 @@ func TestDealerPendingCallsLimitBackToBack(t *testing.T) {
 		}
 	}
 }
+
+// TestDealerPendingCallsLimitReusedRequestID: a caller that reuses the
+// request ID of a call still pending (a protocol error, unless it is a
+// progressive call invocation) does not get around
+// max_pending_calls_per_session: of 8 CALLs with request ID 1 at a bound of
+// 4, at most 4 reach the callee, and every other one is answered with an
+// ERROR.
+func TestDealerPendingCallsLimitReusedRequestID(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) { c.Realms[0].Options.MaxPendingCallsPerSession = 4 })
+	callee := dialWire(t, srv, 1, "cbor", wireHello{})
+	caller := dialWire(t, srv, 0, "json", wireHello{})
+	callee.register("com.dealer.limit.reuse", nil)
+	const sent = 8
+	for range sent {
+		caller.send(&wamp.Call{Request: 1, Options: wamp.Dict{}, Procedure: "com.dealer.limit.reuse"})
+	}
+	// The caller's barrier is answered after the dealer has handled all 8,
+	// and queued whatever they sent the callee.
+	refused, invoked := 0, 0
+	for _, msg := range caller.untilSync("the answers to the reused request ID") {
+		if e, ok := msg.(*wamp.Error); !ok || e.Type != wamp.CALL || e.Request != 1 {
+			t.Fatalf("got %s %v, want ERROR CALL 1", msg.MessageType(), msg)
+		}
+		refused++
+	}
+	for _, msg := range callee.untilSync("the invocations") {
+		if _, ok := msg.(*wamp.Invocation); !ok {
+			t.Fatalf("callee got %s %v", msg.MessageType(), msg)
+		}
+		invoked++
+	}
+	if invoked > 4 || invoked+refused != sent {
+		t.Fatalf("of %d CALLs with request ID 1 at a bound of 4: %d reached the callee, %d were refused", sent, invoked, refused)
+	}
+}

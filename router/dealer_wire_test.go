@@ -302,6 +302,22 @@ func (w *wire) sync(what string) {
 	}
 }
 
+// untilSync sends the barrier of sync and returns the messages that came
+// before its answer.
+func (w *wire) untilSync(what string) []wamp.Message {
+	w.t.Helper()
+	req := w.req()
+	w.send(&wamp.Unregister{Request: req, Registration: 1})
+	var before []wamp.Message
+	for {
+		msg := w.recv(what)
+		if e, ok := msg.(*wamp.Error); ok && e.Type == wamp.UNREGISTER && e.Request == req {
+			return before
+		}
+		before = append(before, msg)
+	}
+}
+
 // subscribe subscribes to topic and returns the subscription ID.
 func (w *wire) subscribe(topic string, options wamp.Dict) wamp.ID {
 	w.t.Helper()
