@@ -135,3 +135,27 @@ func TestDealerCancelEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestDealerCancelTwice: a caller that sends CANCEL (kill) twice, as
+// impatient callers do, gets one INTERRUPT sent to the callee; a
+// killnowait after the kill answers the caller at once without another
+// INTERRUPT.
+func TestDealerCancelTwice(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	callee := dialWire(t, srv, 0, "cbor", wireHello{callee: []string{"call_canceling"}})
+	caller := dialWire(t, srv, 1, "json", wireHello{caller: []string{"call_canceling"}})
+	callee.register("com.dealer.cancel.twice", nil)
+	req := caller.call("com.dealer.cancel.twice", nil, nil, nil)
+	inv := expectMsg[*wamp.Invocation](callee, "invocation")
+	caller.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "kill"}})
+	caller.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "kill"}})
+	caller.sync("two kills")
+	if intr := expectMsg[*wamp.Interrupt](callee, "kill"); intr.Request != inv.Request {
+		t.Fatalf("INTERRUPT %d, want %d", intr.Request, inv.Request)
+	}
+	callee.sync("one INTERRUPT for two kills")
+	caller.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "killnowait"}})
+	caller.expectError(wamp.CALL, req, wamp.ErrCanceled, "killnowait after kill")
+	callee.sync("no INTERRUPT after the first")
+}
