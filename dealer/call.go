@@ -286,7 +286,7 @@ func (s *Session) cancel(m *wamp.Cancel) {
 	canInterrupt := c.callee.info.Callee.CallCanceling
 	if mode == wamp.CancelModeKill && canInterrupt {
 		c.mu.Lock()
-		if !c.done {
+		if !c.done && !c.interrupted {
 			c.interruptLocked(wamp.CancelModeKill, wamp.ErrCanceled)
 		}
 		c.mu.Unlock()
