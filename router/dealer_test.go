@@ -726,13 +726,13 @@ func TestDealerTimeoutAnsweredInTime(t *testing.T) {
 	caller := dialWire(t, srv, 0, "msgpack", wireHello{})
 	callee.register("com.dealer.timeout.intime", nil)
 	sent := time.Now()
-	req := caller.call("com.dealer.timeout.intime", wamp.Dict{"timeout": 1000}, nil, nil)
+	req := caller.call("com.dealer.timeout.intime", wamp.Dict{"timeout": 2000}, nil, nil)
 	inv := expectMsg[*wamp.Invocation](callee, "invocation")
 	callee.yield(inv.Request, nil, wamp.List{"ok"}, nil)
 	caller.expectResult(req, "answered in time")
 	// Nothing comes for the caller until well past the timeout (a timeout
 	// ERROR would), and the callee has no INTERRUPT queued by then.
-	if msg, err := caller.recvWithin(time.Until(sent.Add(1500 * time.Millisecond))); err == nil || errors.Is(err, errWireClosed) {
+	if msg, err := caller.recvWithin(time.Until(sent.Add(2500 * time.Millisecond))); err == nil || errors.Is(err, errWireClosed) {
 		t.Fatalf("after the RESULT, past the timeout: %v %v", msg, err)
 	}
 	caller.sync("after the timeout")
