@@ -1,6 +1,7 @@
 package dealer
 
 import (
+	"maps"
 	"math"
 	"strings"
 	"sync"
@@ -24,6 +25,10 @@ type call struct {
 
 	// receiveProgress: progressive results go to the caller.
 	receiveProgress bool
+	// registration and details are the first INVOCATION's: every later
+	// progressive invocation carries them too (WAMP spec).
+	registration wamp.ID
+	details      wamp.Dict
 
 	mu sync.Mutex
 	// done: the caller has had its final answer (or left); whatever the
@@ -103,7 +108,9 @@ func (s *Session) call(m *wamp.Call) {
 		refuse(wamp.ErrNoSuchProcedure, "no procedure %q is registered", proc)
 		return
 	}
-	if progress && !callee.info.Callee.ProgressiveCallInvocations {
+	// The spec counts a callee without call_canceling as not supporting
+	// progressive call invocations.
+	if progress && (!callee.info.Callee.ProgressiveCallInvocations || !callee.info.Callee.CallCanceling) {
 		refuse(wamp.ErrFeatureNotSupported, "the callee of %q does not take progressive call invocations", proc)
 		return
 	}
@@ -139,10 +146,11 @@ func (s *Session) call(m *wamp.Call) {
 	if timeout > 0 && callee.info.Callee.CallTimeout {
 		details[wamp.OptTimeout] = m.Options[wamp.OptTimeout]
 	}
+	copyPPT(m.Options, details)
 	if progress {
+		c.registration, c.details = reg.id, maps.Clone(details)
 		details[wamp.OptProgress] = true
 	}
-	copyPPT(m.Options, details)
 
 	// The caller's bound, then the callee's book, each session's lock on
 	// its own, under c.mu: nothing can end the call before it is in both.
@@ -182,7 +190,8 @@ func (s *Session) call(m *wamp.Call) {
 		s.forget(c)
 		c.mu.Unlock()
 		s.d.obs.CallEnded(r.name, OutcomeCalleeLost, 0)
-		s.replyError(wamp.CALL, m.Request, wamp.ErrCanceled, "the callee of %q left", proc)
+		s.send(&wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: wamp.ErrCanceled,
+			Arguments: wamp.List{"the callee left"}, ArgumentsKw: wamp.Dict{"reason": "callee_lost"}})
 		return
 	}
 	// The INVOCATION is numbered and queued under the callee's lock, so
@@ -228,20 +237,21 @@ func (s *Session) pending(request wamp.ID) *call {
 	return c
 }
 
-// continueCall sends the next progressive invocation of c.
+// continueCall sends the next progressive invocation of c, with the
+// first INVOCATION's registration and details.
 func (s *Session) continueCall(c *call, m *wamp.Call, progress bool) {
-	details := wamp.Dict{}
-	if progress {
-		details[wamp.OptProgress] = true
-	}
-	copyPPT(m.Options, details)
 	c.mu.Lock()
 	if c.done || c.interrupted {
 		c.mu.Unlock()
 		return
 	}
+	details := maps.Clone(c.details)
+	if progress {
+		details[wamp.OptProgress] = true
+	}
 	c.invoking = progress
-	sent := c.callee.send(&wamp.Invocation{Request: c.invocation, Details: details, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
+	sent := c.callee.send(&wamp.Invocation{Request: c.invocation, Registration: c.registration, Details: details,
+		Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw})
 	c.mu.Unlock()
 	if !sent {
 		c.calleeLost("the callee is being disconnected (slow consumer)")
