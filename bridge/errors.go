@@ -46,6 +46,7 @@ var wampStatus = map[string]int{
 	"wamp.error.feature_not_supported":         http.StatusBadRequest,
 	"wamp.error.option_disallowed.disclose_me": http.StatusBadRequest,
 	"switchboard.error.limit_exceeded":         http.StatusTooManyRequests,
+	"switchboard.error.cluster_unavailable":    http.StatusServiceUnavailable,
 	"wamp.error.payload_size_exceeded":         http.StatusRequestEntityTooLarge,
 }
 

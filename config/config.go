@@ -26,6 +26,10 @@ type Config struct {
 	// AuthLimits bounds failed authentication attempts per client address,
 	// across all realms and listeners.
 	AuthLimits AuthLimits `mapstructure:"auth_limits"`
+	// Cluster joins this node to other switchboard nodes over NATS
+	// (docs/cluster.md). Without cluster.nats.url the router is a single
+	// node and needs no NATS.
+	Cluster Cluster `mapstructure:"cluster"`
 }
 
 // Limits bound the resources that clients, authenticated or not, can make

@@ -104,6 +104,7 @@ func (c *Config) validate(set map[string]bool) []Problem {
 		}
 	}
 	c.validateCalleeRealms(&ps)
+	c.validateCluster(&ps)
 	if len(c.Realms) == 0 {
 		ps.add("realms", "want at least one realm")
 	}

@@ -28,6 +28,11 @@ type Metrics struct {
 	HistoryTopics    *prometheus.GaugeVec
 	HistoryBytes     *prometheus.GaugeVec
 	HistoryEvicted   *prometheus.CounterVec
+	// Cluster (zero on a single node).
+	ClusterPublications *prometheus.CounterVec
+	ClusterLost         *prometheus.CounterVec
+	ClusterConnected    prometheus.Gauge
+	ClusterSubjects     prometheus.Gauge
 	BridgeRequests   *prometheus.CounterVec
 	BridgeDuration   *prometheus.HistogramVec
 	ForwardEvents    *prometheus.CounterVec
@@ -135,6 +140,19 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		HistoryEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_broker_history_evicted_total", Help: "History events dropped over max_history_topics or max_history_bytes (not those replaced by a topic's newer events).",
 		}, []string{"realm"}),
+		ClusterPublications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_publications_total", Help: "Publications sent to (out) and received from (in) the other nodes through NATS.",
+		}, []string{"direction"}),
+		ClusterLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_cluster_lost_total",
+			Help: "Publications that did not cross between nodes, by reason (not_connected, too_large, publish_failed, unencodable, slow_consumer, undecodable, undeliverable).",
+		}, []string{"reason"}),
+		ClusterConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_connected", Help: "1 while the node is connected to NATS (0 on a single node, or while disconnected).",
+		}),
+		ClusterSubjects: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_subjects", Help: "NATS subscriptions the node holds for its sessions' subscriptions.",
+		}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -146,7 +164,8 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		m.CallsEnded, m.CallsRefused, m.Registrations,
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
-		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.HistoryTopics, m.HistoryBytes, m.HistoryEvicted, m.BuildInfo,
+		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.HistoryTopics, m.HistoryBytes, m.HistoryEvicted,
+		m.ClusterPublications, m.ClusterLost, m.ClusterConnected, m.ClusterSubjects, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

@@ -201,6 +201,8 @@ func (b *bridgeBackend) Publish(id bridge.Identity, disclose bool, req bridge.Pu
 		return 0, &bridge.Error{URI: string(wamp.ErrInvalidArgument), Args: []any{err.Error()}}
 	case errors.Is(err, broker.ErrLimitExceeded):
 		return 0, &bridge.Error{URI: string(broker.LimitExceededURI), Args: []any{err.Error()}}
+	case errors.Is(err, broker.ErrClusterUnavailable):
+		return 0, &bridge.Error{URI: string(broker.ClusterUnavailableURI), Args: []any{"delivered on this node only: " + err.Error()}}
 	case err != nil:
 		return 0, err
 	}

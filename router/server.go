@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/auth"
 	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/cluster"
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/metrics"
@@ -44,6 +45,9 @@ type Server struct {
 	realmByName map[string]*realmState
 	broker      *broker.Broker
 	dealer      *dealer.Dealer
+	// cluster is this node's membership in a cluster (nil on a single
+	// node); set by Start before any listener is bound.
+	cluster *cluster.Node
 	authLimiter *auth.FailureLimiter // failed authentications per address
 	// peerLimits are the message limits of every peer (a reload that
 	// changes them is refused).
@@ -226,6 +230,10 @@ func (s *Server) setUp(ctx context.Context) error {
 		})
 	} else {
 		s.log.Info("idle sessions keep a reader goroutine", "reason", err.Error())
+	}
+
+	if err := s.joinCluster(); err != nil {
+		return err
 	}
 
 	nexusCfg := &nexusrouter.Config{}

@@ -1,0 +1,76 @@
+package router
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-wamp/switchboard/cluster"
+	"github.com/switchboard-wamp/switchboard/metrics"
+)
+
+// joinCluster connects the node to the cluster's NATS, if configured, and
+// hands the broker to it; the router does not start without it.
+func (s *Server) joinCluster() error {
+	cc := s.cfg.Cluster
+	if !cc.Enabled() {
+		return nil
+	}
+	name := cc.Node
+	if name == "" {
+		name = defaultNodeName()
+	}
+	node, err := cluster.Connect(cluster.Options{
+		URL: cc.NATS.URL, Node: name, CredentialsFile: cc.NATS.CredentialsFile, CAFile: cc.NATS.CAFile,
+		Deliver: s.broker.DeliverRemote, Logger: s.log, Observer: newClusterObserver(s.metrics),
+	})
+	if err != nil {
+		return fmt.Errorf("router: %w", err)
+	}
+	s.cluster = node
+	s.broker.SetCluster(node)
+	s.teardown.add("cluster", func(context.Context) { node.Close() })
+	return nil
+}
+
+// defaultNodeName is the host name and a random suffix.
+func defaultNodeName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "switchboard"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+// clusterObserver feeds the cluster metrics.
+type clusterObserver struct {
+	sent, received prometheus.Counter
+	lost           *prometheus.CounterVec
+	connected      prometheus.Gauge
+	subjects       prometheus.Gauge
+}
+
+func newClusterObserver(m *metrics.Metrics) clusterObserver {
+	return clusterObserver{
+		sent: m.ClusterPublications.WithLabelValues("out"), received: m.ClusterPublications.WithLabelValues("in"),
+		lost: m.ClusterLost, connected: m.ClusterConnected, subjects: m.ClusterSubjects,
+	}
+}
+
+func (o clusterObserver) Sent()              { o.sent.Inc() }
+func (o clusterObserver) Received()          { o.received.Inc() }
+func (o clusterObserver) Lost(reason string) { o.lost.WithLabelValues(reason).Inc() }
+func (o clusterObserver) Subjects(n int)     { o.subjects.Set(float64(n)) }
+func (o clusterObserver) Connected(up bool) {
+	if up {
+		o.connected.Set(1)
+	} else {
+		o.connected.Set(0)
+	}
+}
