@@ -47,6 +47,10 @@ type rpcResult struct {
 	p50, p99   time.Duration  // of the calls answered with RESULT
 	cpu        cpuUse
 	cpuKnown   bool // CPU times are read on Linux only
+	// outOfOrder counts INVOCATIONs whose request ID was not above the
+	// previous one's: a nexus client callee drops those (its calls never
+	// return), the raw callee here answers them.
+	outOfOrder int64
 }
 
 func (r rpcResult) rate() float64 { return float64(r.results) / r.duration.Seconds() }
@@ -95,7 +99,8 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 	if _, err := callee.expect(65); err != nil {
 		return res, err
 	}
-	go serveEcho(callee)
+	var outOfOrder atomic.Int64
+	go serveEcho(callee, &outOfOrder)
 
 	callers, err := connectAll(url, shape.callers, `"caller":{}`, nil)
 	if err != nil {
@@ -151,6 +156,7 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 		last = time.Now()
 	}
 	res.duration = last.Sub(start)
+	res.outOfOrder = outOfOrder.Load()
 	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
 	return res, nil
 }
@@ -260,8 +266,9 @@ func leadingInt(b []byte) (int64, bool) {
 }
 
 // serveEcho answers every INVOCATION [68, request, registration, details,
-// args] on c with YIELD [70, request, {}, args] until c closes.
-func serveEcho(c *wampConn) {
+// args] on c with YIELD [70, request, {}, args] until c closes, counting
+// in outOfOrder those whose request ID is not above the previous one's.
+func serveEcho(c *wampConn, outOfOrder *atomic.Int64) {
 	type yield struct{ request, args []byte }
 	pending := make(chan yield, 1024)
 	go func() {
@@ -284,6 +291,7 @@ func serveEcho(c *wampConn) {
 		}
 	}()
 	defer close(pending)
+	last := int64(0)
 	for {
 		msg, err := c.read(0)
 		if err != nil {
@@ -295,6 +303,13 @@ func serveEcho(c *wampConn) {
 		// The arguments, a flat list, end the message: ",[...]]".
 		rest := msg[4:]
 		i := bytes.IndexByte(rest, ',')
+		if id, ok := leadingInt(rest); ok {
+			if id <= last {
+				outOfOrder.Add(1)
+			} else {
+				last = id
+			}
+		}
 		j := bytes.LastIndex(msg, []byte(",["))
 		if i > 0 && j > 4+i && bytes.HasSuffix(msg, []byte("]]")) {
 			pending <- yield{rest[:i], msg[j+1 : len(msg)-1]}
@@ -394,9 +409,9 @@ var errNoCPUTime = errors.New("CPU times need Linux")
 // all rounds.
 func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, values map[string]float64, unit string, higherBetter bool)) error {
 	type tally struct {
-		rate, p50, p99, routerCPU, toolCPU, perCall []float64
-		calls, failed, unanswered, notSent          int
-		errors                                      map[string]int
+		rate, p50, p99, routerCPU, toolCPU, perCall    []float64
+		calls, failed, unanswered, notSent, outOfOrder int
+		errors                                         map[string]int
 	}
 	tallies := map[string]*tally{}
 	for _, r := range o.routers {
@@ -421,9 +436,9 @@ func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, v
 					t.perCall = append(t.perCall, float64(res.cpu.router.Microseconds())/float64(res.results))
 				}
 			}
-			fmt.Printf("rpc %-5v %-11s round %d %8.0f calls/s  p50 %-9v p99 %-9v failed %s  unanswered %d  not sent %d  %s\n",
+			fmt.Printf("rpc %-5v %-11s round %d %8.0f calls/s  p50 %-9v p99 %-9v failed %s  unanswered %d  not sent %d  out of order %d  %s\n",
 				shape, r, round, res.rate(), res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond),
-				res.failedString(), res.unanswered, res.notSent, cpu)
+				res.failedString(), res.unanswered, res.notSent, res.outOfOrder, cpu)
 			t.rate = append(t.rate, res.rate())
 			t.p50 = append(t.p50, float64(res.p50.Microseconds()))
 			t.p99 = append(t.p99, float64(res.p99.Microseconds()))
@@ -431,6 +446,7 @@ func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, v
 			t.failed += res.failedTotal()
 			t.unanswered += int(res.unanswered)
 			t.notSent += res.notSent
+			t.outOfOrder += int(res.outOfOrder)
 			for uri, n := range res.failed {
 				t.errors[uri] += n
 			}
@@ -445,8 +461,8 @@ func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, v
 	}
 	for _, r := range o.routers {
 		t := tallies[r]
-		fmt.Printf("rpc %-5v %-11s all rounds: %d calls sent, %d failed (%.2f%%), %d unanswered, %d not sent",
-			shape, r, t.calls, t.failed, 100*float64(t.failed)/float64(max(t.calls, 1)), t.unanswered, t.notSent)
+		fmt.Printf("rpc %-5v %-11s all rounds: %d calls sent, %d failed (%.2f%%), %d unanswered, %d not sent, %d INVOCATIONs out of order",
+			shape, r, t.calls, t.failed, 100*float64(t.failed)/float64(max(t.calls, 1)), t.unanswered, t.notSent, t.outOfOrder)
 		for uri, n := range t.errors {
 			fmt.Printf(", %d %s", n, uri)
 		}
@@ -459,6 +475,7 @@ func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, v
 	add(s, "p99 latency (us), "+med, values(func(t *tally) float64 { return median(t.p99) }), "", false)
 	add(s, "failed calls (ERROR), all rounds", values(func(t *tally) float64 { return float64(t.failed) }), "", false)
 	add(s, "unanswered calls, all rounds", values(func(t *tally) float64 { return float64(t.unanswered) }), "", false)
+	add(s, "INVOCATIONs out of order, all rounds", values(func(t *tally) float64 { return float64(t.outOfOrder) }), "", false)
 	if tallies[o.routers[0]].routerCPU != nil {
 		add(s, "router CPU (% of a core), "+med, values(func(t *tally) float64 { return median(t.routerCPU) }), "", false)
 		add(s, "load tool CPU (% of a core), "+med, values(func(t *tally) float64 { return median(t.toolCPU) }), "", false)
