@@ -1,10 +1,13 @@
 // Command switchboard-bench drives WAMP routers over real WebSockets on
 // loopback and compares switchboard with stock nexus (its own router and
 // WebsocketServer, built in) in one run: fan-out deliveries/s, lost events
-// and latency for N subscribers, RPC calls/s, and memory per idle session.
+// and latency for N subscribers; RPC calls/s, latency, failed and
+// unanswered calls for several callers x calls in flight; and memory per
+// idle session.
 //
 //	switchboard-bench                       every scenario, both routers
 //	switchboard-bench -n 1000 -events 2000  one fan-out size
+//	switchboard-bench -scenarios rpc -rpc-shapes 16x4 -routers switchboard,nexus,before=/tmp/old-bench
 //	switchboard-bench serve -router nexus   (internal) the router process
 //
 // Each router runs in its own process, started fresh for every scenario and
@@ -19,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -46,14 +50,16 @@ func main() {
 }
 
 type options struct {
-	routers     []string
+	routers     []string              // names, in table column order
+	specs       map[string]routerSpec // by name
+	shapes      []rpcShape
 	scenarios   map[string]bool
 	sizes       []int
 	events      int
 	payload     int
 	window      int
 	rpcCalls    int
-	concurrency int
+	concurrency int // HTTP clients in the bridge scenario
 	idle        int
 	timeout     time.Duration
 
@@ -78,22 +84,39 @@ func median(v []float64) float64 {
 
 func run() error {
 	var o options
-	routers := flag.String("routers", "switchboard,nexus", "routers to compare")
+	routers := flag.String("routers", "switchboard,nexus",
+		"routers to compare: switchboard, nexus, or NAME=PATH for switchboard as served by another build of this tool (e.g. before=/tmp/old-bench)")
 	scenarios := flag.String("scenarios", "fanout,rpc,idle,bridge", "scenarios to run")
 	sizes := flag.String("n", "1,100,1000,5000", "fan-out subscriber counts")
 	flag.IntVar(&o.events, "events", 2000, "publishes per fan-out run")
 	flag.IntVar(&o.payload, "payload", 64, "payload bytes per event")
 	flag.IntVar(&o.window, "window", 100, "the publisher waits for an acknowledgement every this many publishes")
-	flag.IntVar(&o.rpcCalls, "calls", 50000, "calls per RPC run")
-	flag.IntVar(&o.concurrency, "concurrency", 16, "calls in flight")
-	flag.IntVar(&o.rpcRounds, "rpc-rounds", 5, "RPC runs per router, taken in turns (the median is reported)")
+	flag.IntVar(&o.rpcCalls, "calls", 100000, "calls per RPC run (split between the callers)")
+	flag.IntVar(&o.concurrency, "concurrency", 16, "HTTP clients in the bridge scenario")
+	shapes := flag.String("rpc-shapes", "1x16,16x4,4x64,64x4", "RPC loads, CALLERSxINFLIGHT: caller sessions, each keeping INFLIGHT calls in flight")
+	flag.IntVar(&o.rpcRounds, "rpc-rounds", 5, "RPC runs per router and shape, taken in turns (the median is reported)")
 	flag.IntVar(&o.idle, "idle", 2000, "idle sessions for the memory scenario")
 	flag.IntVar(&o.bridgeRequests, "bridge-requests", 5000, "HTTP bridge publish requests")
 	flag.IntVar(&o.bridgeSubscribers, "bridge-subscribers", 100, "WebSocket subscribers in the bridge scenario")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
 	flag.BoolVar(&o.pin, "pin", true, "pin router and load generator to different CPUs (needs 2 cores and taskset)")
 	flag.Parse()
-	o.routers = strings.Split(*routers, ",")
+	o.specs = map[string]routerSpec{}
+	for _, r := range strings.Split(*routers, ",") {
+		spec, err := parseRouter(r)
+		if err != nil {
+			return err
+		}
+		if _, dup := o.specs[spec.name]; dup {
+			return fmt.Errorf("-routers: %q twice", spec.name)
+		}
+		o.routers = append(o.routers, spec.name)
+		o.specs[spec.name] = spec
+	}
+	var err error
+	if o.shapes, err = parseShapes(*shapes); err != nil {
+		return fmt.Errorf("-rpc-shapes: %w", err)
+	}
 	o.scenarios = map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
 		o.scenarios[s] = true
@@ -133,7 +156,7 @@ func run() error {
 		for _, n := range o.sizes {
 			rate, lost, p50, p99 := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
 			for _, r := range o.routers {
-				res, err := withRouter(r, o.pin, func(url string, _ *routerProc) (fanoutResult, error) {
+				res, err := withRouter(o.specs[r], o.pin, func(url string, _ *routerProc) (fanoutResult, error) {
 					return runFanout(url, n, o.events, o.payload, o.window, o.timeout)
 				})
 				if err != nil {
@@ -152,34 +175,16 @@ func run() error {
 		}
 	}
 	if o.scenarios["rpc"] {
-		// Short runs on a shared machine vary a lot: the routers take turns
-		// for several rounds, and the medians are compared.
-		rates, p99s := map[string][]float64{}, map[string][]float64{}
-		for round := 1; round <= o.rpcRounds; round++ {
-			for _, r := range o.routers {
-				res, err := withRouter(r, o.pin, func(url string, _ *routerProc) (rpcResult, error) {
-					return runRPC(url, o.rpcCalls, o.concurrency, o.timeout)
-				})
-				if err != nil {
-					return fmt.Errorf("rpc on %s: %w", r, err)
-				}
-				fmt.Printf("rpc %-11s round %d %10.0f calls/s  p50 %v  p99 %v\n", r, round, res.rate(), res.p50, res.p99)
-				rates[r] = append(rates[r], res.rate())
-				p99s[r] = append(p99s[r], float64(res.p99.Microseconds()))
+		for _, shape := range o.shapes {
+			if err := runRPCShape(&o, shape, add); err != nil {
+				return err
 			}
 		}
-		rate, p99 := map[string]float64{}, map[string]float64{}
-		for _, r := range o.routers {
-			rate[r], p99[r] = median(rates[r]), median(p99s[r])
-		}
-		s := fmt.Sprintf("RPC, %d in flight, median of %d", o.concurrency, o.rpcRounds)
-		add(s, "calls/s", rate, "", true)
-		add(s, "p99 latency (us)", p99, "", false)
 	}
 	if o.scenarios["idle"] {
 		mem := map[string]float64{}
 		for _, r := range o.routers {
-			perSession, err := withRouter(r, o.pin, func(url string, p *routerProc) (float64, error) {
+			perSession, err := withRouter(o.specs[r], o.pin, func(url string, p *routerProc) (float64, error) {
 				return runIdle(url, p, o.idle)
 			})
 			if err != nil {
@@ -192,7 +197,7 @@ func run() error {
 	}
 	if o.scenarios["bridge"] {
 		// Stock nexus has no HTTP bridge: this row is switchboard's alone.
-		res, err := withRouter("switchboard", o.pin, func(url string, _ *routerProc) (bridgeResult, error) {
+		res, err := withRouter(routerSpec{name: "switchboard", kind: "switchboard"}, o.pin, func(url string, _ *routerProc) (bridgeResult, error) {
 			return runBridge(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload, o.timeout)
 		})
 		if err != nil {
@@ -200,7 +205,7 @@ func run() error {
 		}
 		// Baseline in the same run: the same publications over WAMP, each
 		// acknowledged before the next, from as many sessions as HTTP clients.
-		wampRate, err := withRouter("switchboard", o.pin, func(url string, _ *routerProc) (float64, error) {
+		wampRate, err := withRouter(routerSpec{name: "switchboard", kind: "switchboard"}, o.pin, func(url string, _ *routerProc) (float64, error) {
 			return runAckPublish(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload)
 		})
 		if err != nil {
@@ -228,30 +233,31 @@ type row struct {
 	higherBetter     bool
 }
 
+// printTable prints rows as a Markdown table, with the ratio of the first
+// router to each of the others.
 func printTable(w io.Writer, routers []string, rows []row) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "| scenario | metric | %s |", strings.Join(routers, " | "))
-	if len(routers) == 2 {
-		fmt.Fprintf(w, " %s / %s |", routers[0], routers[1])
+	for _, other := range routers[1:] {
+		fmt.Fprintf(w, " %s / %s |", routers[0], other)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| --- | --- |"+strings.Repeat(" ---: |", len(routers)))
-	if len(routers) == 2 {
-		fmt.Fprint(w, " ---: |")
-	}
+	fmt.Fprint(w, "| --- | --- |"+strings.Repeat(" ---: |", 2*len(routers)-1))
 	fmt.Fprintln(w)
 	for _, r := range rows {
 		fmt.Fprintf(w, "| %s | %s |", r.scenario, r.metric)
 		for _, name := range routers {
-			if v, ok := r.values[name]; ok {
+			if v, ok := r.values[name]; ok && v < 100 && v != math.Trunc(v) {
+				fmt.Fprintf(w, " %.1f |", v)
+			} else if ok {
 				fmt.Fprintf(w, " %.0f |", v)
 			} else {
 				fmt.Fprint(w, " n/a |")
 			}
 		}
-		if len(routers) == 2 {
-			a, b := r.values[routers[0]], r.values[routers[1]]
-			_, hasB := r.values[routers[1]]
+		a := r.values[routers[0]]
+		for _, other := range routers[1:] {
+			b, hasB := r.values[other]
 			switch {
 			case !hasB:
 				fmt.Fprint(w, " - |")
@@ -274,13 +280,35 @@ type routerProc struct {
 	out   *bufio.Scanner
 }
 
-func withRouter[T any](kind string, pin bool, f func(url string, p *routerProc) (T, error)) (T, error) {
-	var zero T
-	exe, err := os.Executable()
-	if err != nil {
-		return zero, err
+// routerSpec is a router under test: kind (switchboard or nexus) as
+// served by exe, a build of this tool ("" for this one).
+type routerSpec struct{ name, exe, kind string }
+
+// parseRouter reads a -routers entry: switchboard, nexus or NAME=PATH.
+func parseRouter(s string) (routerSpec, error) {
+	if name, exe, ok := strings.Cut(s, "="); ok {
+		if name == "" || exe == "" {
+			return routerSpec{}, fmt.Errorf("-routers: bad entry %q (want NAME=PATH)", s)
+		}
+		return routerSpec{name: name, exe: exe, kind: "switchboard"}, nil
 	}
-	args := []string{exe, "serve", "-router", kind}
+	if s != "switchboard" && s != "nexus" {
+		return routerSpec{}, fmt.Errorf("-routers: unknown router %q (want switchboard, nexus or NAME=PATH)", s)
+	}
+	return routerSpec{name: s, kind: s}, nil
+}
+
+func withRouter[T any](spec routerSpec, pin bool, f func(url string, p *routerProc) (T, error)) (T, error) {
+	var zero T
+	exe := spec.exe
+	if exe == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return zero, err
+		}
+		exe = self
+	}
+	args := []string{exe, "serve", "-router", spec.kind}
 	if pin {
 		args = append([]string{"taskset", "-c", "0"}, args...)
 	}

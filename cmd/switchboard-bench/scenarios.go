@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -196,95 +194,6 @@ wait:
 	} else {
 		res.duration = time.Since(start)
 	}
-	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
-	return res, nil
-}
-
-// rpcResult is one RPC run.
-type rpcResult struct {
-	calls    int
-	duration time.Duration
-	p50, p99 time.Duration
-}
-
-func (r rpcResult) rate() float64 { return float64(r.calls) / r.duration.Seconds() }
-
-// runRPC: one callee echoing its arguments, one caller keeping concurrency
-// calls in flight until calls have completed.
-func runRPC(url string, calls, concurrency int, timeout time.Duration) (rpcResult, error) {
-	res := rpcResult{calls: calls}
-	callee, err := dialWAMP(url, `"callee":{}`)
-	if err != nil {
-		return res, err
-	}
-	defer callee.close()
-	if err := callee.send(`[64,1,{},"bench.echo"]`); err != nil {
-		return res, err
-	}
-	if _, err := callee.expect(65); err != nil {
-		return res, err
-	}
-	go func() {
-		for {
-			msg, err := callee.read(0)
-			if err != nil {
-				return
-			}
-			// [68, request, registration, details, args] -> [70, request, {}, args]
-			var inv []json.RawMessage
-			if json.Unmarshal(msg, &inv) != nil || len(inv) < 5 || string(inv[0]) != "68" {
-				continue
-			}
-			_ = callee.send("[70," + string(inv[1]) + ",{}," + string(inv[4]) + "]")
-		}
-	}()
-
-	caller, err := dialWAMP(url, `"caller":{}`)
-	if err != nil {
-		return res, err
-	}
-	defer caller.close()
-	sentAt := make(map[int]time.Time, concurrency)
-	hist := newHistogram()
-	local := map[int]int64{}
-	next := 1
-	sendCall := func() error {
-		sentAt[next] = time.Now()
-		err := caller.send(`[48,` + strconv.Itoa(next) + `,{},"bench.echo",[` + strconv.Itoa(next) + `]]`)
-		next++
-		return err
-	}
-	start := time.Now()
-	for range min(concurrency, calls) {
-		if err := sendCall(); err != nil {
-			return res, err
-		}
-	}
-	deadline := start.Add(timeout)
-	for done := 0; done < calls; {
-		msg, err := caller.read(time.Until(deadline))
-		if err != nil {
-			return res, fmt.Errorf("after %d calls: %w", done, err)
-		}
-		if !strings.HasPrefix(string(msg), "[50,") {
-			return res, fmt.Errorf("unexpected reply %.200s", msg)
-		}
-		rest := string(msg[4:])
-		id, err := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-		if err != nil {
-			return res, errors.New("bad RESULT")
-		}
-		local[bucketOf(time.Since(sentAt[id]))]++
-		delete(sentAt, id)
-		done++
-		if next <= calls {
-			if err := sendCall(); err != nil {
-				return res, err
-			}
-		}
-	}
-	res.duration = time.Since(start)
-	hist.merge(local)
 	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
 	return res, nil
 }
