@@ -111,7 +111,7 @@ type realm struct {
 
 	history []*historyStore
 	hist    histories
-	cluster Cluster // guarded by mu for Interest calls
+	cluster Cluster  // guarded by mu for Interest calls
 	obs     Observer // nil: none
 	maxSubs int      // per session; 0: no limit
 

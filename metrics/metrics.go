@@ -33,17 +33,17 @@ type Metrics struct {
 	ClusterLost         *prometheus.CounterVec
 	ClusterConnected    prometheus.Gauge
 	ClusterSubjects     prometheus.Gauge
-	BridgeRequests   *prometheus.CounterVec
-	BridgeDuration   *prometheus.HistogramVec
-	ForwardEvents    *prometheus.CounterVec
-	ForwardRetries   prometheus.Counter
-	BridgeRefused    *prometheus.CounterVec
-	CalleeFailures   *prometheus.CounterVec
-	HostRefused      prometheus.Counter
-	LimitExceeded    *prometheus.CounterVec
-	RetainedTopics   *prometheus.GaugeVec
-	RetainedBytes    *prometheus.GaugeVec
-	BuildInfo        *prometheus.GaugeVec
+	BridgeRequests      *prometheus.CounterVec
+	BridgeDuration      *prometheus.HistogramVec
+	ForwardEvents       *prometheus.CounterVec
+	ForwardRetries      prometheus.Counter
+	BridgeRefused       *prometheus.CounterVec
+	CalleeFailures      *prometheus.CounterVec
+	HostRefused         prometheus.Counter
+	LimitExceeded       *prometheus.CounterVec
+	RetainedTopics      *prometheus.GaugeVec
+	RetainedBytes       *prometheus.GaugeVec
+	BuildInfo           *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them, with the Go runtime and

@@ -47,7 +47,7 @@ type Server struct {
 	dealer      *dealer.Dealer
 	// cluster is this node's membership in a cluster (nil on a single
 	// node); set by Start before any listener is bound.
-	cluster *cluster.Node
+	cluster     *cluster.Node
 	authLimiter *auth.FailureLimiter // failed authentications per address
 	// peerLimits are the message limits of every peer (a reload that
 	// changes them is refused).
