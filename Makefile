@@ -21,6 +21,8 @@ test: deps vet test-static test-bench test-node test-django test-browser test-go
 # Everything the tests need that a fresh machine lacks.
 deps:
 	$(GO) mod download
+	@# The NATS server binary for the cluster's end-to-end test (test/node/cluster.test.js).
+	@test -x "$$($(GO) env GOPATH)/bin/nats-server" || $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 	cd test/node && npm ci --no-audit --no-fund --loglevel=error
 	cd test/browser && npm ci --no-audit --no-fund --loglevel=error
 	@# Debian packages: Chromium for the browser tests, Django for the example app,

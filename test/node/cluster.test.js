@@ -1,0 +1,149 @@
+// Three switchboard processes as one cluster, end to end with real processes: a NATS server binary
+// (make deps installs it), three `switchboard` binaries started with the embedded default config plus
+// environment overrides (SWITCHBOARD_LISTENERS_0_ADDRESS, SWITCHBOARD_CLUSTER_NATS_URL), and
+// autobahn.js subscribing on one node while events are published on the others over WAMP and over the
+// HTTP bridge.
+'use strict';
+
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const autobahn = require('autobahn');
+
+const repo = path.resolve(__dirname, '..', '..');
+const natsPort = 14222;
+const nodePorts = [18181, 18182, 18183];
+const procs = [];
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function withTimeout(p, ms, what) {
+  let t;
+  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
+    .finally(() => clearTimeout(t));
+}
+
+function start(name, cmd, args, env) {
+  const p = { name, log: '' };
+  p.proc = spawn(cmd, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.proc.stdout.on('data', (d) => { p.log += d; });
+  p.proc.stderr.on('data', (d) => { p.log += d; });
+  p.exit = new Promise((resolve) => p.proc.once('close', (code, signal) => resolve({ code, signal })));
+  procs.push(p);
+  return p;
+}
+
+async function waitForPort(p, port) {
+  const deadline = Date.now() + 60000;
+  while (!(await portOpen(port))) {
+    if (p.proc.exitCode !== null) throw new Error(`${p.name} exited early:\n${p.log}`);
+    if (Date.now() > deadline) throw new Error(`${p.name} did not listen on ${port}:\n${p.log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+before(async () => {
+  for (const port of [natsPort, ...nodePorts]) {
+    assert.equal(await portOpen(port), false, `port ${port} is already in use`);
+  }
+  const gobin = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim() + '/bin';
+  const natsServer = path.join(gobin, 'nats-server');
+  assert.ok(fs.existsSync(natsServer), `${natsServer} is missing: run make deps`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-cluster-'));
+  const bin = path.join(dir, 'switchboard');
+  execFileSync('go', ['build', '-o', bin, './cmd/switchboard'], { cwd: repo, stdio: 'inherit' });
+
+  const nats = start('nats-server', natsServer, ['-a', '127.0.0.1', '-p', String(natsPort)], {});
+  await waitForPort(nats, natsPort);
+  nodePorts.forEach((port, i) => start(`switchboard-${i + 1}`, bin, [], {
+    SWITCHBOARD_LISTENERS_0_ADDRESS: `127.0.0.1:${port}`,
+    SWITCHBOARD_CLUSTER_NATS_URL: `nats://127.0.0.1:${natsPort}`,
+    SWITCHBOARD_CLUSTER_NODE: `node-${i + 1}`,
+  }));
+  for (const [i, port] of nodePorts.entries()) await waitForPort(procs[i + 1], port);
+});
+
+after(async () => {
+  for (const p of procs.slice().reverse()) {
+    if (p.proc.exitCode === null) p.proc.kill('SIGTERM');
+    await withTimeout(p.exit, 15000, `${p.name} exit`);
+  }
+  for (const p of procs.slice(1)) {
+    assert.match(p.log, /msg="shutdown complete"/, `${p.name} log:\n${p.log}`);
+  }
+});
+
+function connect(port) {
+  return new Promise((resolve, reject) => {
+    const conn = new autobahn.Connection({ url: `ws://127.0.0.1:${port}/ws`, realm: 'realm1', max_retries: 0 });
+    conn.onopen = (session) => resolve({ conn, session });
+    conn.onclose = (reason, details) => { reject(new Error(`connection closed: ${reason} ${JSON.stringify(details)}`)); return true; };
+    conn.open();
+  });
+}
+
+async function bridgePublish(port, body) {
+  const res = await fetch(`http://127.0.0.1:${port}/publish`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, `bridge publish: ${res.status} ${await res.text()}`);
+}
+
+test('an autobahn.js subscriber on node 1 gets events published on nodes 2 (WAMP) and 3 (HTTP bridge) exactly once, in order', async () => {
+  const sub = await connect(nodePorts[0]);
+  const pub = await connect(nodePorts[1]);
+  try {
+    const exact = [];
+    const prefix = [];
+    await sub.session.subscribe('app.cluster.news', (args) => exact.push(args[0]));
+    await sub.session.subscribe('app.cluster.user.', (args, kw, details) => prefix.push([args[0], details.topic]), { match: 'prefix' });
+
+    // Interest reaches the other nodes through NATS in a moment: probe until it has.
+    const deadline = Date.now() + 10000;
+    while (!exact.includes('probe') || !prefix.some(([a]) => a === 'probe')) {
+      assert.ok(Date.now() < deadline, 'no probe crossed the cluster');
+      await pub.session.publish('app.cluster.news', ['probe'], {}, { acknowledge: true });
+      await pub.session.publish('app.cluster.user.probe', ['probe'], {}, { acknowledge: true });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    exact.length = 0;
+    prefix.length = 0;
+
+    for (let i = 1; i <= 50; i++) {
+      await pub.session.publish('app.cluster.news', [i], {}, { acknowledge: true });
+    }
+    await bridgePublish(nodePorts[2], { topic: 'app.cluster.news', args: ['from-bridge'] });
+    await pub.session.publish('app.cluster.user.42.feed', ['to-42'], {}, { acknowledge: true });
+    await bridgePublish(nodePorts[2], { topic: 'app.cluster.user.7', args: ['to-7'] });
+
+    const want = [...Array.from({ length: 50 }, (_, i) => i + 1), 'from-bridge'];
+    const until = Date.now() + 10000;
+    while ((exact.length < want.length || prefix.length < 2) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive meanwhile
+    assert.deepEqual(exact, want, 'events of node 2 in order, then the bridge event of node 3, each once');
+    assert.deepEqual(prefix, [['to-42', 'app.cluster.user.42.feed'], ['to-7', 'app.cluster.user.7']]);
+  } finally {
+    sub.conn.close();
+    pub.conn.close();
+  }
+});
+
+test('every node is ready: /readyz checks its NATS round trip', async () => {
+  for (const port of nodePorts) {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(res.status, 200, `node on ${port}: ${await res.text()}`);
+  }
+});
