@@ -18,6 +18,18 @@ type Config struct {
 	// ShutdownDrainDelay is how long /readyz answers 503 before sessions get
 	// GOODBYE, so that load balancers stop sending new clients. Default "0s".
 	ShutdownDrainDelay time.Duration `mapstructure:"shutdown_drain_delay" default:"0s"`
+	// ShutdownMode is how sessions end on shutdown: "restart" closes each
+	// client's connection without a GOODBYE (WebSocket close 1012), so that
+	// browsers reconnect by themselves (autobahn.js and wampy.js stop
+	// retrying after a GOODBYE); "goodbye" sends GOODBYE
+	// wamp.close.system_shutdown, for clients that must not come back.
+	// Default "restart".
+	ShutdownMode string `mapstructure:"shutdown_mode" default:"restart"`
+	// ShutdownCloseSpread spreads the "restart" closes over this long, at
+	// random moments, so that thousands of tabs do not reconnect in the
+	// same millisecond; it is cut to half of shutdown_timeout. "0s" closes
+	// all at once. Default "2s".
+	ShutdownCloseSpread time.Duration `mapstructure:"shutdown_close_spread" default:"2s"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `mapstructure:"metrics"`
 	// Limits bound what clients can make the router hold: connections,
@@ -126,3 +138,9 @@ type Log struct {
 // MaxAuthFailureDelay bounds auth_limits.failure_delay: a refused attempt
 // holds its connection that long.
 const MaxAuthFailureDelay = 10 * time.Second
+
+// Shutdown modes (shutdown_mode).
+const (
+	ShutdownRestart = "restart"
+	ShutdownGoodbye = "goodbye"
+)

@@ -70,6 +70,14 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	if c.Limits.MaxOpeningMessageSize < 1024 && (set == nil || set["limits.max_opening_message_size"]) {
 		ps.add("limits.max_opening_message_size", "want at least 1024 bytes, got %d", c.Limits.MaxOpeningMessageSize)
 	}
+	switch c.ShutdownMode {
+	case ShutdownRestart, ShutdownGoodbye:
+	default:
+		ps.add("shutdown_mode", "want %q or %q, got %q", ShutdownRestart, ShutdownGoodbye, c.ShutdownMode)
+	}
+	if c.ShutdownCloseSpread < 0 {
+		ps.add("shutdown_close_spread", "want a duration >= 0, got %q", c.ShutdownCloseSpread.String())
+	}
 	if c.ShutdownDrainDelay < 0 {
 		ps.add("shutdown_drain_delay", "want a duration >= 0, got %q", c.ShutdownDrainDelay.String())
 	}

@@ -23,19 +23,40 @@ import (
 // other as one cluster, and returns them once the routes are up.
 func startNATSCluster(t *testing.T, n int) []*natsserver.Server {
 	t.Helper()
-	// JetStream in a cluster needs every server's routes up front: pick
-	// the cluster ports first.
+	for attempt := 1; ; attempt++ {
+		servers, err := tryNATSCluster(t, n)
+		if err == nil {
+			return servers
+		}
+		if attempt == 4 {
+			t.Fatal(err)
+		}
+		t.Logf("NATS cluster, attempt %d: %v; again with other ports", attempt, err)
+	}
+}
+
+// tryNATSCluster starts the cluster once. JetStream in a cluster needs
+// every server's routes up front, so the cluster ports are picked first;
+// another test may take one meanwhile, hence the attempts above.
+func tryNATSCluster(t *testing.T, n int) ([]*natsserver.Server, error) {
 	var routes []*url.URL
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
-		must(t, err)
+		if err != nil {
+			return nil, err
+		}
 		port := l.Addr().(*net.TCPAddr).Port
-		must(t, l.Close())
+		_ = l.Close()
 		ports = append(ports, port)
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", port)})
 	}
 	var servers []*natsserver.Server
+	stopAll := func() {
+		for _, s := range servers {
+			s.Shutdown()
+		}
+	}
 	for i := range n {
 		opts := &natsserver.Options{
 			ServerName: fmt.Sprintf("nats-%d", i), Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
@@ -45,25 +66,28 @@ func startNATSCluster(t *testing.T, n int) []*natsserver.Server {
 		}
 		s, err := natsserver.NewServer(opts)
 		if err != nil {
-			t.Fatal(err)
+			stopAll()
+			return nil, err
 		}
 		go s.Start()
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("NATS server %d did not start", i)
-		}
-		t.Cleanup(s.Shutdown)
 		servers = append(servers, s)
+		if !s.ReadyForConnections(5 * time.Second) {
+			stopAll()
+			return nil, fmt.Errorf("NATS server %d did not start", i)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for _, s := range servers {
 		for s.NumRoutes() < n-1 {
 			if time.Now().After(deadline) {
-				t.Fatalf("NATS cluster routes: %d of %d", s.NumRoutes(), n-1)
+				stopAll()
+				return nil, fmt.Errorf("NATS cluster routes: %d of %d", s.NumRoutes(), n-1)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	return servers
+	t.Cleanup(stopAll)
+	return servers, nil
 }
 
 // startNodes starts one switchboard node per NATS server, each connected

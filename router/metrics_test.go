@@ -161,7 +161,10 @@ func TestMetricsAfterAScriptedSession(t *testing.T) {
 // delay. /healthz stays 200 meanwhile.
 func TestReadyzFlipsBeforeGoodbye(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, func(c *config.Config) { c.ShutdownDrainDelay = 500 * time.Millisecond })
+	srv := routertest.Start(t, func(c *config.Config) {
+		c.ShutdownDrainDelay = 500 * time.Millisecond
+		c.ShutdownMode = config.ShutdownGoodbye
+	})
 	base := "http://" + srv.Addr(0).String()
 	status := func(path string) int {
 		resp, err := http.Get(base + path)

@@ -123,6 +123,7 @@ func restartNeeded(old, cfg *config.Config) error {
 		out := *c
 		out.Log = config.Log{}
 		out.ShutdownTimeout, out.ShutdownDrainDelay = 0, 0
+		out.ShutdownMode, out.ShutdownCloseSpread = "", 0
 		out.Listeners = make([]config.Listener, len(c.Listeners))
 		for i, l := range c.Listeners {
 			if l.Bridge != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,9 @@ type Server struct {
 	bridges   []*bridgeBackend
 	bridgeOf  map[int]*bridgeBackend // by listener index
 	attaching map[*transport.Peer]struct{}
+	// peers are the welcomed sessions' connections (for a restart-style
+	// shutdown).
+	peers map[*transport.Peer]struct{}
 	// teardown undoes what Start set up, for a failed Start and Shutdown.
 	teardown teardown
 
@@ -119,7 +123,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, registry: opts.Registry, peerLimits: cfg.Limits,
 		realmByName: map[string]*realmState{}, bridgeOf: map[int]*bridgeBackend{},
-		attaching: map[*transport.Peer]struct{}{}}
+		attaching: map[*transport.Peer]struct{}{}, peers: map[*transport.Peer]struct{}{}}
 	if s.registry == nil {
 		s.registry = prometheus.NewRegistry()
 	}
@@ -325,6 +329,9 @@ func (s *Server) stopAccepting(ctx context.Context) {
 // closing) and closes what is still connected; when ctx ends first, at
 // once.
 func (s *Server) endSessions(ctx context.Context) {
+	if s.cfg.ShutdownMode == config.ShutdownRestart {
+		s.closeForRestart(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.nexus.Close()
@@ -338,6 +345,54 @@ func (s *Server) endSessions(ctx context.Context) {
 	}
 	s.conns.closeAll()
 	s.connWG.Wait()
+}
+
+// closeForRestart ends every welcomed session's connection without a
+// GOODBYE, so that clients reconnect (to this router once it is back, or
+// to another node), at random moments over shutdown_close_spread (at most
+// half of what is left of ctx), so that they do not all come back at once.
+func (s *Server) closeForRestart(ctx context.Context) {
+	s.mu.Lock()
+	peers := make([]*transport.Peer, 0, len(s.peers))
+	for p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	spread := s.cfg.ShutdownCloseSpread
+	if d, ok := ctx.Deadline(); ok {
+		spread = min(spread, time.Until(d)/2)
+	}
+	s.log.Info("closing sessions for a restart", "sessions", len(peers), "spread", spread.String())
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Add(1)
+		var at time.Duration
+		if spread > 0 {
+			at = rand.N(spread)
+		}
+		go func() {
+			defer wg.Done()
+			t := time.NewTimer(at)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			p.CloseForRestart()
+		}()
+	}
+	wg.Wait()
+}
+
+// trackPeer adds (on) or removes a welcomed session's connection.
+func (s *Server) trackPeer(p *transport.Peer, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if on {
+		s.peers[p] = struct{}{}
+	} else {
+		delete(s.peers, p)
+	}
 }
 
 // beginConn counts a connection whose opening is in progress, unless the

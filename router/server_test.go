@@ -11,6 +11,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/gorilla/websocket"
 
 	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/router"
@@ -150,9 +151,11 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// TestShutdownSendsGoodbye: with shutdown_mode goodbye every session gets
+// GOODBYE wamp.close.system_shutdown.
 func TestShutdownSendsGoodbye(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, nil)
+	srv := routertest.Start(t, func(c *config.Config) { c.ShutdownMode = config.ShutdownGoodbye })
 	var clients []*client.Client
 	for _, tr := range transports {
 		for _, ser := range serializers {
@@ -185,6 +188,52 @@ func TestShutdownSendsGoodbye(t *testing.T) {
 	if c, err := srv.DialErr(0, "json", client.Config{}); err == nil {
 		_ = c.Close()
 		t.Fatal("dial after shutdown succeeded")
+	}
+}
+
+// TestShutdownForRestart: by default (shutdown_mode restart) every session's
+// connection ends without a GOODBYE, a WebSocket one with close code 1012,
+// so that clients reconnect; the other side of TestShutdownSendsGoodbye.
+func TestShutdownForRestart(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) { c.ShutdownCloseSpread = 200 * time.Millisecond })
+	var clients []*client.Client
+	for _, tr := range transports {
+		for _, ser := range serializers {
+			c, err := srv.DialErr(tr.listener, ser, client.Config{})
+			must(t, err)
+			clients = append(clients, c)
+		}
+	}
+	ws := rawJoin(t, srv.URL(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, srv.Shutdown(ctx))
+	for i, c := range clients {
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("client %d still connected after shutdown", i)
+		}
+		if gb := c.RouterGoodbye(); gb != nil {
+			t.Fatalf("client %d got GOODBYE %q: it would not reconnect", i, gb.Reason)
+		}
+		_ = c.Close()
+	}
+	must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	for {
+		_, msg, err := ws.ReadMessage()
+		if err == nil {
+			if strings.HasPrefix(string(msg), "[6,") {
+				t.Fatalf("raw client got GOODBYE %s", msg)
+			}
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != 1012 {
+			t.Fatalf("raw client: %v, want close 1012 (service restart)", err)
+		}
+		break
 	}
 }
 

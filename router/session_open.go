@@ -38,10 +38,12 @@ func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *
 	}
 	sessions := s.metrics.Sessions.WithLabelValues(realm, o.transport)
 	sessions.Inc()
+	s.trackPeer(p, true)
 	s.metrics.SessionJoins.WithLabelValues(realm, o.transport).Inc()
 	return &sessionRoute{
 		broker: bs, dealer: ds,
 		onLeave: func() {
+			s.trackPeer(p, false)
 			sessions.Dec()
 			s.metrics.SessionLeaves.WithLabelValues(realm, o.transport).Inc()
 		},

@@ -152,6 +152,10 @@ type frameConn interface {
 	// WriteClose tells the other side that the connection ends (best effort);
 	// policy reports a policy violation such as a slow consumer.
 	WriteClose(policy bool, reason string)
+	// WriteRestart tells the other side that the server restarts, so that
+	// it reconnects (WebSocket close 1012; RawSocket: nothing, the TCP
+	// close says it).
+	WriteRestart()
 	SetWriteDeadline(time.Time) error
 	Close() error
 	netConn() net.Conn
@@ -185,6 +189,7 @@ type Peer struct {
 	slow        bool
 	notify      chan struct{} // capacity 1: frames were queued
 	urgent      atomic.Bool   // a frame queued must not wait for WriteDelay
+	restart     atomic.Bool   // Close ends the connection as a server restart
 
 	hooks   SessionHooks               // nil without opts.NewSession
 	hello   atomic.Pointer[wamp.Hello] // until WELCOME
@@ -369,6 +374,15 @@ func (p *Peer) wake() {
 	default:
 	}
 	p.startWriter()
+}
+
+// CloseForRestart is Close for a router that restarts: what is queued is
+// sent, then the connection ends without a GOODBYE (WebSocket close 1012,
+// "service restart"), which clients answer by reconnecting (autobahn.js and
+// wampy.js stop retrying after a router's GOODBYE).
+func (p *Peer) CloseForRestart() {
+	p.restart.Store(true)
+	p.Close()
 }
 
 // Close sends what is queued (for at most a couple of seconds), ends the

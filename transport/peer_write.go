@@ -275,6 +275,10 @@ func (p *Peer) flushOnClose() {
 		}
 	}
 	_ = p.conn.SetWriteDeadline(deadline)
+	if p.restart.Load() {
+		p.conn.WriteRestart()
+		return
+	}
 	p.conn.WriteClose(false, "")
 }
 

@@ -192,6 +192,8 @@ func (c *rawConn) WritePing() error { return c.writeFrame(rawFramePing, nil, tru
 
 func (c *rawConn) WriteClose(bool, string) {}
 
+func (c *rawConn) WriteRestart() {}
+
 func (c *rawConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
 func (c *rawConn) Close() error { return c.conn.Close() }

@@ -26,6 +26,7 @@ const (
 	wsCloseProtocolError = 1002
 	wsCloseInvalidData   = 1007
 	wsClosePolicy        = 1008
+	wsCloseRestart       = 1012 // service restart: the client should reconnect
 	wsCloseTooBig        = 1009
 
 	// wsMaxControlPayload is the largest payload a control frame may carry.
@@ -366,6 +367,8 @@ func (c *wsConn) WriteClose(policy bool, reason string) {
 	}
 	c.writeClose(code, reason)
 }
+
+func (c *wsConn) WriteRestart() { c.writeClose(wsCloseRestart, "service restart") }
 
 func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.conn.SetWriteDeadline(t) }
 
