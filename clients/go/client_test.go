@@ -60,8 +60,17 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // on the same address mid-stream; the client reconnects within its backoff
 // bound, its subscription and registration work again, calls during the
 // outage fail fast with ErrNotConnected, and no event arrives twice.
+// TestReconnectAfterRouterRestart: the Go client reconnects and restores
+// its subscriptions and registrations after a router restart, whether the
+// router closed its connection as a restart (the default) or said GOODBYE.
 func TestReconnectAfterRouterRestart(t *testing.T) {
-	first := routertest.Start(t, nil)
+	for _, mode := range []string{config.ShutdownRestart, config.ShutdownGoodbye} {
+		t.Run(mode, func(t *testing.T) { reconnectAfterRestart(t, mode) })
+	}
+}
+
+func reconnectAfterRestart(t *testing.T, mode string) {
+	first := routertest.Start(t, func(c *config.Config) { c.ShutdownMode = mode })
 	url := first.URL(0)
 	addr := first.Addr(0).String()
 
