@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -39,8 +40,21 @@ type topicHistory struct {
 // historyEvent is a kept event: seq orders events across topics.
 type historyEvent struct {
 	seq  uint64
-	ev   wamp.Dict
+	pub  *publication
+	at   time.Time
 	size int
+}
+
+// dict is the event as wamp.subscription.get_events describes it.
+func (e historyEvent) dict(sub wamp.ID) wamp.Dict {
+	return wamp.Dict{
+		"subscription": sub,
+		"timestamp":    wamp.ISO8601(e.at),
+		"publication":  e.pub.id,
+		"topic":        e.pub.topic,
+		"args":         e.pub.args,
+		"kwargs":       e.pub.kwargs,
+	}
 }
 
 // histories is a realm's history bookkeeping: the bounds on topics and
@@ -62,13 +76,15 @@ type histories struct {
 const historyEventOverhead = 400
 
 // record stores p in every history whose pattern matches, in the ring of
-// p's topic. Publications restricted to some sessions are not kept: a
-// later reader could not be checked against the restriction. Past the
-// realm's bounds, the oldest events of the least recently published
-// topics go first.
+// p's topic, with its exclude/eligible restrictions (a resumed subscriber
+// gets it only if eligible; get_events leaves restricted ones out). Past
+// the realm's bounds, the oldest events of the least recently published
+// topics go first. The caller holds r.mu (read): a subscription that
+// resumes from the history, under the write lock, sees p either in the
+// history or live, never both nor neither.
 func (r *realm) record(p *publication) {
-	if len(r.history) == 0 || p.filter.restricts() {
-		return
+	if len(r.history) == 0 || p.retained || p.internal {
+		return // the router's own meta events are not kept
 	}
 	var size int
 	h := &r.hist
@@ -79,13 +95,6 @@ func (r *realm) record(p *publication) {
 		}
 		if size == 0 {
 			size = historyEventOverhead + retainedSize(p)
-		}
-		ev := wamp.Dict{
-			"timestamp":   wamp.ISO8601(time.Now()),
-			"publication": p.id,
-			"topic":       p.topic,
-			"args":        p.args,
-			"kwargs":      p.kwargs,
 		}
 		h.mu.Lock()
 		th := store.topics[p.topic]
@@ -107,7 +116,7 @@ func (r *realm) record(p *publication) {
 			th.events = slices.Delete(th.events, 0, 1)
 		}
 		h.seq++
-		th.events = append(th.events, historyEvent{seq: h.seq, ev: ev, size: size})
+		th.events = append(th.events, historyEvent{seq: h.seq, pub: p, at: time.Now(), size: size})
 		th.bytes += size
 		h.bytes += size
 		for h.maxBytes > 0 && h.bytes > h.maxBytes && h.head != nil {
@@ -216,17 +225,68 @@ func (r *realm) historyEvents(sub *subscription, limit int) []wamp.Dict {
 		}
 		return 0
 	})
+	// Restricted publications are for resumed subscribers who may see
+	// them, not for any reader of get_events.
+	events = slices.DeleteFunc(events, func(e historyEvent) bool { return e.pub.filter.restricts() })
 	if limit > 0 && len(events) > limit {
 		events = events[len(events)-limit:]
 	}
 	out := make([]wamp.Dict, len(events))
 	for i, e := range events {
-		out[i] = wamp.Dict{"subscription": sub.id}
-		for k, v := range e.ev {
-			out[i][k] = v
-		}
+		out[i] = e.dict(sub.id)
 	}
 	return out
+}
+
+// errHistoryGap: a resume point the history does not hold.
+var errHistoryGap = errors.New("history gap")
+
+// eventsSince returns the events of topic published after the
+// publication since, oldest first, from the first history that keeps the
+// topic; errHistoryGap if no history keeps the topic or since is not in
+// it (evicted, or older than the router). The caller holds r.mu.
+func (r *realm) eventsSince(topic string, since wamp.ID) ([]*publication, error) {
+	h := &r.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, store := range r.history {
+		if !store.pattern.Matches(topic) {
+			continue
+		}
+		th := store.topics[topic]
+		if th == nil {
+			return nil, errHistoryGap
+		}
+		for i, e := range th.events {
+			if e.pub.id == since {
+				out := make([]*publication, 0, len(th.events)-i-1)
+				for _, later := range th.events[i+1:] {
+					out = append(out, later.pub)
+				}
+				return out, nil
+			}
+		}
+		return nil, errHistoryGap
+	}
+	return nil, errHistoryGap
+}
+
+// lastPublication returns the ID of the newest kept event of topic, from
+// the first history that keeps the topic.
+func (r *realm) lastPublication(topic string) (wamp.ID, bool) {
+	h := &r.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, store := range r.history {
+		if !store.pattern.Matches(topic) {
+			continue
+		}
+		if th := store.topics[topic]; th != nil && len(th.events) > 0 {
+			return th.events[len(th.events)-1].pub.id, true
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 func (f *filter) restricts() bool {

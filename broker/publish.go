@@ -202,9 +202,9 @@ type encodedFrame struct {
 // deliver queues the publication on every eligible subscriber. Each EVENT is
 // encoded once per subscription, serializer and details variant.
 func (b *Broker) deliver(r *realm, p *publication) {
-	r.record(p)
 	delivered := 0
 	r.mu.RLock()
+	r.record(p)
 	defer func() {
 		r.mu.RUnlock()
 		if b.obs != nil {

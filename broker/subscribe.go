@@ -33,11 +33,30 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		return
 	}
 
+	since, resume, err := resumePoint(m.Options, match)
+	if err != nil {
+		s.replyError(wamp.SUBSCRIBE, m.Request, wamp.ErrInvalidArgument, err.Error())
+		return
+	}
+
 	pattern := realms.NewPattern(topic, match)
 	r.mu.Lock()
 	if s.gone {
 		r.mu.Unlock()
 		return
+	}
+	// The replay is read under the write lock: every publication of the
+	// topic is in it or will be delivered live, none both (record runs
+	// under the read lock).
+	var replay []*publication
+	if resume {
+		if replay, err = r.eventsSince(topic, since); err != nil {
+			r.mu.Unlock()
+			s.reply(&wamp.Error{Type: wamp.SUBSCRIBE, Request: m.Request, Details: wamp.Dict{}, Error: HistoryGapURI,
+				Arguments:   wamp.List{fmt.Sprintf("the history of %q does not reach back to publication %d: reload, then subscribe without _since", topic, since)},
+				ArgumentsKw: wamp.Dict{"topic": topic, "since": since}})
+			return
+		}
 	}
 	// Subscribing again to a subscription is not one more.
 	if r.maxSubs > 0 && len(s.subs) >= r.maxSubs && !r.subscribed(s, pattern) {
@@ -51,8 +70,14 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	// SUBSCRIBED is queued under the lock, so that it precedes every EVENT
 	// of the subscription on this session.
 	s.reply(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
-	if getRetained, _ := m.Options["get_retained"].(bool); getRetained {
+	if getRetained, _ := m.Options["get_retained"].(bool); getRetained && !resume {
 		s.sendRetained(sub)
+	}
+	for _, p := range replay {
+		if (s == p.publisher && p.excludeMe) || !p.filter.allows(s) {
+			continue
+		}
+		s.reply(s.b.event(p, sub, p.disclose && s.pubIdent))
 	}
 	var details wamp.Dict
 	if created {
@@ -66,6 +91,30 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	if !already {
 		s.b.publishMeta(r, wamp.MetaEventSubOnSubscribe, wamp.List{s.id, sub.id})
 	}
+}
+
+// HistoryGapURI answers a SUBSCRIBE with _since that the topic's history
+// cannot serve: the client should reload its state and subscribe afresh.
+const HistoryGapURI = wamp.URI("switchboard.error.history_gap")
+
+// OptSince is the SUBSCRIBE option (a WAMP extension attribute) that
+// resumes an exact subscription after a publication.
+const OptSince = "_since"
+
+// resumePoint reads the _since option: the publication to resume after.
+func resumePoint(options wamp.Dict, match string) (wamp.ID, bool, error) {
+	v, ok := options[OptSince]
+	if !ok || v == nil {
+		return 0, false, nil
+	}
+	id, ok := wamp.AsID(v)
+	if !ok {
+		return 0, false, fmt.Errorf("%s: want a publication ID, got %v", OptSince, v)
+	}
+	if match != realms.MatchExact {
+		return 0, false, fmt.Errorf("%s resumes exact subscriptions only, not %s ones", OptSince, match)
+	}
+	return id, true, nil
 }
 
 // details describes a subscription as the meta API does.
