@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -41,6 +42,9 @@ type Backend interface {
 	Publish(id Identity, disclose bool, req PublishRequest) (uint64, error)
 	// Call calls a procedure until ctx ends. WAMP errors are *Error.
 	Call(ctx context.Context, id Identity, disclose bool, req CallRequest) (args []any, kwargs map[string]any, err error)
+	// Position returns the newest kept publication of topic (its event
+	// history), and false when none is kept.
+	Position(topic string) (uint64, bool, error)
 }
 
 // Key is one backend credential.
@@ -130,6 +134,42 @@ func (h *Handler) Publish() http.Handler { return http.HandlerFunc(h.servePublis
 
 // Call returns the handler of call requests.
 func (h *Handler) Call() http.Handler { return http.HandlerFunc(h.serveCall) }
+
+// Position returns the handler of position requests.
+func (h *Handler) Position() http.Handler { return http.HandlerFunc(h.servePosition) }
+
+// servePosition answers {"topic": T} with the newest kept publication of T
+// ({"topic": T, "publication": ID or null}), for a page that renders its
+// data and then subscribes with _since. The key's role must be allowed to
+// publish to T (the backend that publishes there renders the page).
+func (h *Handler) servePosition(w http.ResponseWriter, r *http.Request) {
+	id, body, rerr := h.prelude(w, r)
+	if rerr != nil {
+		rerr.write(w)
+		return
+	}
+	var req struct {
+		Topic string `json:"topic"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Topic == "" {
+		refuse(http.StatusBadRequest, ErrInvalidRequest, "want {\"topic\": \"...\"}").write(w)
+		return
+	}
+	if allowed, _ := h.opts.Backend.Authorize(id, req.Topic, ActionPublish); !allowed {
+		h.wampError(w, &Error{URI: "wamp.error.not_authorized", Args: []any{"role " + id.Role + " may not publish to " + req.Topic}})
+		return
+	}
+	pub, ok, err := h.opts.Backend.Position(req.Topic)
+	if err != nil {
+		h.wampError(w, asWAMPError(err))
+		return
+	}
+	out := map[string]any{"topic": req.Topic, "publication": nil}
+	if ok {
+		out["publication"] = pub
+	}
+	writeJSON(w, http.StatusOK, out)
+}
 
 // prelude runs the checks every request passes, in Crossbar's order:
 // method, content type, body size, credentials (with the client address and

@@ -51,6 +51,7 @@ func TestParseKeepsIntegersExact(t *testing.T) {
 // refusingBackend fails the test if a refused request reaches the router.
 type refusingBackend struct{ t *testing.T }
 
+func (b refusingBackend) Position(string) (uint64, bool, error)           { return 0, false, nil }
 func (b refusingBackend) Authorize(Identity, string, Action) (bool, bool) { return true, false }
 func (b refusingBackend) Publish(Identity, bool, PublishRequest) (uint64, error) {
 	b.t.Fatal("published")

@@ -12,10 +12,12 @@ type Routes struct {
 	PublishPath string
 	// CallPath serves POST /call; "" serves no call endpoint.
 	CallPath string
+	// PositionPath serves POST /position; "" serves none.
+	PositionPath string
 	// Webhooks are served at /webhook/<name>.
 	Webhooks []WebhookOptions
 	// Wrap, when set, wraps each endpoint's handler (metrics, access log);
-	// endpoint is "publish", "call" or "webhook".
+	// endpoint is "publish", "call", "position" or "webhook".
 	Wrap func(endpoint string, h http.Handler) http.Handler
 }
 
@@ -32,6 +34,9 @@ func (h *Handler) Mount(mux *http.ServeMux, routes Routes) {
 	}
 	if routes.CallPath != "" {
 		mux.Handle(routes.CallPath, wrap("call", h.Call()))
+	}
+	if routes.PositionPath != "" {
+		mux.Handle(routes.PositionPath, wrap("position", h.Position()))
 	}
 	for _, w := range routes.Webhooks {
 		mux.Handle("/webhook/"+w.Name, wrap("webhook", h.Webhook(w)))

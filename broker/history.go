@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -292,4 +293,15 @@ func (r *realm) lastPublication(topic string) (wamp.ID, bool) {
 func (f *filter) restricts() bool {
 	return f.exclude != nil || f.eligible != nil || f.excludeAuthID != nil || f.eligibleAuthID != nil ||
 		f.excludeAuthRole != nil || f.eligibleAuthRole != nil
+}
+
+// LastPublication returns the newest kept publication of topic in realm
+// (its event history), and false if none is kept.
+func (b *Broker) LastPublication(realmName, topic string) (wamp.ID, bool, error) {
+	r, ok := b.realms[realmName]
+	if !ok {
+		return 0, false, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
+	}
+	id, ok := r.lastPublication(topic)
+	return id, ok, nil
 }

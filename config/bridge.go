@@ -20,6 +20,10 @@ type Bridge struct {
 	PublishPath string `mapstructure:"publish_path" default:"/publish"`
 	// CallPath serves POST call requests. Default "/call"; "off" disables it.
 	CallPath string `mapstructure:"call_path" default:"/call"`
+	// PositionPath serves POST position requests: the newest kept
+	// publication of a topic, where a page resumes with _since. Default
+	// "/position"; "off" disables it.
+	PositionPath string `mapstructure:"position_path" default:"/position"`
 	// MaxBodySize is the largest request body in bytes. Default 65536.
 	MaxBodySize int `mapstructure:"max_body_size" default:"65536"`
 	// TimestampDeltaLimit is how far a signed request's timestamp may be from
@@ -169,7 +173,7 @@ func (c *Config) validateBridge(ps *problems, key string, b *Bridge, ws *WebSock
 	if ws != nil {
 		paths[ws.Path] = "websocket.path"
 	}
-	for _, p := range []struct{ name, path string }{{"publish_path", b.PublishPath}, {"call_path", b.CallPath}} {
+	for _, p := range []struct{ name, path string }{{"publish_path", b.PublishPath}, {"call_path", b.CallPath}, {"position_path", b.PositionPath}} {
 		if p.path == PathOff {
 			continue
 		}

@@ -60,6 +60,9 @@ func (s *Server) mountBridge(mux *http.ServeMux, listener int, cfg *config.Bridg
 	if cfg.CallPath != config.PathOff {
 		routes.CallPath = cfg.CallPath
 	}
+	if cfg.PositionPath != config.PathOff {
+		routes.PositionPath = cfg.PositionPath
+	}
 	for _, w := range cfg.Webhooks {
 		routes.Webhooks = append(routes.Webhooks, bridge.WebhookOptions{Name: w.Name, Topic: w.Topic, GitHubSecret: w.GitHubSecret})
 	}
@@ -207,6 +210,11 @@ func (b *bridgeBackend) Publish(id bridge.Identity, disclose bool, req bridge.Pu
 		return 0, err
 	}
 	return uint64(pid), nil
+}
+
+func (b *bridgeBackend) Position(topic string) (uint64, bool, error) {
+	id, ok, err := b.s.broker.LastPublication(b.realm, topic)
+	return uint64(id), ok, err
 }
 
 func (b *bridgeBackend) Call(ctx context.Context, id bridge.Identity, disclose bool, req bridge.CallRequest) ([]any, map[string]any, error) {

@@ -31,7 +31,7 @@ const (
 func withBridge(compat bool) func(*config.Config) {
 	return func(c *config.Config) {
 		c.Listeners[0].Bridge = &config.Bridge{
-			Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
+			Realm: "realm1", PublishPath: "/publish", CallPath: "/call", PositionPath: "/position",
 			MaxBodySize: 4096, TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second,
 			ReadTimeout:    10 * time.Second,
 			CrossbarCompat: compat,

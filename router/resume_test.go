@@ -212,3 +212,38 @@ func TestResumeUnderConcurrentPublishing(t *testing.T) {
 	}
 	<-done
 }
+
+// TestBridgePosition: POST /position tells a backend where a topic's
+// history ends; a page subscribing with _since at that position gets every
+// later event. The other sides: a topic without kept events answers null,
+// a topic the key may not publish to 403.
+func TestBridgePosition(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, func(c *config.Config) {
+		withBridge(false)(c)
+		c.Realms[0].Options.EventHistory = []config.EventHistory{{Topic: "app.page.", Match: "prefix", Limit: 100}}
+	})
+	bc := newBridgeClient(t, srv)
+	r := bc.signed("/publish", `{"topic":"app.page.1","args":[1]}`)
+	r.expect(t, 200, "")
+	first, _ := r.body["id"].(float64)
+	pos := bc.signed("/position", `{"topic":"app.page.1"}`)
+	pos.expect(t, 200, "")
+	if got, _ := pos.body["publication"].(float64); got != first || got == 0 {
+		t.Fatalf("position %v, want the publication %v just made", pos.body["publication"], first)
+	}
+	// The page renders, events keep coming, then it subscribes from there.
+	bc.signed("/publish", `{"topic":"app.page.1","args":[2]}`).expect(t, 200, "")
+	page := dialWire(t, srv, 0, "json", wireHello{})
+	sub := page.subscribe("app.page.1", wamp.Dict{"_since": wamp.ID(first)})
+	if got := nextEvent(page, sub); got != 2 {
+		t.Fatalf("the page's first event: %d, want 2 (published after the render)", got)
+	}
+	none := bc.signed("/position", `{"topic":"app.page.2"}`)
+	none.expect(t, 200, "")
+	if v, ok := none.body["publication"]; !ok || v != nil {
+		t.Fatalf("position of a topic without kept events: %v, want null", none.raw)
+	}
+	bc.signed("/position", `{"topic":"other.topic"}`).expect(t, 403, "wamp.error.not_authorized")
+	bc.signed("/position", `{"nope":1}`).expect(t, 400, "")
+}

@@ -273,7 +273,7 @@ func TestFailedStartUndoesEverything(t *testing.T) {
 func TestFailedBridgeStartClosesListeners(t *testing.T) {
 	t.Parallel()
 	cfg := routertest.Config()
-	cfg.Listeners[0].Bridge = &config.Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
+	cfg.Listeners[0].Bridge = &config.Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", PositionPath: "/position",
 		MaxBodySize: 1 << 16, TimestampDeltaLimit: time.Minute, CallTimeout: time.Second, ReadTimeout: time.Second,
 		Role: "anonymous",
 		Callees: []config.HTTPCallee{{Procedure: "wamp.session.kill_all", URL: "http://127.0.0.1:1/rpc",

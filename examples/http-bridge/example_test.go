@@ -36,7 +36,7 @@ func python(t *testing.T) string {
 func start(t *testing.T) (*routertest.Server, string) {
 	srv := routertest.Start(t, func(c *config.Config) {
 		c.Listeners[0].Bridge = &config.Bridge{
-			Realm: "realm1", PublishPath: "/publish", CallPath: "/call", MaxBodySize: 65536,
+			Realm: "realm1", PublishPath: "/publish", CallPath: "/call", PositionPath: "/position", MaxBodySize: 65536,
 			TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			Keys: []config.BridgeKey{
 				{Key: "django", Secret: secret, AuthID: "django", Role: "anonymous"},

@@ -28,7 +28,7 @@ func TestSignVector(t *testing.T) {
 func TestAgainstTheRouter(t *testing.T) {
 	const secret, token = "client-bridge-secret-0123456789", "client-bridge-token-0123456789"
 	srv := routertest.Start(t, func(c *config.Config) {
-		c.Listeners[0].Bridge = &config.Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call",
+		c.Listeners[0].Bridge = &config.Bridge{Realm: "realm1", PublishPath: "/publish", CallPath: "/call", PositionPath: "/position",
 			MaxBodySize: 65536, TimestampDeltaLimit: time.Minute, CallTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 			Keys: []config.BridgeKey{
 				{Key: "svc", Secret: secret, AuthID: "svc", Role: "anonymous"},
