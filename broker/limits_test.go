@@ -204,7 +204,7 @@ func TestHistoryBytesBound(t *testing.T) {
 	r := b.realms["realm1"]
 	publish := func(topic string) {
 		t.Helper()
-		if _, err := b.Publish("realm1", nil, topic, wamp.List{payload}, nil, nil); err != nil {
+		if _, err := b.Publish("realm1", &Publisher{AuthID: "app"}, topic, wamp.List{payload}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
