@@ -188,9 +188,9 @@ func validateRealm(ps *problems, key string, r Realm) {
 	}
 	for j, h := range r.Options.EventHistory {
 		hkey := fmt.Sprintf("%s.options.event_history[%d]", key, j)
-		if h.Topic == "" {
-			ps.add(hkey+".topic", "required")
-		} else if validateMatch(ps, hkey+".match", h.Match) && !validPattern(h.Topic, h.Match) {
+		if h.Topic == "" && h.Match != MatchPrefix { // "" with prefix: every topic
+			ps.add(hkey+".topic", "required (\"\" only with match prefix: every topic)")
+		} else if h.Topic != "" && validateMatch(ps, hkey+".match", h.Match) && !validPattern(h.Topic, h.Match) {
 			ps.add(hkey+".topic", "not a valid %s URI: %q", h.Match, h.Topic)
 		}
 		if h.Limit <= 0 {
