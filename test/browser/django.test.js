@@ -9,12 +9,35 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const net = require('node:net');
 const h = require('./harness');
 
 const example = path.join(h.repo, 'examples', 'django-live');
 const python = '/usr/bin/python3'; // Debian's, which sees python3-django
 let router, django, browser, base;
 let env, tmp, routerAddr;
+
+// The pages reach the router through this TCP proxy, which the test can cut
+// (as a network or a proxy would) and hold shut while events are published.
+const proxy = { conns: new Set(), refusing: false };
+async function startProxy() {
+  proxy.server = net.createServer((client) => {
+    if (proxy.refusing) { client.destroy(); return; }
+    const [host, port] = routerAddr.split(':');
+    const upstream = net.connect(Number(port), host);
+    const pair = { client, upstream };
+    proxy.conns.add(pair);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const drop = () => { client.destroy(); upstream.destroy(); proxy.conns.delete(pair); };
+    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
+  });
+  await new Promise((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+  return proxy.server.address().port;
+}
+function cutConnections() {
+  for (const pair of proxy.conns) { pair.client.destroy(); pair.upstream.destroy(); }
+}
 
 function manage(...args) {
   return execFileSync(python, ['manage.py', ...args], { cwd: example, env, encoding: 'utf8', timeout: 60000 });
@@ -38,7 +61,7 @@ before(async () => {
   router = sb.proc;
   routerAddr = sb.addr;
   env.SWITCHBOARD_HTTP = `http://${sb.addr}`;
-  env.SWITCHBOARD_WS = `ws://${sb.addr}/ws`;
+  env.SWITCHBOARD_WS = `ws://127.0.0.1:${await startProxy()}/ws`;
 
   fs.copyFileSync(h.autobahnJS, path.join(example, 'board', 'static', 'board', 'autobahn.min.js'));
   manage('migrate', '--no-input');
@@ -50,6 +73,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (proxy.server) proxy.server.close();
   if (browser) await browser.close();
   if (django) django.stop();
   if (router) router.stop();
@@ -106,18 +130,48 @@ test('changes made through Django appear live; per-user events stay private; RPC
   await alice.screenshot({ path: path.join(h.artifacts, 'django-live-alice.png'), fullPage: true });
 });
 
-test('the page shows the outage and reconnects when the router is back', async () => {
+function createTask(title, by) {
+  manage('shell', '-c', "from board.models import Task; from django.contrib.auth.models import User; " +
+    `Task.objects.create(title='${title}', created_by=User.objects.get(username='${by}'))`);
+}
+
+const taskTitles = () => [...document.querySelectorAll('#tasks li')].map((li) => li.textContent);
+
+test('a dropped connection loses nothing: the tasks saved meanwhile appear once, in order, without a reload', async () => {
+  const page = await signIn('bob', 'json');
+  await page.evaluate(() => { window.notReloaded = true; });
+  proxy.refusing = true; // the network is down until the tasks are saved
+  cutConnections();
+  await page.waitForFunction(() => document.getElementById('state').textContent.startsWith('disconnected'), null, { timeout: 10000 });
+  for (const title of ['while away 1', 'while away 2', 'while away 3']) createTask(title, 'alice');
+  proxy.refusing = false;
+  await page.waitForFunction(() => document.getElementById('state').textContent.startsWith('connected as bob'), null, { timeout: 30000 });
+  await page.waitForFunction(listHas(), { id: 'tasks', text: 'while away 3 (alice)' }, { timeout: 10000 });
+  const titles = await page.evaluate(taskTitles);
+  const away = titles.filter((t) => t.startsWith('while away'));
+  assert.deepEqual(away, ['while away 3 (alice)', 'while away 2 (alice)', 'while away 1 (alice)'], 'each once, newest first');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
+  assert.equal(await page.evaluate(() => window.boardGaps), 0, 'the history filled the gap');
+});
+
+test('a router restart: the page reconnects by itself, onGap reloads its task list (not the page), and it is live again', async () => {
   const page = await signIn('alice', 'json');
+  await page.evaluate(() => { window.notReloaded = true; });
   router.stop();
   await page.waitForFunction(() => document.getElementById('state').textContent.startsWith('disconnected'), null, { timeout: 10000 });
-  // Same address as before, so the page's URL is right again.
+  // A task saved while the router is down reaches the database only; the page gets it from onGap's reload.
+  createTask('while the router was down', 'bob');
+  // Same address as before, so the proxy's upstream is right again.
   const cfg = fs.readFileSync(path.join(tmp, 'switchboard.yaml'), 'utf8').replace('127.0.0.1:0', routerAddr);
   fs.writeFileSync(path.join(tmp, 'switchboard-again.yaml'), cfg);
   await h.waitFor('old router gone', async () => !(await h.portOpen(Number(routerAddr.split(':')[1]))), null, 15000);
   router = (await h.startSwitchboard(['-c', path.join(tmp, 'switchboard-again.yaml')], env)).proc;
   await page.waitForFunction(() => document.getElementById('state').textContent.startsWith('connected as alice'), null, { timeout: 30000 });
+  // The new router's history does not hold the page's last event: onGap reloaded the list.
+  await page.waitForFunction(() => window.boardGaps >= 1, null, { timeout: 10000 });
+  await page.waitForFunction(listHas(), { id: 'tasks', text: 'while the router was down (bob)' }, { timeout: 10000 });
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was reloaded');
   // And it is live again.
-  manage('shell', '-c', "from board.models import Task; from django.contrib.auth.models import User; " +
-    "Task.objects.create(title='after the restart', created_by=User.objects.get(username='bob'))");
+  createTask('after the restart', 'bob');
   await page.waitForFunction(listHas(), { id: 'tasks', text: 'after the restart (bob)' }, { timeout: 5000 });
 });

@@ -27,23 +27,39 @@ def _sign(secret, key, timestamp, seq, nonce, body):
     return base64.urlsafe_b64encode(mac.digest()).decode()
 
 
-def publish(topic, *args, **kwargs):
-    """Publish an event; return its publication id, or None if it failed."""
-    body = json.dumps({"topic": topic, "args": list(args), "kwargs": kwargs}).encode()
+def _bridge(path, payload, what):
+    """POST a signed JSON request to the bridge; return the decoded answer, or
+    None (logged as what failed)."""
+    body = json.dumps(payload).encode()
     key, secret = settings.SWITCHBOARD_BRIDGE_KEY, settings.SWITCHBOARD_BRIDGE_SECRET
     seq = str(next(_seq))
     timestamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     nonce = base64.urlsafe_b64encode(os.urandom(12)).decode()
     query = urllib.parse.urlencode({"key": key, "timestamp": timestamp, "seq": seq, "nonce": nonce,
                                     "signature": _sign(secret, key, timestamp, seq, nonce, body)})
-    req = urllib.request.Request(f"{settings.SWITCHBOARD_HTTP}/publish?{query}", data=body,
+    req = urllib.request.Request(f"{settings.SWITCHBOARD_HTTP}{path}?{query}", data=body,
                                  headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=2) as resp:
-            return json.load(resp)["id"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
-        log.warning("realtime publish to %s failed: %s", topic, e)
+            return json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        log.warning("realtime %s failed: %s", what, e)
         return None
+
+
+def publish(topic, *args, **kwargs):
+    """Publish an event; return its publication id, or None if it failed."""
+    answer = _bridge("/publish", {"topic": topic, "args": list(args), "kwargs": kwargs}, f"publish to {topic}")
+    return answer.get("id") if answer else None
+
+
+def position(topic):
+    """The newest publication switchboard keeps for topic (None if none, or
+    if the router is down). Ask before reading the data the page renders:
+    the page then subscribes with _since = this position and misses nothing
+    published between the render and its subscribe."""
+    answer = _bridge("/position", {"topic": topic}, f"position of {topic}")
+    return answer.get("publication") if answer else None
 
 
 def verify_signature(request, tolerance=300):

@@ -14,12 +14,27 @@ from . import realtime
 from .models import Task
 
 
+def _task_list():
+    return [{"id": t.id, "title": t.title, "by": t.created_by.username} for t in Task.objects.all()[:50]]
+
+
 @login_required
 def board(request):
+    # The position first, then the data: every task saved after the data
+    # was read is published after this position, so the page gets it.
+    position = realtime.position("app.board.tasks")
     return render(request, "board/index.html", {
         "tasks": Task.objects.all()[:50],
         "ws_url": settings.SWITCHBOARD_WS,
+        "tasks_position": position,
     })
+
+
+@login_required
+def tasks_json(request):
+    """The task list again, for a page whose events were lost (onGap)."""
+    position = realtime.position("app.board.tasks")
+    return JsonResponse({"tasks": _task_list(), "position": position})
 
 
 @login_required

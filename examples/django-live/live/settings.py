@@ -43,6 +43,8 @@ DATABASES = {"default": {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 STATIC_URL = "/static/"
+# The browser helper (clients/js/switchboard.js) is served as /static/switchboard.js.
+STATICFILES_DIRS = [BASE_DIR.parent.parent / "clients" / "js"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGGING = {

@@ -6,6 +6,7 @@ from board import views
 urlpatterns = [
     path("", views.board, name="board"),
     path("tasks", views.add_task, name="add_task"),
+    path("tasks.json", views.tasks_json, name="tasks_json"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Called by switchboard, not by browsers:
