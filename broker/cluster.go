@@ -75,10 +75,12 @@ func (b *Broker) SetCluster(c Cluster) {
 	}
 }
 
-// forward sends p, a publication accepted on this node, to the cluster.
-// The router's own events (session meta events) stay on their node.
+// forward sends p, a publication accepted on this node, to the cluster:
+// clients' and in-process publishers' publications, and the router's own
+// events (session, subscription and registration meta events, testaments),
+// so that a subscriber on any node sees every node's.
 func (b *Broker) forward(r *realm, p *publication, options wamp.Dict) error {
-	if b.cluster == nil || p.internal {
+	if b.cluster == nil || p.remote {
 		return nil
 	}
 	rp := RemotePublication{ID: p.id, Topic: p.topic, Args: p.args, Kwargs: p.kwargs, Disclose: p.disclose}
@@ -111,7 +113,8 @@ func (b *Broker) DeliverRemote(realmName string, rp RemotePublication) error {
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
 	p := &publication{id: rp.ID, topic: rp.Topic, args: rp.Args, kwargs: rp.Kwargs, filter: f,
-		disclose: rp.Disclose, ppt: pptDetails(rp.Options), remote: true}
+		disclose: rp.Disclose, ppt: pptDetails(rp.Options), remote: true,
+		internal: ReservedTopic(rp.Topic)} // another node's meta event: not kept in history
 	if rp.Publisher != nil {
 		// Never one of this node's sessions: exclude_me was applied where
 		// the publisher is.

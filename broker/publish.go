@@ -185,7 +185,11 @@ func (b *Broker) Publish(realmName string, from *Publisher, topic string, args w
 }
 
 func (b *Broker) publishMeta(r *realm, topic wamp.URI, args wamp.List) {
-	b.deliver(r, &publication{id: wamp.GlobalID(), topic: string(topic), args: args, internal: true})
+	p := &publication{id: wamp.GlobalID(), topic: string(topic), args: args, internal: true}
+	b.deliver(r, p)
+	if err := b.forward(r, p, nil); err != nil {
+		b.log.Warn("meta event not sent to the cluster", "realm", r.name, "topic", string(topic), "error", err)
+	}
 }
 
 // frameKey selects one encoding of an EVENT within a subscription.
@@ -208,7 +212,7 @@ func (b *Broker) deliver(r *realm, p *publication) {
 	defer func() {
 		r.mu.RUnlock()
 		if b.obs != nil {
-			if !p.internal {
+			if !p.internal && !p.remote { // counted where it was published
 				b.obs.Published(r.name)
 			}
 			if delivered > 0 {

@@ -342,3 +342,54 @@ func TestClusterLost(t *testing.T) {
 		t.Errorf("switchboard_cluster_connected = %v, want 0", got)
 	}
 }
+
+// TestClusterMetaEvents: a subscriber on A sees the meta events of the
+// other nodes' sessions: a join on B, a subscription on C.
+func TestClusterMetaEvents(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	watcher := nodes[0].Dial(t, 0, "json", client.Config{})
+	joins := make(chan *wamp.Event, 100)
+	subs := make(chan *wamp.Event, 100)
+	must(t, watcher.SubscribeChan("wamp.session.on_join", joins, nil))
+	must(t, watcher.SubscribeChan("wamp.subscription.on_subscribe", subs, nil))
+	// The watcher's interest must have reached the others: probe with joins on B.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(joins) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no join on B reached A")
+		}
+		c := nodes[1].Dial(t, 0, "json", client.Config{})
+		_ = c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	for len(joins) > 0 {
+		<-joins
+	}
+	joiner := nodes[1].Dial(t, 1, "msgpack", client.Config{})
+	waitMeta := func(ch chan *wamp.Event, what string, match func(*wamp.Event) bool) {
+		t.Helper()
+		timeout := time.After(5 * time.Second)
+		for {
+			select {
+			case ev := <-ch:
+				if match(ev) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %s on A", what)
+			}
+		}
+	}
+	waitMeta(joins, "on_join of B's session", func(ev *wamp.Event) bool {
+		d, _ := wamp.AsDict(ev.Arguments[0])
+		id, _ := wamp.AsID(d["session"])
+		return id == joiner.ID()
+	})
+	other := nodes[2].Dial(t, 0, "cbor", client.Config{})
+	must(t, other.Subscribe("app.meta.c", func(*wamp.Event) {}, nil))
+	waitMeta(subs, "on_subscribe of C's session", func(ev *wamp.Event) bool {
+		id, _ := wamp.AsID(ev.Arguments[0])
+		return id == other.ID()
+	})
+}
