@@ -74,6 +74,8 @@ type Node struct {
 
 	subs map[string]*natsInterest // by subject; only the ops goroutine
 
+	members *membership
+
 	done chan struct{}
 	wg   sync.WaitGroup
 }
@@ -140,6 +142,10 @@ func Connect(opts Options) (*Node, error) {
 	}
 	n.nc = nc
 	n.obs.Connected(true)
+	if err := n.startMembership(); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	n.wg.Add(2)
 	go n.applyInterest()
 	go n.receive()

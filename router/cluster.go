@@ -33,6 +33,10 @@ func (s *Server) joinCluster() error {
 	}
 	s.cluster = node
 	s.broker.SetCluster(node)
+	if err := s.serveClusterMeta(node); err != nil {
+		node.Close()
+		return fmt.Errorf("router: %w", err)
+	}
 	s.teardown.add("cluster", func(context.Context) { node.Close() })
 	return nil
 }

@@ -393,3 +393,65 @@ func TestClusterMetaEvents(t *testing.T) {
 		return id == other.ID()
 	})
 }
+
+// TestClusterSessionMeta: wamp.session.count, list and get on one node
+// answer for the sessions of every node.
+func TestClusterSessionMeta(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	asker := nodes[0].Dial(t, 0, "json", client.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call := func(proc string, args ...any) (wamp.List, error) {
+		res, err := asker.Call(ctx, proc, nil, wamp.List(args), nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		return res.Arguments, nil
+	}
+	count := func() int64 {
+		t.Helper()
+		args, err := call("wamp.session.count")
+		must(t, err)
+		n, _ := wamp.AsInt64(args[0])
+		return n
+	}
+	// Every node hears the others within a heartbeat or so: the count grows
+	// until it is stable.
+	var base int64
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		base = count()
+		time.Sleep(1500 * time.Millisecond)
+		if count() == base || time.Now().After(deadline) {
+			break
+		}
+	}
+	b1 := nodes[1].Dial(t, 0, "json", client.Config{})
+	nodes[1].Dial(t, 1, "msgpack", client.Config{})
+	c1 := nodes[2].Dial(t, 0, "cbor", client.Config{})
+	if got := count(); got != base+3 {
+		t.Fatalf("wamp.session.count = %d after 3 joins on other nodes, want %d", got, base+3)
+	}
+	args, err := call("wamp.session.list")
+	must(t, err)
+	ids, _ := wamp.AsList(args[0])
+	found := 0
+	for _, v := range ids {
+		if id, _ := wamp.AsID(v); id == b1.ID() || id == c1.ID() {
+			found++
+		}
+	}
+	if found != 2 {
+		t.Fatalf("wamp.session.list lacks sessions of B and C: %v", ids)
+	}
+	args, err = call("wamp.session.get", c1.ID())
+	must(t, err)
+	d, _ := wamp.AsDict(args[0])
+	if id, _ := wamp.AsID(d["session"]); id != c1.ID() {
+		t.Fatalf("wamp.session.get of C's session = %v", d)
+	}
+	if _, err := call("wamp.session.get", wamp.ID(1)); err == nil || !strings.Contains(err.Error(), "no_such_session") {
+		t.Fatalf("wamp.session.get of an unknown session: %v, want wamp.error.no_such_session", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/dealer"
+	"github.com/switchboard-wamp/switchboard/realms"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
 
@@ -32,8 +33,10 @@ func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *
 	info := dealer.SessionInfo{ID: welcome.ID, Caller: o.info.caller, Callee: o.info.callee}
 	info.AuthID, _ = wamp.AsString(welcome.Details["authid"])
 	info.AuthRole, _ = wamp.AsString(welcome.Details["authrole"])
-	ds := s.dealer.Join(peerConn{p: p, obs: s.observer, log: s.log}, realm, info)
-	if ds == nil {
+	conn := peerConn{p: p, obs: s.observer, log: s.log}
+	ds := s.dealer.Join(conn, realm, info)
+	rs := s.realmByName[realm]
+	if ds == nil || rs == nil {
 		return nil
 	}
 	sessions := s.metrics.Sessions.WithLabelValues(realm, o.transport)
@@ -42,6 +45,7 @@ func (o *sessionOpening) Welcome(p *transport.Peer, hello *wamp.Hello, welcome *
 	s.metrics.SessionJoins.WithLabelValues(realm, o.transport).Inc()
 	return &sessionRoute{
 		broker: bs, dealer: ds,
+		clusterMeta: s.clusterMeta(rs, realms.Subject{SessionID: info.ID, AuthID: info.AuthID, Role: info.AuthRole}, conn),
 		onLeave: func() {
 			s.trackPeer(p, false)
 			sessions.Dec()

@@ -13,15 +13,21 @@ import (
 // dealer takes the RPC messages and the registration meta API; nexus keeps
 // GOODBYE and the session meta API (wamp.session.*).
 type sessionRoute struct {
-	broker  *broker.Session
-	dealer  *dealer.Session
-	onLeave func()
+	broker *broker.Session
+	dealer *dealer.Session
+	// clusterMeta answers the session meta procedures for every node of a
+	// cluster (nil on a single node).
+	clusterMeta func(*wamp.Call) bool
+	onLeave     func()
 }
 
 var _ transport.Route = (*sessionRoute)(nil)
 
 func (r *sessionRoute) Handle(msg wamp.Message) bool {
 	if r.broker.Handle(msg) { // pub/sub, wamp.subscription.*, testaments
+		return true
+	}
+	if call, ok := msg.(*wamp.Call); ok && r.clusterMeta != nil && r.clusterMeta(call) {
 		return true
 	}
 	return r.dealer.Handle(msg)

@@ -1,0 +1,117 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/cluster"
+	"github.com/switchboard-wamp/switchboard/dealer"
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// clusterMetaProcedures are the session meta procedures a cluster answers
+// for every node's sessions (nexus answers each node's own).
+var clusterMetaProcedures = map[wamp.URI]bool{
+	wamp.MetaProcSessionCount: true, wamp.MetaProcSessionList: true, wamp.MetaProcSessionGet: true,
+}
+
+// serveClusterMeta answers other nodes' session meta requests from this
+// node's nexus.
+func (s *Server) serveClusterMeta(node *cluster.Node) error {
+	return node.ServeMeta(func(ctx context.Context, realm, procedure string, args wamp.List) (wamp.List, error) {
+		rs := s.realmByName[realm]
+		if rs == nil || !clusterMetaProcedures[wamp.URI(procedure)] {
+			return nil, &cluster.MetaError{URI: wamp.ErrNoSuchProcedure, Args: wamp.List{"not a cluster meta procedure"}}
+		}
+		res, err := rs.callNexus(ctx, procedure, nil, args, nil)
+		var ce *dealer.CallError
+		if errors.As(err, &ce) {
+			return nil, &cluster.MetaError{URI: ce.URI, Args: ce.Args}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return res.Arguments, nil
+	})
+}
+
+// clusterMeta returns the route's handler of wamp.session.count, list and
+// get in a cluster: this node's answer (from nexus) and the other nodes',
+// combined; nil on a single node.
+func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Conn) func(*wamp.Call) bool {
+	node := s.cluster
+	if node == nil {
+		return nil
+	}
+	return func(m *wamp.Call) bool {
+		if !clusterMetaProcedures[m.Procedure] {
+			return false
+		}
+		if _, ok := rs.authz.Permission(sub, string(m.Procedure), realms.ActionCall); !ok {
+			conn.Send(&wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: wamp.ErrNotAuthorized,
+				Arguments: wamp.List{fmt.Sprintf("role %q may not call %q", sub.Role, m.Procedure)}})
+			return true
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			conn.Send(s.gatherMeta(ctx, rs, m))
+		}()
+		return true
+	}
+}
+
+// gatherMeta computes a cluster meta procedure's answer to m.
+func (s *Server) gatherMeta(ctx context.Context, rs *realmState, m *wamp.Call) wamp.Message {
+	fail := func(uri wamp.URI, args wamp.List) wamp.Message {
+		return &wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: uri, Arguments: args}
+	}
+	local, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, nil)
+	var ce *dealer.CallError
+	if err != nil && !(errors.As(err, &ce) && m.Procedure == wamp.MetaProcSessionGet && ce.URI == wamp.ErrNoSuchSession) {
+		if ce != nil {
+			return fail(ce.URI, ce.Args)
+		}
+		return fail("wamp.error.runtime_error", wamp.List{err.Error()})
+	}
+	if m.Procedure == wamp.MetaProcSessionGet && local != nil {
+		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: local.Arguments}
+	}
+	remote, _, err := s.cluster.Gather(ctx, rs.name, string(m.Procedure), m.Arguments)
+	if err != nil {
+		return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
+	}
+	switch m.Procedure {
+	case wamp.MetaProcSessionGet:
+		for _, args := range remote {
+			return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: args}
+		}
+		return fail(wamp.ErrNoSuchSession, wamp.List{"no such session on any node"})
+	case wamp.MetaProcSessionCount:
+		total, _ := wamp.AsInt64(first(local.Arguments))
+		for _, args := range remote {
+			n, _ := wamp.AsInt64(first(args))
+			total += n
+		}
+		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List{total}}
+	default: // list
+		ids, _ := wamp.AsList(first(local.Arguments))
+		all := append(wamp.List{}, ids...)
+		for _, args := range remote {
+			more, _ := wamp.AsList(first(args))
+			all = append(all, more...)
+		}
+		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List{all}}
+	}
+}
+
+func first(l wamp.List) any {
+	if len(l) == 0 {
+		return nil
+	}
+	return l[0]
+}
