@@ -57,7 +57,7 @@ const ClusterUnavailableURI = wamp.URI("switchboard.error.cluster_unavailable")
 
 // forwardedOptions are the PUBLISH options another node needs.
 var forwardedOptions = []string{"exclude", "eligible", "exclude_authid", "eligible_authid", "exclude_authrole",
-	"eligible_authrole", "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid"}
+	"eligible_authrole", "ppt_scheme", "ppt_serializer", "ppt_cipher", "ppt_keyid", "retain"}
 
 // SetCluster connects the broker to a cluster; call it before any session
 // joins. Subscriptions made before are announced now.
@@ -119,6 +119,18 @@ func (b *Broker) DeliverRemote(realmName string, rp RemotePublication) error {
 		// Never one of this node's sessions: exclude_me was applied where
 		// the publisher is.
 		p.publisher = &Session{id: rp.Publisher.Session, authID: rp.Publisher.AuthID, authRole: rp.Publisher.AuthRole}
+	}
+	// A node that receives a retained publication (it has a subscriber to
+	// its topic) keeps it too, within its own limits, for later
+	// subscribers with get_retained.
+	if retain, _ := rp.Options["retain"].(bool); retain {
+		if err := b.retain(r, p); err != nil {
+			authID := ""
+			if rp.Publisher != nil {
+				authID = rp.Publisher.AuthID
+			}
+			b.limitRefused(r, "retained publication of another node not kept", 0, authID, err)
+		}
 	}
 	b.deliver(r, p)
 	return nil
