@@ -454,4 +454,27 @@ func TestClusterSessionMeta(t *testing.T) {
 	if _, err := call("wamp.session.get", wamp.ID(1)); err == nil || !strings.Contains(err.Error(), "no_such_session") {
 		t.Fatalf("wamp.session.get of an unknown session: %v, want wamp.error.no_such_session", err)
 	}
+	// A node that dies takes its sessions with it: once its heartbeats stop
+	// (within 3 s, the documented bound, plus a second of waiting) the
+	// others no longer list them.
+	must(t, nodes[2].Shutdown(ctx))
+	gone := time.Now().Add(10 * time.Second)
+	for {
+		args, err := call("wamp.session.list")
+		must(t, err)
+		ids, _ := wamp.AsList(args[0])
+		listed := false
+		for _, v := range ids {
+			if id, _ := wamp.AsID(v); id == c1.ID() {
+				listed = true
+			}
+		}
+		if !listed {
+			break
+		}
+		if time.Now().After(gone) {
+			t.Fatal("a dead node's session is still listed after 10 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
