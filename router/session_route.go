@@ -51,17 +51,17 @@ type helloInfo struct {
 }
 
 // readHello notes what switchboard's broker and dealer need from the
-// HELLO, then removes the publisher and subscriber features: nexus keeps
-// every announced feature for the session's lifetime (about 1 KiB for
-// autobahn.js's), but routes no publish/subscribe of remote sessions. The
-// roles themselves stay (nexus requires one).
+// HELLO, then removes every role's features: nexus copies and keeps every
+// announced feature for the session's lifetime (about 1 KiB for
+// autobahn.js's), but routes neither publish/subscribe nor calls of remote
+// sessions. The roles themselves stay (nexus requires one).
 func readHello(hello *wamp.Hello) helloInfo {
 	roles := childMap(hello.Details, "roles")
 	var info helloInfo
 	info.publisherIdentification, _ = childMap(childMap(roles, wamp.RoleSubscriber), "features")[wamp.FeaturePubIdent].(bool)
 	info.caller = dealer.ReadFeatures(hello.Details, wamp.RoleCaller)
 	info.callee = dealer.ReadFeatures(hello.Details, wamp.RoleCallee)
-	for _, role := range []string{wamp.RolePublisher, wamp.RoleSubscriber} {
+	for _, role := range []string{wamp.RolePublisher, wamp.RoleSubscriber, wamp.RoleCaller, wamp.RoleCallee} {
 		if m := childMap(roles, role); m != nil {
 			delete(m, "features")
 		}
