@@ -119,7 +119,7 @@ func run() error {
 	flag.IntVar(&o.users, "users", 1000, "sessions in the users scenario, each with a prefix topic of its own")
 	flag.IntVar(&o.usersEvents, "users-events", 20000, "publishes per users run")
 	flag.IntVar(&o.usersSharedEvery, "users-shared-every", 100, "in the users scenario every this many-th publish goes to the shared topic, the others to one user's topic (round robin)")
-	delays := flag.String("bridge1-delays", "0s,500us,1ms,2ms,5ms", "write_delay values the bridge1 scenario compares (the first is the baseline)")
+	delays := flag.String("bridge1-delays", "0s,500us,1ms,2ms,5ms,10ms", "write_delay values the bridge1 scenario compares (the first is the baseline)")
 	flag.IntVar(&o.bridge1Clients, "bridge1-clients", 4, "HTTP clients in the bridge1 scenario")
 	flag.IntVar(&o.bridge1Subscribers, "bridge1-subscribers", 1000, "WebSocket subscribers in the bridge1 scenario")
 	flag.IntVar(&o.bridge1Requests, "bridge1-requests", 2000, "publish requests (one event each) per bridge1 run")
