@@ -36,8 +36,11 @@ func main() {
 	if len(os.Args) > 2 && os.Args[1] == "serve" {
 		fs := flag.NewFlagSet("serve", flag.ExitOnError)
 		kind := fs.String("router", "switchboard", "switchboard or nexus")
+		var so serveOptions
+		fs.DurationVar(&so.writeDelay, "write-delay", 0, "switchboard: listeners[].websocket.write_delay")
+		fs.IntVar(&so.maxHandshakes, "max-handshakes", -1, "switchboard: limits.max_handshakes (-1: the default)")
 		_ = fs.Parse(os.Args[2:])
-		if err := serve(*kind); err != nil {
+		if err := serve(*kind, so); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
 			os.Exit(1)
 		}
@@ -66,6 +69,17 @@ type options struct {
 	bridgeRequests, bridgeSubscribers int
 	pin                               bool
 	rpcRounds                         int
+
+	writeDelay    time.Duration // switchboard's write_delay in every scenario
+	maxHandshakes int           // switchboard's limits.max_handshakes; < 0: the default
+	rounds        int           // runs per router in the users, bridge1 and storm scenarios
+
+	users, usersEvents, usersSharedEvery                int
+	bridgeDelays                                        []time.Duration
+	bridge1Clients, bridge1Subscribers, bridge1Requests int
+	bridge1Rate                                         float64
+	stormSessions, stormDials                           int
+	stormRetry                                          time.Duration
 }
 
 // median returns the middle value (the mean of the two middle ones for an
@@ -85,7 +99,7 @@ func median(v []float64) float64 {
 func run() error {
 	var o options
 	routers := flag.String("routers", "switchboard,nexus",
-		"routers to compare: switchboard, nexus, or NAME=PATH for switchboard as served by another build of this tool (e.g. before=/tmp/old-bench)")
+		"routers to compare: switchboard, nexus, or NAME=PATH[:FLAG...] for switchboard as served by another build of this tool (e.g. before=/tmp/old-bench; PATH self: this build) with serve flags (e.g. nogate=self:-max-handshakes=0)")
 	scenarios := flag.String("scenarios", "fanout,rpc,idle,bridge", "scenarios to run")
 	sizes := flag.String("n", "1,100,1000,5000", "fan-out subscriber counts")
 	flag.IntVar(&o.events, "events", 2000, "publishes per fan-out run")
@@ -99,6 +113,20 @@ func run() error {
 	flag.IntVar(&o.bridgeRequests, "bridge-requests", 5000, "HTTP bridge publish requests")
 	flag.IntVar(&o.bridgeSubscribers, "bridge-subscribers", 100, "WebSocket subscribers in the bridge scenario")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
+	flag.DurationVar(&o.writeDelay, "write-delay", 0, "switchboard's listeners[].websocket.write_delay in every scenario but bridge1 (0s: off, the config default)")
+	flag.IntVar(&o.maxHandshakes, "max-handshakes", -1, "switchboard's limits.max_handshakes (-1: the config default, 1000; 0: no bound)")
+	flag.IntVar(&o.rounds, "rounds", 3, "runs per router (or write_delay) in the users, bridge1 and storm scenarios, taken in turns (the median is reported)")
+	flag.IntVar(&o.users, "users", 1000, "sessions in the users scenario, each with a prefix topic of its own")
+	flag.IntVar(&o.usersEvents, "users-events", 20000, "publishes per users run")
+	flag.IntVar(&o.usersSharedEvery, "users-shared-every", 100, "in the users scenario every this many-th publish goes to the shared topic, the others to one user's topic (round robin)")
+	delays := flag.String("bridge1-delays", "0s,500us,1ms,2ms,5ms,10ms", "write_delay values the bridge1 scenario compares (the first is the baseline)")
+	flag.IntVar(&o.bridge1Clients, "bridge1-clients", 4, "HTTP clients in the bridge1 scenario")
+	flag.IntVar(&o.bridge1Subscribers, "bridge1-subscribers", 1000, "WebSocket subscribers in the bridge1 scenario")
+	flag.IntVar(&o.bridge1Requests, "bridge1-requests", 2000, "publish requests (one event each) per bridge1 run")
+	flag.Float64Var(&o.bridge1Rate, "bridge1-rate", 0, "publish requests/s in the bridge1 scenario (0: as fast as the clients go)")
+	flag.IntVar(&o.stormSessions, "storm-sessions", 10000, "sessions in the reconnect storm")
+	flag.IntVar(&o.stormDials, "storm-dials", 10000, "storm sessions connecting at a time (dial to joined)")
+	flag.DurationVar(&o.stormRetry, "storm-retry", 100*time.Millisecond, "a storm session refused (503) or failed retries after a uniformly random wait of half to 1.5 times this")
 	flag.BoolVar(&o.pin, "pin", true, "pin router and load generator to different CPUs (needs 2 cores and taskset)")
 	flag.Parse()
 	o.specs = map[string]routerSpec{}
@@ -128,6 +156,16 @@ func run() error {
 		}
 		o.sizes = append(o.sizes, n)
 	}
+	for _, d := range strings.Split(*delays, ",") {
+		v, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil || v < 0 {
+			return fmt.Errorf("-bridge1-delays: bad duration %q", d)
+		}
+		o.bridgeDelays = append(o.bridgeDelays, v)
+	}
+	if o.rounds < 1 || o.users < 1 || o.usersEvents < 1 || o.stormSessions < 1 || o.stormDials < 1 || o.bridge1Clients < 1 {
+		return errors.New("-rounds, -users, -users-events, -storm-sessions, -storm-dials and -bridge1-clients want at least 1")
+	}
 	if o.rpcRounds < 1 {
 		return fmt.Errorf("-rpc-rounds: want at least 1, got %d", o.rpcRounds)
 	}
@@ -156,7 +194,7 @@ func run() error {
 		for _, n := range o.sizes {
 			rate, lost, p50, p99 := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
 			for _, r := range o.routers {
-				res, err := withRouter(o.specs[r], o.pin, func(url string, _ *routerProc) (fanoutResult, error) {
+				res, err := withRouter(o.spec(r), o.pin, func(url string, _ *routerProc) (fanoutResult, error) {
 					return runFanout(url, n, o.events, o.payload, o.window, o.timeout)
 				})
 				if err != nil {
@@ -184,7 +222,7 @@ func run() error {
 	if o.scenarios["idle"] {
 		mem := map[string]float64{}
 		for _, r := range o.routers {
-			perSession, err := withRouter(o.specs[r], o.pin, func(url string, p *routerProc) (float64, error) {
+			perSession, err := withRouter(o.spec(r), o.pin, func(url string, p *routerProc) (float64, error) {
 				return runIdle(url, p, o.idle)
 			})
 			if err != nil {
@@ -197,15 +235,15 @@ func run() error {
 	}
 	if o.scenarios["bridge"] {
 		// Stock nexus has no HTTP bridge: this row is switchboard's alone.
-		res, err := withRouter(routerSpec{name: "switchboard", kind: "switchboard"}, o.pin, func(url string, _ *routerProc) (bridgeResult, error) {
-			return runBridge(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload, o.timeout)
+		res, err := withRouter(o.switchboard(), o.pin, func(url string, p *routerProc) (bridgeResult, error) {
+			return runBridge(url, p, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload, 0, o.timeout)
 		})
 		if err != nil {
 			return fmt.Errorf("bridge: %w", err)
 		}
 		// Baseline in the same run: the same publications over WAMP, each
 		// acknowledged before the next, from as many sessions as HTTP clients.
-		wampRate, err := withRouter(routerSpec{name: "switchboard", kind: "switchboard"}, o.pin, func(url string, _ *routerProc) (float64, error) {
+		wampRate, err := withRouter(o.switchboard(), o.pin, func(url string, _ *routerProc) (float64, error) {
 			return runAckPublish(url, o.bridgeSubscribers, o.bridgeRequests, o.concurrency, o.payload)
 		})
 		if err != nil {
@@ -222,7 +260,24 @@ func run() error {
 		add(s, "lost events", map[string]float64{"switchboard": float64(res.lost)}, "", false)
 		add(s, "request p99 (us)", map[string]float64{"switchboard": float64(res.p99.Microseconds())}, "", false)
 	}
-	printTable(os.Stdout, o.routers, rows)
+	if o.scenarios["users"] {
+		if err := runUsersScenario(&o, add); err != nil {
+			return err
+		}
+	}
+	if o.scenarios["storm"] {
+		if err := runStormScenario(&o, add); err != nil {
+			return err
+		}
+	}
+	if len(rows) > 0 {
+		printTable(os.Stdout, o.routers, rows)
+	}
+	if o.scenarios["bridge1"] {
+		if err := runBridgeDelays(&o); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -281,21 +336,38 @@ type routerProc struct {
 }
 
 // routerSpec is a router under test: kind (switchboard or nexus) as
-// served by exe, a build of this tool ("" for this one).
-type routerSpec struct{ name, exe, kind string }
+// served by exe, a build of this tool ("" for this one), with switchboard's
+// write_delay and max_handshakes (passed to serve only when set, so that
+// older builds without those flags serve the other scenarios).
+type routerSpec struct {
+	name, exe, kind string
+	writeDelay      time.Duration
+	maxHandshakes   int      // < 0: the default
+	extra           []string // more serve flags, after the others (they win)
+}
 
-// parseRouter reads a -routers entry: switchboard, nexus or NAME=PATH.
+// parseRouter reads a -routers entry: switchboard, nexus or
+// NAME=PATH[:FLAG...], PATH "self" meaning this build, each FLAG a serve
+// flag such as -max-handshakes=0.
 func parseRouter(s string) (routerSpec, error) {
 	if name, exe, ok := strings.Cut(s, "="); ok {
+		exe, flags, _ := strings.Cut(exe, ":")
 		if name == "" || exe == "" {
-			return routerSpec{}, fmt.Errorf("-routers: bad entry %q (want NAME=PATH)", s)
+			return routerSpec{}, fmt.Errorf("-routers: bad entry %q (want NAME=PATH[:FLAG...])", s)
 		}
-		return routerSpec{name: name, exe: exe, kind: "switchboard"}, nil
+		if exe == "self" {
+			exe = ""
+		}
+		spec := routerSpec{name: name, exe: exe, kind: "switchboard", maxHandshakes: -1}
+		if flags != "" {
+			spec.extra = strings.Split(flags, ":")
+		}
+		return spec, nil
 	}
 	if s != "switchboard" && s != "nexus" {
 		return routerSpec{}, fmt.Errorf("-routers: unknown router %q (want switchboard, nexus or NAME=PATH)", s)
 	}
-	return routerSpec{name: s, kind: s}, nil
+	return routerSpec{name: s, kind: s, maxHandshakes: -1}, nil
 }
 
 func withRouter[T any](spec routerSpec, pin bool, f func(url string, p *routerProc) (T, error)) (T, error) {
@@ -309,6 +381,13 @@ func withRouter[T any](spec routerSpec, pin bool, f func(url string, p *routerPr
 		exe = self
 	}
 	args := []string{exe, "serve", "-router", spec.kind}
+	if spec.kind == "switchboard" && spec.writeDelay > 0 {
+		args = append(args, "-write-delay", spec.writeDelay.String())
+	}
+	if spec.kind == "switchboard" && spec.maxHandshakes >= 0 {
+		args = append(args, "-max-handshakes", strconv.Itoa(spec.maxHandshakes))
+	}
+	args = append(args, spec.extra...)
 	if pin {
 		args = append([]string{"taskset", "-c", "0"}, args...)
 	}

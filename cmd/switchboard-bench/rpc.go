@@ -407,7 +407,7 @@ var errNoCPUTime = errors.New("CPU times need Linux")
 // routers taking turns (short runs on a shared machine vary a lot), and
 // adds the medians to the table, with the failed and unanswered calls of
 // all rounds.
-func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, values map[string]float64, unit string, higherBetter bool)) error {
+func runRPCShape(o *options, shape rpcShape, add addFunc) error {
 	type tally struct {
 		rate, p50, p99, routerCPU, toolCPU, perCall    []float64
 		calls, failed, unanswered, notSent, outOfOrder int
@@ -419,7 +419,7 @@ func runRPCShape(o *options, shape rpcShape, add func(scenario, metric string, v
 	}
 	for round := 1; round <= o.rpcRounds; round++ {
 		for _, r := range o.routers {
-			res, err := withRouter(o.specs[r], o.pin, func(url string, p *routerProc) (rpcResult, error) {
+			res, err := withRouter(o.spec(r), o.pin, func(url string, p *routerProc) (rpcResult, error) {
 				return runRPC(url, p, o.rpcCalls, shape, o.timeout)
 			})
 			if err != nil {

@@ -200,34 +200,64 @@ wait:
 
 // bridgeResult is one HTTP bridge run.
 type bridgeResult struct {
-	requests  int
-	delivered int64
-	lost      int64
-	duration  time.Duration
-	p50, p99  time.Duration
+	requests     int
+	delivered    int64
+	lost         int64
+	duplicates   int64
+	duration     time.Duration // first request to last delivery
+	p50, p99     time.Duration // of the HTTP requests
+	dp50, dp99   time.Duration // publish (request sent) to delivery, per delivery
+	routerCPU    time.Duration // the router process's CPU time over the run
+	toolCPU      time.Duration // the load tool's
+	routerCPUSet bool
+	writes       int64 // the router's write system calls over the run, -1 unknown
 }
 
-// runBridge: n WebSocket subscribers, and HTTP clients POSTing requests
-// publications to /publish with concurrency requests in flight.
-func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time.Duration) (bridgeResult, error) {
+// runBridge: n WebSocket subscribers, and concurrency HTTP clients POSTing
+// requests publications to /publish, one event [seq, send_time_ns,
+// payload] per request: as fast as the clients go, or, with rate > 0,
+// request i handed to a client at start + i/rate (fewer when the clients
+// lag). Each subscriber counts distinct sequence numbers;
+// the run ends when every subscriber has every event, when nothing arrived
+// for 5s, or at the timeout.
+func runBridge(wsURL string, p *routerProc, n, requests, concurrency, payload int, rate float64, timeout time.Duration) (bridgeResult, error) {
 	res := bridgeResult{requests: requests}
 	base := "http://" + strings.TrimPrefix(strings.TrimSuffix(wsURL, "/ws"), "ws://")
 	subs, err := subscribeAll(wsURL, n, "bench.bridge")
 	if err != nil {
 		return res, err
 	}
-	var delivered atomic.Int64
+	var delivered, duplicates atomic.Int64
+	var lastNanos atomic.Int64
+	delivery := newHistogram()
 	var wg sync.WaitGroup
 	for _, c := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer c.close()
-			for got := 0; got < requests; got++ {
-				if _, err := c.read(0); err != nil {
+			seen := make([]bool, requests)
+			local := map[int]int64{}
+			defer delivery.merge(local)
+			for got := 0; got < requests; {
+				msg, err := c.read(0)
+				if err != nil {
 					return
 				}
+				seq, ts, ok := eventArgs(msg)
+				if !ok || seq < 0 || seq >= int64(requests) {
+					continue
+				}
+				now := time.Now().UnixNano()
+				if seen[seq] {
+					duplicates.Add(1)
+					continue
+				}
+				seen[seq] = true
+				got++
 				delivered.Add(1)
+				local[bucketOf(time.Duration(now-ts))]++
+				storeMax(&lastNanos, now)
 			}
 		}()
 	}
@@ -237,6 +267,14 @@ func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time
 	jobs := make(chan int)
 	errs := make(chan error, concurrency)
 	var senders sync.WaitGroup
+	var before cpuUse
+	cpuErr := errNoCPUTime
+	res.writes = -1
+	writesBefore, writesErr := int64(0), errNoCPUTime
+	if p != nil {
+		before, cpuErr = p.cpu()
+		writesBefore, writesErr = processWrites(p.cmd.Process.Pid)
+	}
 	start := time.Now()
 	for range concurrency {
 		senders.Add(1)
@@ -246,7 +284,8 @@ func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time
 			defer hist.merge(local)
 			for seq := range jobs {
 				t0 := time.Now()
-				msg := `{"topic":"bench.bridge","args":[` + strconv.Itoa(seq) + `,"` + body + `"]}`
+				msg := `{"topic":"bench.bridge","args":[` + strconv.Itoa(seq) + `,` +
+					strconv.FormatInt(t0.UnixNano(), 10) + `,"` + body + `"]}`
 				resp, err := httpClient.Post(base+"/publish", "application/json", strings.NewReader(msg))
 				if err != nil {
 					errs <- err
@@ -265,6 +304,9 @@ func runBridge(wsURL string, n, requests, concurrency, payload int, timeout time
 	var sendErr error
 feed:
 	for seq := range requests {
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(float64(seq) / rate * float64(time.Second)))))
+		}
 		select {
 		case jobs <- seq:
 		case sendErr = <-errs:
@@ -280,21 +322,69 @@ feed:
 		wg.Wait()
 		return res, sendErr
 	}
+	waitDeliveries(&wg, &delivered, timeout, 5*time.Second)
+	if p != nil && cpuErr == nil {
+		if after, err := p.cpu(); err == nil {
+			res.routerCPU, res.routerCPUSet = after.router-before.router, true
+			res.toolCPU = after.tool - before.tool
+		}
+	}
+	if p != nil && writesErr == nil {
+		if after, err := processWrites(p.cmd.Process.Pid); err == nil {
+			res.writes = after - writesBefore
+		}
+	}
+	for _, c := range subs {
+		c.close()
+	}
+	wg.Wait()
+	res.delivered = delivered.Load()
+	res.duplicates = duplicates.Load()
+	res.lost = int64(n)*int64(requests) - res.delivered
+	if last := lastNanos.Load(); last > 0 {
+		res.duration = time.Duration(last - start.UnixNano())
+	} else {
+		res.duration = time.Since(start)
+	}
+	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
+	res.dp50, res.dp99 = delivery.percentile(50), delivery.percentile(99)
+	return res, nil
+}
+
+// waitDeliveries waits, bounded, for the subscribers' goroutines in wg:
+// until they are done, until delivered has not grown for stall (what is
+// missing then is lost), or until timeout.
+func waitDeliveries(wg *sync.WaitGroup, delivered *atomic.Int64, timeout, stall time.Duration) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		for _, c := range subs {
-			c.close()
+	deadline := time.After(timeout)
+	tick := time.NewTicker(stall)
+	defer tick.Stop()
+	prev := int64(-1)
+	for {
+		select {
+		case <-done:
+			return
+		case <-deadline:
+			return
+		case <-tick.C:
+			cur := delivered.Load()
+			if cur == prev {
+				return
+			}
+			prev = cur
 		}
-		<-done
 	}
-	res.duration = time.Since(start)
-	res.delivered = delivered.Load()
-	res.lost = int64(n)*int64(requests) - res.delivered
-	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
-	return res, nil
+}
+
+// storeMax raises v to now unless it is already later.
+func storeMax(v *atomic.Int64, now int64) {
+	for {
+		last := v.Load()
+		if now <= last || v.CompareAndSwap(last, now) {
+			return
+		}
+	}
 }
 
 // runAckPublish is the bridge's baseline: concurrency WAMP sessions each

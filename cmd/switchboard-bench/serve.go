@@ -21,21 +21,47 @@ import (
 	"github.com/switchboard-wamp/switchboard/router"
 )
 
+// serveOptions tune the switchboard router under test (stock nexus has
+// neither setting).
+type serveOptions struct {
+	writeDelay    time.Duration // listeners[].websocket.write_delay
+	maxHandshakes int           // limits.max_handshakes; < 0: the default
+}
+
 // serve runs one router under test on 127.0.0.1:0, prints "ADDR <ws url>",
 // and then obeys commands on stdin: "gc" (collect garbage, answer "ok") and
-// EOF (shut down).
-func serve(kind string) error {
+// EOF (shut down). With BENCH_CPU_PROFILE=PREFIX in its environment it
+// writes a CPU profile of its whole life to PREFIX.<router>.<pid>.
+func serve(kind string, so serveOptions) error {
 	if os.Getenv("BENCH_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, for an exact profile
+	}
+	if prefix := os.Getenv("BENCH_CPU_PROFILE"); prefix != "" {
+		f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, kind, os.Getpid()))
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	var url string
 	var stop func()
 	switch kind {
 	case "switchboard":
+		limits := ""
+		if so.maxHandshakes >= 0 {
+			limits = fmt.Sprintf(", max_handshakes: %d", so.maxHandshakes)
+		}
 		cfg, err := config.Parse("bench", []byte(`
 listeners:
   - address: "127.0.0.1:0"
-    websocket: { path: /ws, ping_interval: 0s }
+    websocket: { path: /ws, ping_interval: 0s, write_delay: "`+so.writeDelay.String()+`" }
     bridge: { realm: realm1 }
 realms:
   - name: realm1
@@ -45,7 +71,7 @@ realms:
         permissions:
           - { uri: "", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }
 # Every load-tool session comes from 127.0.0.1: no connection limits.
-limits: { max_connections: 0, max_connections_per_ip: 0 }
+limits: { max_connections: 0, max_connections_per_ip: 0`+limits+` }
 `), nil)
 		if err != nil {
 			return err
