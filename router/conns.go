@@ -211,9 +211,12 @@ func (s *Server) gateHandshakes(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.handshakes.enter() {
 			s.handshakeRefused(r.RemoteAddr)
-			w.Header().Set("Retry-After", handshakeRetryAfter)
-			writeJSONError(w, http.StatusServiceUnavailable, "switchboard.error.too_many_handshakes",
-				"too many sessions are being opened: retry after a second")
+			h := w.Header()
+			h.Set("Retry-After", handshakeRetryAfter)
+			h.Set("Content-Type", "application/json")
+			h.Set("Connection", "close")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write(tooManyHandshakes)
 			return
 		}
 		defer s.handshakes.leave()
@@ -222,18 +225,23 @@ func (s *Server) gateHandshakes(h http.Handler) http.Handler {
 }
 
 // handshakeRefused counts and logs a session refused over max_handshakes.
+// In a storm the log says it once a second, with how many since.
 func (s *Server) handshakeRefused(remote string) {
 	s.limits.ConnectionsRefused.WithLabelValues("max_handshakes").Inc()
-	s.log.Warn("connection refused", "limit", "max_handshakes", "max", s.handshakes.max, "remote_addr", remote)
+	n := s.handshakeRefusals.Add(1)
+	now := time.Now().UnixNano()
+	last := s.handshakeLogged.Load()
+	if now-last < int64(time.Second) || !s.handshakeLogged.CompareAndSwap(last, now) {
+		return
+	}
+	s.handshakeRefusals.Store(0)
+	s.log.Warn("connection refused", "limit", "max_handshakes", "max", s.handshakes.max, "remote_addr", remote,
+		"refused_since_last_log", n)
 }
 
-func writeJSONError(w http.ResponseWriter, status int, uri, message string) {
-	body, _ := json.Marshal(map[string]any{"error": uri, "args": []string{message}, "kwargs": map[string]any{}})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Connection", "close")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
+// tooManyHandshakes is the body of a 503 over max_handshakes, built once.
+var tooManyHandshakes, _ = json.Marshal(map[string]any{"error": "switchboard.error.too_many_handshakes",
+	"args": []string{"too many sessions are being opened: retry after a second"}, "kwargs": map[string]any{}})
 
 type trackedConn struct {
 	net.Conn

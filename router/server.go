@@ -78,8 +78,11 @@ type Server struct {
 	serveWG  sync.WaitGroup
 	connWG   sync.WaitGroup // connections between accept and attach
 	conns    connSet
-	// handshakes bounds the sessions being opened (max_handshakes).
-	handshakes handshakeGate
+	// handshakes bounds the sessions being opened (max_handshakes);
+	// handshakeRefusals and handshakeLogged pace the refusals' log.
+	handshakes        handshakeGate
+	handshakeRefusals atomic.Int64
+	handshakeLogged   atomic.Int64
 	// poller watches idle sessions' connections, so that they need no
 	// reader goroutine (nil where the system offers no epoll).
 	poller atomic.Pointer[transport.Poller]
