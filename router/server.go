@@ -81,6 +81,7 @@ type Server struct {
 	// handshakes bounds the sessions being opened (max_handshakes);
 	// handshakeRefusals and handshakeLogged pace the refusals' log.
 	handshakes        handshakeGate
+	writers           transport.Activity // sessions written to lately (write_delay applies when busy)
 	handshakeRefusals atomic.Int64
 	handshakeLogged   atomic.Int64
 	// poller watches idle sessions' connections, so that they need no

@@ -61,6 +61,7 @@ func (s *Server) peerOptions(transportName string, ping time.Duration, maxQueueB
 	return transport.PeerOptions{
 		PingInterval:          ping,
 		WriteDelay:            writeDelay,
+		Activity:              &s.writers,
 		MaxQueueBytes:         maxQueueBytes,
 		MaxNestingDepth:       s.peerLimits.MaxNestingDepth,
 		MaxMessageItems:       s.peerLimits.MaxMessageItems,

@@ -49,6 +49,22 @@ func TestCoalesceWaitsOnlyWhenBusy(t *testing.T) {
 			t.Fatalf("coalesce returned %v, want the nexus message to write first", got)
 		}
 	})
+	t.Run("quiet router", func(t *testing.T) {
+		p := coalescingPeer(time.Hour)
+		p.opts.Activity = &Activity{} // a single session written to: not busy
+		p.opts.Activity.writers.Store(1)
+		p.coalesce(time.Now())
+	})
+	t.Run("busy router", func(t *testing.T) {
+		p := coalescingPeer(20 * time.Millisecond)
+		p.opts.Activity = &Activity{}
+		p.opts.Activity.writers.Store(BusyWriters)
+		last := time.Now()
+		p.coalesce(last)
+		if waited := time.Since(last); waited < 20*time.Millisecond {
+			t.Fatalf("a writer on a busy router waited %v, want WriteDelay", waited)
+		}
+	})
 	t.Run("closing", func(t *testing.T) {
 		p := coalescingPeer(time.Hour)
 		close(p.closing)

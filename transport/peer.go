@@ -28,8 +28,13 @@ type PeerOptions struct {
 	// write before writing frames queued with EnqueueFrame, so that a busy
 	// session's events share one write; frames queued with
 	// EnqueueFrameNow, messages from nexus, and the first write after an
-	// idle period go at once. Zero disables it.
+	// idle period go at once, and so does everything while Activity says
+	// the router is not busy. Zero disables it.
 	WriteDelay time.Duration
+	// Activity, shared by the router's peers, counts the sessions written
+	// to lately; WriteDelay applies only while it says the router is busy
+	// (nil: always).
+	Activity *Activity
 	// NewSession, when set, returns the hooks that see this peer's session
 	// open (one value per peer, so it may keep what it reads from HELLO).
 	NewSession func() SessionHooks
@@ -283,6 +288,23 @@ func newPeer(conn frameConn, s Serializer, opts PeerOptions) *Peer {
 	go p.readLoop()
 	return p
 }
+
+// Activity counts the peers whose writer runs: the sessions written to
+// within their last IdleAfter (a second). A router with at least
+// BusyWriters of them is busy: that is when coalescing writes pays (many
+// subscribers, each with a write per event otherwise), and when the wait
+// it adds is worth it; a single fast stream on a quiet router is written
+// at once.
+type Activity struct{ writers atomic.Int64 }
+
+// BusyWriters is how many sessions written to lately make a router busy.
+const BusyWriters = 64
+
+// Busy reports whether the router is busy (a nil Activity always is).
+func (a *Activity) Busy() bool { return a == nil || a.writers.Load() >= BusyWriters }
+
+// Writers returns the sessions written to lately.
+func (a *Activity) Writers() int { return int(a.writers.Load()) }
 
 // Recv returns the channel of messages from the client.
 func (p *Peer) Recv() <-chan wamp.Message { return p.in }

@@ -12,6 +12,10 @@ import (
 // exits once idle for opts.IdleAfter, and for good when the connection
 // ends.
 func (p *Peer) writeLoop() {
+	if a := p.opts.Activity; a != nil {
+		a.writers.Add(1)
+		defer a.writers.Add(-1)
+	}
 	idle := time.NewTimer(p.opts.IdleAfter)
 	defer idle.Stop()
 	calls := p.sendCalls.Load()
@@ -54,14 +58,14 @@ func (p *Peer) writeLoop() {
 	}
 }
 
-// coalesce waits, if WriteDelay is set and the previous write was less
-// than WriteDelay ago, until WriteDelay after it, so that frames queued
-// meanwhile share the next write. It returns early for a frame queued
+// coalesce waits, if WriteDelay is set, the router is busy and the
+// previous write was less than WriteDelay ago, until WriteDelay after it,
+// so that frames queued meanwhile share the next write. It returns early for a frame queued
 // with EnqueueFrameNow, a message from nexus (which it returns, to be
 // written first), or the end of the connection.
 func (p *Peer) coalesce(lastWrite time.Time) wamp.Message {
 	d := p.opts.WriteDelay
-	if d <= 0 || p.urgent.Swap(false) {
+	if d <= 0 || p.urgent.Swap(false) || !p.opts.Activity.Busy() {
 		return nil
 	}
 	wait := d - time.Since(lastWrite)
