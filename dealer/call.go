@@ -68,6 +68,9 @@ func (s *Session) call(m *wamp.Call) {
 		s.continueCall(c, m, progress)
 		return
 	}
+	if s.tailOfCutShort(m.Request, progress) {
+		return // a chunk of a progressive call that has ended
+	}
 	refuse := func(uri wamp.URI, format string, args ...any) {
 		s.d.obs.CallRefused(r.name, uri)
 		s.replyError(wamp.CALL, m.Request, uri, format, args...)
@@ -97,13 +100,19 @@ func (s *Session) call(m *wamp.Call) {
 	r.mu.RLock()
 	reg := r.best(proc)
 	var callee *Session
-	var match string
+	var match, regURI string
 	var discloseCaller bool
 	if reg != nil {
 		callee = reg.pick(randomIndex)
-		match, discloseCaller = reg.match, reg.discloseCaller
+		match, regURI, discloseCaller = reg.match, reg.uri, reg.discloseCaller
 	}
 	r.mu.RUnlock()
+	if callee != nil && !callee.info.Trusted && r.authz != nil && r.authz.Protected(proc) &&
+		!r.authz.AllowsRegister(callee.subject(), regURI, match) {
+		s.d.log.Warn("protected procedure not routed to a registration its callee may no longer hold",
+			"realm", r.name, "procedure", proc, "callee_session_id", uint64(callee.info.ID))
+		callee = nil
+	}
 	if callee == nil {
 		refuse(wamp.ErrNoSuchProcedure, "no procedure %q is registered", proc)
 		return
@@ -395,11 +404,16 @@ func (c *call) interruptLocked(mode string, reason wamp.URI) {
 }
 
 // forget removes c from its caller's calls (unless the request ID already
-// names a newer call).
+// names a newer call); a progressive call whose caller was still sending
+// chunks is remembered, so that those chunks are dropped. The caller holds
+// c.mu.
 func (s *Session) forget(c *call) {
 	s.mu.Lock()
 	if s.calls[c.request] == c {
 		delete(s.calls, c.request)
+		if c.invoking {
+			s.noteCutShort(c.request)
+		}
 	}
 	s.mu.Unlock()
 }

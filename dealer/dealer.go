@@ -49,6 +49,10 @@ type Authorizer interface {
 	// AllowsRegister reports whether the subject may register uri under
 	// match (every procedure the pattern can match).
 	AllowsRegister(sub realms.Subject, uri, match string) bool
+	// Protected reports whether the router calls procedure with secrets:
+	// a call of it goes to a registration only if its callee may still
+	// register it (rules can change by reload after a REGISTER).
+	Protected(procedure string) bool
 }
 
 // Realm configures one realm of the dealer.

@@ -29,6 +29,53 @@ type Session struct {
 	calls       map[wamp.ID]*call // as caller, by CALL request ID
 	invocations map[wamp.ID]*call // as callee, by INVOCATION request ID
 	regs        map[wamp.ID]*registration
+	// cutShort holds the request IDs of progressive calls that ended while
+	// their caller was still sending chunks (the callee answered early, a
+	// timeout, a cancel): the chunks still on their way are dropped, not
+	// taken for new calls. At most maxCutShort, oldest forgotten first.
+	cutShort      map[wamp.ID]struct{}
+	cutShortOrder []wamp.ID
+}
+
+// maxCutShort bounds a session's remembered cut-short progressive calls.
+const maxCutShort = 64
+
+// noteCutShort remembers request as a progressive call that ended before
+// its last chunk. The caller holds s.mu.
+func (s *Session) noteCutShort(request wamp.ID) {
+	if s.cutShort == nil {
+		s.cutShort = map[wamp.ID]struct{}{}
+	}
+	if _, ok := s.cutShort[request]; ok {
+		return
+	}
+	if len(s.cutShortOrder) == maxCutShort {
+		delete(s.cutShort, s.cutShortOrder[0])
+		s.cutShortOrder = s.cutShortOrder[1:]
+	}
+	s.cutShort[request] = struct{}{}
+	s.cutShortOrder = append(s.cutShortOrder, request)
+}
+
+// tailOfCutShort reports whether a CALL of request is a chunk of a
+// progressive call that ended already; its last chunk (progress false)
+// forgets the call.
+func (s *Session) tailOfCutShort(request wamp.ID, progress bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.cutShort[request]; !ok {
+		return false
+	}
+	if !progress {
+		delete(s.cutShort, request)
+		for i, id := range s.cutShortOrder {
+			if id == request {
+				s.cutShortOrder = append(s.cutShortOrder[:i:i], s.cutShortOrder[i+1:]...)
+				break
+			}
+		}
+	}
+	return true
 }
 
 // ID returns the WAMP session ID.

@@ -84,6 +84,19 @@ func (st *roleState) mayCover(sub Subject, uri, match string) bool {
 	return true
 }
 
+// Protected reports whether procedure is one the router calls with
+// secrets (a role's authorizer, the dynamic authenticator): its callee's
+// registration must still be allowed when a call is routed to it (a
+// reload may have made it protected after it was registered).
+func (a *Authorizer) Protected(procedure string) bool {
+	for _, p := range a.state.Load().protected {
+		if p == procedure {
+			return true
+		}
+	}
+	return false
+}
+
 // patternCovers reports whether a registration of uri under match would
 // receive calls of procedure.
 func patternCovers(uri, match, procedure string) bool {
