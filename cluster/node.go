@@ -43,7 +43,7 @@ type Observer interface {
 	Received()
 	// Lost counts a publication that could not be sent or was dropped on
 	// arrival, by reason (not_connected, too_large, slow_consumer,
-	// undecodable, ...).
+	// undecodable, forged, ...).
 	Lost(reason string)
 	// Connected reports the NATS connection's state.
 	Connected(bool)
@@ -342,6 +342,16 @@ func (n *Node) receive() {
 			if err != nil {
 				n.obs.Lost("undecodable")
 				n.log.Error("cluster: undecodable publication", "subject", msg.Subject, "error", err)
+				continue
+			}
+			// The realm and topic are the payload's: a message whose
+			// subject is not theirs (a NATS user allowed one realm's
+			// subjects, another client of the account) or on a wamp.*
+			// topic (which no node forwards) is not another node's.
+			if msg.Subject != topicSubject(realm, pub.Topic) || broker.ReservedTopic(pub.Topic) {
+				n.obs.Lost("forged")
+				n.log.Warn("cluster: publication refused: its realm and topic do not match its subject",
+					"subject", msg.Subject, "realm", realm)
 				continue
 			}
 			if !seen.add(pub.ID) {
