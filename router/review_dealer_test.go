@@ -1,0 +1,97 @@
+package router_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router/routertest"
+)
+
+// bridgeWithReader is withBridge plus a role "reader" that may call
+// app.shown.* with its identity disclosed, as backend may.
+func bridgeWithReader(c *config.Config) {
+	withBridge(false)(c)
+	c.Realms[0].Roles = append(c.Realms[0].Roles, config.Role{Name: "reader", Permissions: []config.Permission{
+		{URI: "app.shown.", Match: "prefix", Allow: config.Allow{Call: true}, Disclose: config.Disclose{Caller: true}},
+	}})
+}
+
+// TestBridgeCallerIdentityAfterReload: a reload that gives a bridge key
+// another authid and role (demoting a leaked key, say) changes what
+// callees are told about its calls, as it changes what the key may do.
+// The bridge's in-process caller sessions were cached by key name with the
+// identity of the key's first request, so callees kept seeing the old
+// authid and role (a callee that authorizes by caller_authrole would
+// still treat the demoted key as its old role).
+func TestBridgeCallerIdentityAfterReload(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, bridgeWithReader)
+	callee := srv.Dial(t, 1, "json", client.Config{})
+	must(t, callee.Register("app.shown.whoami", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Kwargs: wamp.Dict{"authid": inv.Details["caller_authid"], "authrole": inv.Details["caller_authrole"]}}
+	}, nil))
+	b := newBridgeClient(t, srv)
+	whoami := func() (any, any) {
+		t.Helper()
+		r := b.bearer("/call", `{"procedure":"app.shown.whoami"}`)
+		r.expect(t, http.StatusOK, "")
+		kw, _ := r.body["kwargs"].(map[string]any)
+		return kw["authid"], kw["authrole"]
+	}
+	if id, role := whoami(); id != "worker-1" || role != "backend" {
+		t.Fatalf("before the reload the callee saw %v/%v, want worker-1/backend", id, role)
+	}
+
+	next := routertest.Config()
+	bridgeWithReader(next)
+	next.Listeners[0].Bridge.Keys[1].AuthID = "worker-2"
+	next.Listeners[0].Bridge.Keys[1].Role = "reader"
+	must(t, srv.Reload(next))
+	if id, role := whoami(); id != "worker-2" || role != "reader" {
+		t.Fatalf("after the reload the callee saw %v/%v, want worker-2/reader", id, role)
+	}
+}
+
+// TestGoodbyeEndsTheDealerSession: after a callee's GOODBYE its
+// registrations are gone (a caller gets no_such_procedure), and whatever
+// it still sends on the connection reaches no dealer session.
+func TestGoodbyeEndsTheDealerSession(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	callee := dialWire(t, srv, 0, "json", wireHello{callee: []string{"call_canceling"}})
+	caller := dialWire(t, srv, 1, "msgpack", wireHello{})
+	callee.register("review.bye", nil)
+	caller.callResult("wamp.registration.lookup", nil, wamp.List{"review.bye"}, nil)
+
+	callee.send(&wamp.Goodbye{Details: wamp.Dict{}, Reason: wamp.CloseNormal})
+	expectMsg[*wamp.Goodbye](callee, "GOODBYE reply")
+	// If the connection stays open, a REGISTER after GOODBYE is not
+	// answered with REGISTERED.
+	_ = callee.sendErr(&wamp.Register{Request: callee.req(), Options: wamp.Dict{}, Procedure: "review.after_bye"})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res := caller.callResult("wamp.registration.lookup", nil, wamp.List{"review.bye"}, nil)
+		if len(res.Arguments) > 0 && res.Arguments[0] == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("review.bye is still registered after its callee's GOODBYE")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	res := caller.callResult("wamp.registration.lookup", nil, wamp.List{"review.after_bye"}, nil)
+	if len(res.Arguments) == 0 || res.Arguments[0] != nil {
+		t.Fatalf("a REGISTER sent after GOODBYE was registered: %v", res.Arguments)
+	}
+	if msg, err := callee.recvWithin(200 * time.Millisecond); err == nil {
+		if _, ok := msg.(*wamp.Registered); ok {
+			t.Fatalf("REGISTERED after GOODBYE: %v", msg)
+		}
+	}
+}
