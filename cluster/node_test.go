@@ -299,3 +299,64 @@ func TestInterestIsReferenceCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxIsBoundedInBytes: publications received and not yet delivered
+// are bounded in bytes, not only in number (65536, each up to NATS's
+// max_payload: 64 GiB of 1 MiB publications). One receive goroutine
+// delivers what every other node publishes, so a node slower than the
+// others together queues; past a bound in bytes (here taken as 64 MiB,
+// the NATS client's default per subscription, which SetPendingLimits(-1)
+// turns off) it must drop and count, as a client's queue does.
+func TestInboxIsBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	release := make(chan struct{})
+	obs := &testObserver{subjects: make(chan int, 64), lost: map[string]int{}}
+	n, err := Connect(Options{URL: s.ClientURL(), Node: "slow", Observer: obs,
+		Deliver: func(string, broker.RemotePublication) error {
+			<-release // this node's broker is busy
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	t.Cleanup(func() { close(release) }) // before Close: cleanups run last first
+	tn := &testNode{Node: n, obs: obs}
+	tn.interest(t, "realm1", realms.NewPattern("big", realms.MatchExact), true)
+
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var codec Node
+	payload := strings.Repeat("x", 900<<10)
+	const count = 80 // 72 MB
+	for range count {
+		data, err := codec.encode("realm1", broker.RemotePublication{ID: wamp.GlobalID(), Topic: "big", Args: wamp.List{payload}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Publish(topicSubject("realm1", "big"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A round trip of the node: NATS sent it every publication before the PONG.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	queued := len(n.in)
+	obs.mu.Lock()
+	dropped := obs.lost["slow_consumer"]
+	obs.mu.Unlock()
+	if queued*(900<<10) > 64<<20 {
+		t.Errorf("%d publications of 900 KiB (%d MiB) queued for delivery, %d dropped: want at most 64 MiB queued",
+			queued, queued*900>>10, dropped)
+	}
+}
