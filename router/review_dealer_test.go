@@ -2,6 +2,8 @@ package router_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"net/http"
 	"testing"
 	"time"
@@ -94,4 +96,78 @@ func TestGoodbyeEndsTheDealerSession(t *testing.T) {
 			t.Fatalf("REGISTERED after GOODBYE: %v", msg)
 		}
 	}
+}
+
+// TestDealerSelfCall: a session that is its own callee (with
+// call_canceling): its CALL comes back to it as an INVOCATION, a kill
+// CANCEL interrupts it and its ERROR answers the call; leaving with calls
+// to itself pending deadlocks nothing and leaves no registration.
+func TestDealerSelfCall(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	for i, c := range combos() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			self := dialWire(t, srv, c.listener, c.ser, wireHello{callee: []string{"call_canceling"}, caller: []string{"call_canceling"}})
+			proc := fmt.Sprintf("review.self.%d", i)
+			self.register(proc, nil)
+
+			req := self.call(proc, nil, wamp.List{"ping"}, nil)
+			inv := expectMsg[*wamp.Invocation](self, "own INVOCATION")
+			self.yield(inv.Request, nil, inv.Arguments, nil)
+			if r := self.expectResult(req, "own RESULT"); len(r.Arguments) != 1 || r.Arguments[0] != "ping" {
+				t.Fatalf("own RESULT %v", r.Arguments)
+			}
+
+			req = self.call(proc, nil, nil, nil)
+			inv = expectMsg[*wamp.Invocation](self, "own INVOCATION to cancel")
+			self.send(&wamp.Cancel{Request: req, Options: wamp.Dict{"mode": "kill"}})
+			if intr := expectMsg[*wamp.Interrupt](self, "own INTERRUPT"); intr.Request != inv.Request {
+				t.Fatalf("INTERRUPT of %d, want %d", intr.Request, inv.Request)
+			}
+			self.send(&wamp.Error{Type: wamp.INVOCATION, Request: inv.Request, Details: wamp.Dict{}, Error: "review.error.stopped"})
+			self.expectError(wamp.CALL, req, "review.error.stopped", "own ERROR after kill")
+
+			// Calls to itself pending, then it leaves.
+			for range 20 {
+				self.call(proc, wamp.Dict{"timeout": 600000}, nil, nil)
+			}
+			for range 20 {
+				expectMsg[*wamp.Invocation](self, "pending own INVOCATION")
+			}
+			self.close()
+			other := dialWire(t, srv, c.listener, c.ser, wireHello{})
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				res := other.callResult("wamp.registration.lookup", nil, wamp.List{proc}, nil)
+				if len(res.Arguments) > 0 && res.Arguments[0] == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s still registered after its callee (and caller) left", proc)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// TestDealerOddTimeouts: timeouts a MessagePack client can send (NaN,
+// infinities, huge, negative, not a number) neither time a call out at
+// once nor panic; a fraction of a millisecond still times out.
+func TestDealerOddTimeouts(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	callee := dialWire(t, srv, 1, "msgpack", wireHello{callee: []string{"call_canceling", "call_timeout"}})
+	caller := dialWire(t, srv, 1, "msgpack", wireHello{})
+	callee.register("review.timeouts", nil)
+	for _, timeout := range []any{math.NaN(), math.Inf(1), math.Inf(-1), 1e300, -1, "soon", uint64(math.MaxUint64)} {
+		req := caller.call("review.timeouts", wamp.Dict{"timeout": timeout}, wamp.List{"ok"}, nil)
+		inv := expectMsg[*wamp.Invocation](callee, fmt.Sprintf("timeout %v", timeout))
+		callee.yield(inv.Request, nil, inv.Arguments, nil)
+		caller.expectResult(req, fmt.Sprintf("timeout %v", timeout))
+	}
+	req := caller.call("review.timeouts", wamp.Dict{"timeout": 0.25}, nil, nil)
+	expectMsg[*wamp.Invocation](callee, "timeout 0.25 ms")
+	caller.expectError(wamp.CALL, req, wamp.ErrTimeout, "timeout 0.25 ms")
 }
