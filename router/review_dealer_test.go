@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -170,4 +171,53 @@ func TestDealerOddTimeouts(t *testing.T) {
 	req := caller.call("review.timeouts", wamp.Dict{"timeout": 0.25}, nil, nil)
 	expectMsg[*wamp.Invocation](callee, "timeout 0.25 ms")
 	caller.expectError(wamp.CALL, req, wamp.ErrTimeout, "timeout 0.25 ms")
+}
+
+// TestReloadProtectsNewAuthorizerFromOldPatterns: a reload that gives a
+// role a dynamic authorizer on a procedure that a registration made
+// earlier covers (a prefix the registering role was allowed, since it
+// covered no protected procedure then) must not let that registration
+// answer the authorizer's questions: only an exact register permission
+// may (security.md), and mayCover is checked at REGISTER time only.
+// Here eve (role member: register by prefix "") registered com.auth.
+// before the reload; she then receives the router's calls of
+// com.auth.decide and allows sam everything.
+func TestReloadProtectsNewAuthorizerFromOldPatterns(t *testing.T) {
+	t.Parallel()
+	const eveTicket = "eve-ticket-0123456789abcdef"
+	const samTicket = "sam-ticket-0123456789abcdef"
+	withEve := func(c *config.Config) {
+		dynamicRealm(c)
+		r := &c.Realms[0]
+		r.Roles[0].Permissions[0].Allow.Register = false // anonymous sessions register nothing
+		r.Roles = append(r.Roles, config.Role{Name: "member", Permissions: []config.Permission{
+			{URI: "", Match: "prefix", Allow: config.Allow{Register: true, Call: true}}}})
+		r.Auth.Ticket.Principals["eve"] = config.TicketPrincipal{Ticket: eveTicket, Role: "member"}
+	}
+	srv := routertest.Start(t, withEve)
+	eve := srv.Dial(t, 1, "json", ticketAuth("eve", eveTicket))
+	var mu sync.Mutex
+	questions := 0
+	must(t, eve.Register("com.auth.", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		mu.Lock()
+		questions++
+		mu.Unlock()
+		return client.InvokeResult{Args: wamp.List{true}}
+	}, wamp.Dict{"match": "prefix"}))
+
+	next := routertest.Config()
+	withEve(next)
+	r := &next.Realms[0]
+	r.Roles = append(r.Roles, config.Role{Name: "staff", Authorizer: "com.auth.decide", AuthorizerCache: time.Minute})
+	r.Auth.Ticket.Principals["sam"] = config.TicketPrincipal{Ticket: samTicket, Role: "staff"}
+	must(t, srv.Reload(next))
+
+	sam := srv.Dial(t, 0, "json", ticketAuth("sam", samTicket))
+	err := sam.Subscribe("com.example.anything", func(*wamp.Event) {}, nil)
+	mu.Lock()
+	n := questions
+	mu.Unlock()
+	if err == nil || n > 0 {
+		t.Fatalf("sam's SUBSCRIBE: %v; eve's prefix registration answered %d authorization questions (want not_authorized, none)", err, n)
+	}
 }
