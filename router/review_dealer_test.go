@@ -221,3 +221,36 @@ func TestReloadProtectsNewAuthorizerFromOldPatterns(t *testing.T) {
 		t.Fatalf("sam's SUBSCRIBE: %v; eve's prefix registration answered %d authorization questions (want not_authorized, none)", err, n)
 	}
 }
+
+// TestDealerProgressiveChunkAfterEarlyAnswer: a callee may end a
+// progressive call before the caller's last chunk (an ERROR: the upload
+// is refused). The caller's chunks already on their way belong to that
+// call (rpc.md: CALLs with the same request ID and progress continue it;
+// reusing the ID for a new call is only after the call, and these are
+// not a new call): they must not start a new call, which the callee
+// would see as a fresh INVOCATION with a new request ID and no first
+// chunk, and whose answer the caller would get as a second answer to the
+// request it already has an ERROR for.
+func TestDealerProgressiveChunkAfterEarlyAnswer(t *testing.T) {
+	t.Parallel()
+	srv := routertest.Start(t, nil)
+	feats := []string{"progressive_call_invocations", "call_canceling"}
+	callee := dialWire(t, srv, 0, "json", wireHello{callee: feats})
+	caller := dialWire(t, srv, 1, "cbor", wireHello{caller: []string{"progressive_call_invocations"}})
+	callee.register("review.upload", nil)
+
+	req := caller.req()
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{"progress": true}, Procedure: "review.upload", Arguments: wamp.List{"a"}})
+	inv := expectMsg[*wamp.Invocation](callee, "first chunk")
+	callee.send(&wamp.Error{Type: wamp.INVOCATION, Request: inv.Request, Details: wamp.Dict{}, Error: "review.error.refused"})
+	caller.expectError(wamp.CALL, req, "review.error.refused", "early ERROR")
+	// The caller had sent these before it read the ERROR.
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{"progress": true}, Procedure: "review.upload", Arguments: wamp.List{"b"}})
+	caller.send(&wamp.Call{Request: req, Options: wamp.Dict{}, Procedure: "review.upload", Arguments: wamp.List{"c"}})
+	// The caller's reader has handled them (and queued whatever they
+	// cause for the callee) once it answers the barrier.
+	caller.sync("late chunks handled")
+	if before := callee.untilSync("late chunks"); len(before) > 0 {
+		t.Fatalf("the callee got %d messages for the ended call's late chunks, the first %s %v", len(before), before[0].MessageType(), before[0])
+	}
+}
