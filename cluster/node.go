@@ -43,7 +43,7 @@ type Observer interface {
 	Received()
 	// Lost counts a publication that could not be sent or was dropped on
 	// arrival, by reason (not_connected, too_large, slow_consumer,
-	// undecodable, ...).
+	// undecodable, forged, ...).
 	Lost(reason string)
 	// Connected reports the NATS connection's state.
 	Connected(bool)
@@ -198,7 +198,7 @@ func (n *Node) Close() {
 // Interest implements broker.Cluster.
 func (n *Node) Interest(realm string, p realms.Pattern, on bool) {
 	n.opsMu.Lock()
-	n.ops = append(n.ops, interestOp{subject: interestSubject(realm, p), on: on})
+	n.ops = append(n.ops, interestOp{subject: boundedInterest(interestSubject(realm, p)), on: on})
 	n.opsMu.Unlock()
 	select {
 	case n.opsWake <- struct{}{}:
@@ -257,6 +257,22 @@ func (n *Node) apply(op interestOp) {
 	n.subs[op.subject] = &natsInterest{refs: 1, sub: sub}
 }
 
+// maxSubjectLength bounds the subjects the node publishes and subscribes
+// to: a NATS server closes a connection that sends a protocol line over
+// its max_control_line (4 KiB by default), and the client does not
+// reconnect. An escaped topic takes up to three times its length.
+const maxSubjectLength = 4000
+
+// boundedInterest returns subject, or for one over maxSubjectLength the
+// enclosing subject of its leading tokens that fit, then '>': it receives
+// more than asked for, and the broker delivers by topic.
+func boundedInterest(subject string) string {
+	if len(subject) <= maxSubjectLength {
+		return subject
+	}
+	return subject[:strings.LastIndexByte(subject[:maxSubjectLength-1], '.')] + ".>"
+}
+
 // Forward implements broker.Cluster: one NATS message per publication.
 func (n *Node) Forward(realm string, pub broker.RemotePublication) error {
 	if !n.nc.IsConnected() {
@@ -268,7 +284,12 @@ func (n *Node) Forward(realm string, pub broker.RemotePublication) error {
 		n.obs.Lost("unencodable")
 		return err
 	}
-	if err := n.nc.Publish(topicSubject(realm, pub.Topic), data); err != nil {
+	subject := topicSubject(realm, pub.Topic)
+	if len(subject) > maxSubjectLength {
+		n.obs.Lost("too_long")
+		return fmt.Errorf("topic of %d bytes: its NATS subject exceeds %d bytes", len(pub.Topic), maxSubjectLength)
+	}
+	if err := n.nc.Publish(subject, data); err != nil {
 		reason := "publish_failed"
 		if errors.Is(err, nats.ErrMaxPayload) {
 			reason = "too_large"
@@ -348,6 +369,16 @@ func (n *Node) receive() {
 			if err != nil {
 				n.obs.Lost("undecodable")
 				n.log.Error("cluster: undecodable publication", "subject", msg.Subject, "error", err)
+				continue
+			}
+			// The realm and topic are the payload's: a message whose
+			// subject is not theirs (a NATS user allowed one realm's
+			// subjects, another client of the account) or on a wamp.*
+			// topic (which no node forwards) is not another node's.
+			if msg.Subject != topicSubject(realm, pub.Topic) || broker.ReservedTopic(pub.Topic) {
+				n.obs.Lost("forged")
+				n.log.Warn("cluster: publication refused: its realm and topic do not match its subject",
+					"subject", msg.Subject, "realm", realm)
 				continue
 			}
 			if !seen.add(pub.ID) {

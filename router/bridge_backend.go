@@ -26,8 +26,10 @@ type bridgeBackend struct {
 	realm string
 	authz *realms.Authorizer
 
-	mu      sync.Mutex
-	callers map[string]*dealer.Local // by key name ("" for keyless requests)
+	mu sync.Mutex
+	// callers are by identity, not by key name: a reload may give a key
+	// another authid or role, which its calls then disclose.
+	callers map[bridge.Identity]*dealer.Local
 
 	handler       *bridge.Handler
 	forwarders    []*bridge.Forwarder
@@ -123,7 +125,7 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 }
 
 func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend, error) {
-	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[string]*dealer.Local{}}
+	be := &bridgeBackend{s: s, realm: cfg.Realm, callers: map[bridge.Identity]*dealer.Local{}}
 	rs := s.realmByName[cfg.Realm]
 	if rs == nil {
 		return nil, nil, fmt.Errorf("bridge: realm %q is not configured", cfg.Realm)
@@ -240,11 +242,12 @@ func (b *bridgeBackend) Call(ctx context.Context, id bridge.Identity, disclose b
 	return res.Arguments, res.ArgumentsKw, nil
 }
 
-// caller returns the in-process session that calls for a key.
+// caller returns the in-process session that calls for a key with its
+// current identity.
 func (b *bridgeBackend) caller(id bridge.Identity) (*dealer.Local, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c, ok := b.callers[id.Key]; ok {
+	if c, ok := b.callers[id]; ok {
 		return c, nil
 	}
 	if b.callers == nil {
@@ -254,7 +257,7 @@ func (b *bridgeBackend) caller(id bridge.Identity) (*dealer.Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: connect caller session: %w", err)
 	}
-	b.callers[id.Key] = c
+	b.callers[id] = c
 	return c, nil
 }
 
