@@ -37,20 +37,22 @@ func TestInterestSubjects(t *testing.T) {
 		{"a.b", realms.MatchPrefix, []string{"a.b", "a.bc", "a.b.c", "a.bx.y"}},
 		{"a.b.", realms.MatchPrefix, []string{"a.b.c", "a.b.c.d"}},
 		{"a", realms.MatchPrefix, []string{"a", "ab", "a.b"}},
-		{"", realms.MatchPrefix, []string{"x", "y.z"}},
+		{"", realms.MatchPrefix, []string{"x", "y.z", "wamp.session.on_join"}},
+		{"wamp.session.", realms.MatchPrefix, []string{"wamp.session.on_join"}},
+		{"..on_join", realms.MatchWildcard, []string{"wamp.session.on_join", "app.x.on_join"}},
 	}
 	for _, c := range cases {
 		p := realms.NewPattern(c.uri, c.match)
-		sub := interestSubject("realm1", p)
+		subs := interestSubjects("realm1", p)
 		for _, topic := range c.topics {
 			if !p.Matches(topic) {
 				t.Fatalf("test case: %s %q does not match %q", c.match, c.uri, topic)
 			}
-			if !natsMatches(sub, topicSubject("realm1", topic)) {
-				t.Errorf("%s %q: subject %q misses topic %q (%q)", c.match, c.uri, sub, topic, topicSubject("realm1", topic))
+			if !anyMatches(subs, topicSubject("realm1", topic)) {
+				t.Errorf("%s %q: subjects %q miss topic %q (%q)", c.match, c.uri, subs, topic, topicSubject("realm1", topic))
 			}
-			if natsMatches(sub, topicSubject("realm2", topic)) {
-				t.Errorf("%s %q: subject %q reaches realm2's %q", c.match, c.uri, sub, topic)
+			if anyMatches(subs, topicSubject("realm2", topic)) {
+				t.Errorf("%s %q: subjects %q reach realm2's %q", c.match, c.uri, subs, topic)
 			}
 		}
 	}
@@ -68,4 +70,13 @@ func natsMatches(pattern, subject string) bool {
 		}
 	}
 	return len(pt) == len(st)
+}
+
+func anyMatches(patterns []string, subject string) bool {
+	for _, p := range patterns {
+		if natsMatches(p, subject) {
+			return true
+		}
+	}
+	return false
 }

@@ -75,6 +75,7 @@ type Node struct {
 	subs map[string]*natsInterest // by subject; only the ops goroutine
 
 	members *membership
+	queue   *inboxQueue
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -92,8 +93,14 @@ type natsInterest struct {
 	sub  *nats.Subscription
 }
 
-// inboxSize bounds the publications received and not yet delivered.
-const inboxSize = 65536
+// inboxSize is the capacity of the channel NATS hands messages to; a pump
+// moves them at once into the byte-bounded queue (inboxBytes), which the
+// delivery goroutine reads. What the node holds of other nodes'
+// publications is at most inboxBytes plus inboxSize messages.
+const (
+	inboxSize  = 4096
+	inboxBytes = 64 << 20
+)
 
 // Connect joins the cluster: it connects to NATS (failing if no server
 // answers) and starts delivering other nodes' publications.
@@ -146,8 +153,10 @@ func Connect(opts Options) (*Node, error) {
 		nc.Close()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.queue = newInboxQueue(inboxBytes)
+	n.wg.Add(3)
 	go n.applyInterest()
+	go n.pump()
 	go n.receive()
 	n.log.Info("cluster: joined", "server", nc.ConnectedUrlRedacted())
 	return n, nil
@@ -198,7 +207,9 @@ func (n *Node) Close() {
 // Interest implements broker.Cluster.
 func (n *Node) Interest(realm string, p realms.Pattern, on bool) {
 	n.opsMu.Lock()
-	n.ops = append(n.ops, interestOp{subject: boundedInterest(interestSubject(realm, p)), on: on})
+	for _, subject := range interestSubjects(realm, p) {
+		n.ops = append(n.ops, interestOp{subject: boundedInterest(subject), on: on})
+	}
 	n.opsMu.Unlock()
 	select {
 	case n.opsWake <- struct{}{}:
@@ -357,38 +368,58 @@ func (n *Node) decode(data []byte) (string, broker.RemotePublication, error) {
 
 // receive delivers other nodes' publications in the order they arrive,
 // each once.
+// pump moves what NATS delivers into the byte-bounded queue, in order;
+// past its bound a publication is dropped, counted and logged.
+func (n *Node) pump() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.done:
+			n.queue.close()
+			return
+		case msg := <-n.in:
+			if !n.queue.push(msg) {
+				n.obs.Lost("slow_consumer")
+				n.log.Error("cluster: a publication from another node dropped: this node is not keeping up",
+					"queued_bytes", n.queue.size(), "max_bytes", inboxBytes)
+			}
+		}
+	}
+}
+
 func (n *Node) receive() {
 	defer n.wg.Done()
 	seen := newRecent(dedupWindow)
 	for {
-		select {
-		case <-n.done:
+		msg, ok := n.queue.pop()
+		if !ok {
 			return
-		case msg := <-n.in:
-			realm, pub, err := n.decode(msg.Data)
-			if err != nil {
-				n.obs.Lost("undecodable")
-				n.log.Error("cluster: undecodable publication", "subject", msg.Subject, "error", err)
-				continue
-			}
-			// The realm and topic are the payload's: a message whose
-			// subject is not theirs (a NATS user allowed one realm's
-			// subjects, another client of the account) or on a wamp.*
-			// topic (which no node forwards) is not another node's.
-			if msg.Subject != topicSubject(realm, pub.Topic) || broker.ReservedTopic(pub.Topic) {
-				n.obs.Lost("forged")
-				n.log.Warn("cluster: publication refused: its realm and topic do not match its subject",
-					"subject", msg.Subject, "realm", realm)
-				continue
-			}
-			if !seen.add(pub.ID) {
-				continue // a second subject of this node matched it
-			}
-			n.obs.Received()
-			if err := n.deliver(realm, pub); err != nil {
-				n.obs.Lost("undeliverable")
-				n.log.Error("cluster: publication not delivered", "realm", realm, "topic", pub.Topic, "error", err)
-			}
+		}
+		realm, pub, err := n.decode(msg.Data)
+		if err != nil {
+			n.obs.Lost("undecodable")
+			n.log.Error("cluster: undecodable publication", "subject", msg.Subject, "error", err)
+			continue
+		}
+		// The realm and topic are the payload's: a message whose
+		// subject is not theirs (a NATS user allowed one realm's
+		// subjects, another client of the account) is not another
+		// node's. The router's own wamp.* events travel in their own
+		// subject space (switchboard.sys.>), which NATS permissions
+		// can keep to the nodes (docs/cluster.md).
+		if msg.Subject != topicSubject(realm, pub.Topic) {
+			n.obs.Lost("forged")
+			n.log.Warn("cluster: publication refused: its realm and topic do not match its subject",
+				"subject", msg.Subject, "realm", realm)
+			continue
+		}
+		if !seen.add(pub.ID) {
+			continue // a second subject of this node matched it
+		}
+		n.obs.Received()
+		if err := n.deliver(realm, pub); err != nil {
+			n.obs.Lost("undeliverable")
+			n.log.Error("cluster: publication not delivered", "realm", realm, "topic", pub.Topic, "error", err)
 		}
 	}
 }

@@ -152,8 +152,9 @@ func TestForgedPublicationIsNotDelivered(t *testing.T) {
 	// On the public realm's subject: another realm, another topic.
 	forge(topicSubject("public", "news"), "admin", "admin.commands")
 	forge(topicSubject("public", "news"), "public", "secret.news")
-	// The router's own events.
-	forge(topicSubject("public", "wamp.session.on_join"), "public", "wamp.session.on_join")
+	// The router's own events, on a client topic's subject space (they
+	// travel in switchboard.sys.>, which NATS permissions keep to nodes).
+	forge(spaceSubject(spacePub, "public", "wamp.session.on_join"), "public", "wamp.session.on_join")
 	// The genuine one.
 	genuineID := wamp.GlobalID()
 	data, err := codec.encode("public", broker.RemotePublication{ID: genuineID, Topic: "news"})
@@ -276,8 +277,8 @@ func TestInterestIsReferenceCounted(t *testing.T) {
 	b := connectTestNode(t, s, "b")
 	// "app.b" and "app.c" as prefixes share the subject of "app" + ">".
 	pb, pc := realms.NewPattern("app.b", realms.MatchPrefix), realms.NewPattern("app.c", realms.MatchPrefix)
-	if interestSubject("realm1", pb) != interestSubject("realm1", pc) {
-		t.Fatalf("test case: %q and %q have different subjects", interestSubject("realm1", pb), interestSubject("realm1", pc))
+	if interestSubject(spacePub, "realm1", pb) != interestSubject(spacePub, "realm1", pc) {
+		t.Fatalf("test case: %q and %q have different subjects", interestSubject(spacePub, "realm1", pb), interestSubject(spacePub, "realm1", pc))
 	}
 	a.interest(t, "realm1", pb, true)
 	a.interest(t, "realm1", pc, true)

@@ -3,6 +3,7 @@ package cluster
 import (
 	"strings"
 
+	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/realms"
 )
 
@@ -33,15 +34,34 @@ func escapeToken(s string) string {
 	return b.String()
 }
 
-// realmSubject is the subject prefix of a realm's publications.
-func realmSubject(realm string) string {
-	return subjectPrefix + ".pub." + escapeToken(realm)
+// The subject spaces of publications: clients' and in-process
+// publishers' topics in "pub", the router's own (wamp.*: session,
+// subscription and registration meta events) in "sys", so that NATS
+// permissions can keep anything but the nodes from the router's events.
+const (
+	spacePub = "pub"
+	spaceSys = "sys"
+)
+
+// spaceOf returns the subject space of topic.
+func spaceOf(topic string) string {
+	if broker.ReservedTopic(topic) {
+		return spaceSys
+	}
+	return spacePub
+}
+
+// realmSubject is the subject prefix of a realm's publications in space.
+func realmSubject(space, realm string) string {
+	return subjectPrefix + "." + space + "." + escapeToken(realm)
 }
 
 // topicSubject is the subject a publication to topic is sent on.
-func topicSubject(realm, topic string) string {
+func topicSubject(realm, topic string) string { return spaceSubject(spaceOf(topic), realm, topic) }
+
+func spaceSubject(space, realm, topic string) string {
 	var b strings.Builder
-	b.WriteString(realmSubject(realm))
+	b.WriteString(realmSubject(space, realm))
 	for comp := range strings.SplitSeq(topic, ".") {
 		b.WriteByte('.')
 		b.WriteString(escapeToken(comp))
@@ -49,12 +69,44 @@ func topicSubject(realm, topic string) string {
 	return b.String()
 }
 
+// interestSubjects are the NATS subscriptions that receive every
+// publication p matches: in the "pub" space, and also in "sys" if p can
+// match one of the router's own wamp.* topics (a prefix "" does).
+func interestSubjects(realm string, p realms.Pattern) []string {
+	var spaces []string
+	uri := p.URI()
+	switch p.Match() {
+	case realms.MatchPrefix:
+		if !broker.ReservedTopic(uri) {
+			spaces = append(spaces, spacePub)
+		}
+		if strings.HasPrefix("wamp.", uri) || broker.ReservedTopic(uri) {
+			spaces = append(spaces, spaceSys)
+		}
+	case realms.MatchWildcard:
+		first, _, _ := strings.Cut(uri, ".")
+		if first != "wamp" {
+			spaces = append(spaces, spacePub)
+		}
+		if first == "" || first == "wamp" {
+			spaces = append(spaces, spaceSys)
+		}
+	default:
+		spaces = append(spaces, spaceOf(uri))
+	}
+	out := make([]string, len(spaces))
+	for i, space := range spaces {
+		out[i] = interestSubject(space, realm, p)
+	}
+	return out
+}
+
 // interestSubject is the NATS subscription that receives every
 // publication p matches (and, for a prefix, possibly more: the node
 // filters by the topic itself). A WAMP wildcard component is NATS's '*';
 // a WAMP prefix is a string prefix ("a.b" matches "a.bc.d"), so its
 // subject is the enclosing one: its complete components, then '>'.
-func interestSubject(realm string, p realms.Pattern) string {
+func interestSubject(space, realm string, p realms.Pattern) string {
 	uri := p.URI()
 	switch p.Match() {
 	case realms.MatchWildcard:
@@ -66,7 +118,7 @@ func interestSubject(realm string, p realms.Pattern) string {
 				parts[i] = escapeToken(comp)
 			}
 		}
-		return realmSubject(realm) + "." + strings.Join(parts, ".")
+		return realmSubject(space, realm) + "." + strings.Join(parts, ".")
 	case realms.MatchPrefix:
 		// The components before the last '.' are whole in every topic the
 		// prefix matches; what follows may be part of a longer one.
@@ -75,9 +127,9 @@ func interestSubject(realm string, p realms.Pattern) string {
 			whole = uri[:i]
 		}
 		if whole == "" && !strings.HasPrefix(uri, ".") {
-			return realmSubject(realm) + ".>"
+			return realmSubject(space, realm) + ".>"
 		}
-		return topicSubject(realm, whole) + ".>"
+		return spaceSubject(space, realm, whole) + ".>"
 	}
-	return topicSubject(realm, uri)
+	return spaceSubject(space, realm, uri)
 }

@@ -26,8 +26,8 @@ func twoNodes(t *testing.T) (a, b *routertest.Server) {
 	return nodes[0], nodes[1]
 }
 
-// nextEvent returns the next event on ch, failing after 5 s.
-func nextEvent(t *testing.T, ch <-chan *wamp.Event, what string) *wamp.Event {
+// nextChanEvent returns the next event on ch, failing after 5 s.
+func nextChanEvent(t *testing.T, ch <-chan *wamp.Event, what string) *wamp.Event {
 	t.Helper()
 	select {
 	case ev := <-ch:
@@ -53,14 +53,14 @@ func TestClusterPublisherDisclosure(t *testing.T) {
 	pubAuthID, _ := wamp.AsString(pub.RealmDetails()["authid"])
 
 	must(t, pub.Publish("app.who", wamp.Dict{"acknowledge": true}, wamp.List{"hidden"}, nil))
-	ev := nextEvent(t, events, "undisclosed")
+	ev := nextChanEvent(t, events, "undisclosed")
 	for _, k := range []string{"publisher", "publisher_authid", "publisher_authrole"} {
 		if _, ok := ev.Details[k]; ok {
 			t.Errorf("undisclosed publication from another node carries %s: %v", k, ev.Details)
 		}
 	}
 	must(t, pub.Publish("app.who", wamp.Dict{"acknowledge": true, "disclose_me": true}, wamp.List{"shown"}, nil))
-	ev = nextEvent(t, events, "disclosed")
+	ev = nextChanEvent(t, events, "disclosed")
 	if asID(ev.Details["publisher"]) != pub.ID() || ev.Details["publisher_authid"] != pubAuthID || ev.Details["publisher_authrole"] != "anonymous" {
 		t.Errorf("disclosed publication from another node: details %v, want publisher %d, authid %s, authrole anonymous",
 			ev.Details, pub.ID(), pubAuthID)
@@ -82,7 +82,7 @@ func TestClusterRetainedAcrossNodes(t *testing.T) {
 	awaitInterest(t, pub, "app.retained", events)
 
 	must(t, pub.Publish("app.retained", wamp.Dict{"acknowledge": true, "retain": true}, wamp.List{"kept"}, nil))
-	if ev := nextEvent(t, events, "live event on A"); len(ev.Arguments) == 0 || ev.Arguments[0] != "kept" {
+	if ev := nextChanEvent(t, events, "live event on A"); len(ev.Arguments) == 0 || ev.Arguments[0] != "kept" {
 		t.Fatalf("live event on A: %v", ev.Arguments)
 	}
 	// A WAMP wire, not the nexus client: it drops an EVENT that comes
