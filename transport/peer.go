@@ -195,6 +195,7 @@ type Peer struct {
 	notify      chan struct{} // capacity 1: frames were queued
 	urgent      atomic.Bool   // a frame queued must not wait for WriteDelay
 	restart     atomic.Bool   // Close ends the connection as a server restart
+	saidGoodbye atomic.Bool   // the client sent GOODBYE: later messages are dropped
 
 	hooks   SessionHooks               // nil without opts.NewSession
 	hello   atomic.Pointer[wamp.Hello] // until WELCOME

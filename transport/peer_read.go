@@ -147,6 +147,19 @@ func (p *Peer) readMessage() bool {
 // It reports whether reading goes on.
 func (p *Peer) dispatch(msg wamp.Message) bool {
 	dropNullOptions(msg)
+	if p.saidGoodbye.Load() {
+		// The session ended with the client's GOODBYE: what it sends on the
+		// connection afterwards belongs to no session (WAMP: a new session
+		// starts with HELLO on a new connection).
+		return true
+	}
+	if _, ok := msg.(*wamp.Goodbye); ok {
+		p.saidGoodbye.Store(true)
+		// The session is over for the router's own parts now (its
+		// registrations and subscriptions go), not when the connection
+		// finally closes.
+		defer p.leave()
+	}
 	switch msg.(type) {
 	case *wamp.Hello:
 		// One HELLO per connection: the session, its realm and its
