@@ -63,8 +63,10 @@ type Limits struct {
 	// more is answered at once with HTTP 503 and Retry-After (RawSocket:
 	// handshake error 4), so that a reconnect storm is told to come back
 	// instead of queueing behind authentication. 0 means no bound.
-	// Default 1000.
-	MaxHandshakes int `mapstructure:"max_handshakes" default:"1000"`
+	// Default 10000: a reconnect storm of every tab of a full router (as
+	// many as max_connections) is let in at once, which is fastest
+	// (docs/performance.md); lower it to shield a slow authenticator.
+	MaxHandshakes int `mapstructure:"max_handshakes" default:"10000"`
 	// MessageReadTimeout bounds the time between the first byte of a
 	// client's message (or frame, for control frames) and its last; a client
 	// slower than that is disconnected, so that no connection holds a

@@ -114,7 +114,7 @@ func run() error {
 	flag.IntVar(&o.bridgeSubscribers, "bridge-subscribers", 100, "WebSocket subscribers in the bridge scenario")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
 	flag.DurationVar(&o.writeDelay, "write-delay", 0, "switchboard's listeners[].websocket.write_delay in every scenario but bridge1 (0s: off, the config default)")
-	flag.IntVar(&o.maxHandshakes, "max-handshakes", -1, "switchboard's limits.max_handshakes (-1: the config default, 1000; 0: no bound)")
+	flag.IntVar(&o.maxHandshakes, "max-handshakes", -1, "switchboard's limits.max_handshakes (-1: the config default, 10000; 0: no bound)")
 	flag.IntVar(&o.rounds, "rounds", 3, "runs per router (or write_delay) in the users, bridge1 and storm scenarios, taken in turns (the median is reported)")
 	flag.IntVar(&o.users, "users", 1000, "sessions in the users scenario, each with a prefix topic of its own")
 	flag.IntVar(&o.usersEvents, "users-events", 20000, "publishes per users run")
