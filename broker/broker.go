@@ -362,7 +362,7 @@ func (r *realm) topicProblem(topic, match string) string {
 	if r.maxURI > 0 && len(topic) > r.maxURI {
 		return fmt.Sprintf("topic URI of %d bytes exceeds %d bytes (limits.max_uri_length)", len(topic), r.maxURI)
 	}
-	if !wamp.URI(topic).ValidURI(r.strict, match) {
+	if !realms.ValidURI(topic, r.strict, match) {
 		if match != "" && match != realms.MatchExact {
 			return fmt.Sprintf("invalid %s topic URI %q", match, topic)
 		}

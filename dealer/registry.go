@@ -151,7 +151,7 @@ func (r *realm) uriProblem(uri, match string) string {
 	if r.maxURI > 0 && len(uri) > r.maxURI {
 		return fmt.Sprintf("procedure URI of %d bytes exceeds %d bytes (limits.max_uri_length)", len(uri), r.maxURI)
 	}
-	if !wamp.URI(uri).ValidURI(r.strict, match) {
+	if !realms.ValidURI(uri, r.strict, match) {
 		if match != "" && match != realms.MatchExact {
 			return fmt.Sprintf("invalid %s procedure URI %q", match, uri)
 		}
