@@ -39,6 +39,7 @@ func main() {
 		var so serveOptions
 		fs.DurationVar(&so.writeDelay, "write-delay", 0, "switchboard: listeners[].websocket.write_delay")
 		fs.IntVar(&so.maxHandshakes, "max-handshakes", -1, "switchboard: limits.max_handshakes (-1: the default)")
+		fs.StringVar(&so.clusterURL, "cluster-url", "", "switchboard: cluster.nats.url (\"\": a single node)")
 		_ = fs.Parse(os.Args[2:])
 		if err := serve(*kind, so); err != nil {
 			fmt.Fprintln(os.Stderr, "serve:", err)
@@ -53,18 +54,19 @@ func main() {
 }
 
 type options struct {
-	routers     []string              // names, in table column order
-	specs       map[string]routerSpec // by name
-	shapes      []rpcShape
-	scenarios   map[string]bool
-	sizes       []int
-	events      int
-	payload     int
-	window      int
-	rpcCalls    int
-	concurrency int // HTTP clients in the bridge scenario
-	idle        int
-	timeout     time.Duration
+	clusterSubscribers int                   // subscribers of the cluster scenario
+	routers            []string              // names, in table column order
+	specs              map[string]routerSpec // by name
+	shapes             []rpcShape
+	scenarios          map[string]bool
+	sizes              []int
+	events             int
+	payload            int
+	window             int
+	rpcCalls           int
+	concurrency        int // HTTP clients in the bridge scenario
+	idle               int
+	timeout            time.Duration
 
 	bridgeRequests, bridgeSubscribers int
 	pin                               bool
@@ -115,6 +117,7 @@ func run() error {
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Second, "bound on each run")
 	flag.DurationVar(&o.writeDelay, "write-delay", 0, "switchboard's listeners[].websocket.write_delay in every scenario but bridge1 (0s: off, the config default)")
 	flag.IntVar(&o.maxHandshakes, "max-handshakes", -1, "switchboard's limits.max_handshakes (-1: the config default, 10000; 0: no bound)")
+	flag.IntVar(&o.clusterSubscribers, "cluster-subscribers", 1000, "subscribers in the cluster scenario (split over two nodes)")
 	flag.IntVar(&o.rounds, "rounds", 3, "runs per router (or write_delay) in the users, bridge1 and storm scenarios, taken in turns (the median is reported)")
 	flag.IntVar(&o.users, "users", 1000, "sessions in the users scenario, each with a prefix topic of its own")
 	flag.IntVar(&o.usersEvents, "users-events", 20000, "publishes per users run")
@@ -275,6 +278,11 @@ func run() error {
 	}
 	if o.scenarios["bridge1"] {
 		if err := runBridgeDelays(&o); err != nil {
+			return err
+		}
+	}
+	if o.scenarios["cluster"] {
+		if err := runClusterScenario(&o); err != nil {
 			return err
 		}
 	}

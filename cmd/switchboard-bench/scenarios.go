@@ -81,16 +81,33 @@ func subscribeAll(url string, n int, topic string) ([]*wampConn, error) {
 // runFanout: n subscribers on one topic, one publisher sending events
 // publishes of payload bytes, acknowledged every window publishes.
 func runFanout(url string, n, events, payload, window int, timeout time.Duration) (fanoutResult, error) {
+	return runFanoutAcross([]string{url}, url, n, events, payload, window, 0, timeout)
+}
+
+// runFanoutAcross is runFanout with the subscribers split over subURLs
+// (round robin) and the publisher on pubURL; settle is how long to wait
+// after subscribing before publishing (for a cluster: the subscribers'
+// interest reaching the publisher's node).
+func runFanoutAcross(subURLs []string, pubURL string, n, events, payload, window int, settle, timeout time.Duration) (fanoutResult, error) {
 	res := fanoutResult{subscribers: n, published: events}
-	subs, err := subscribeAll(url, n, "bench.fanout")
-	if err != nil {
-		return res, err
+	var subs []*wampConn
+	for i, url := range subURLs {
+		share := n / len(subURLs)
+		if i < n%len(subURLs) {
+			share++
+		}
+		more, err := subscribeAll(url, share, "bench.fanout")
+		if err != nil {
+			return res, err
+		}
+		subs = append(subs, more...)
 	}
-	pub, err := dialWAMP(url, `"publisher":{}`)
+	pub, err := dialWAMP(pubURL, `"publisher":{}`)
 	if err != nil {
 		return res, err
 	}
 	defer pub.close()
+	time.Sleep(settle)
 
 	hist := newHistogram()
 	var delivered, duplicates, disconnected atomic.Int64

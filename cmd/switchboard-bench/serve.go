@@ -26,6 +26,7 @@ import (
 type serveOptions struct {
 	writeDelay    time.Duration // listeners[].websocket.write_delay
 	maxHandshakes int           // limits.max_handshakes; < 0: the default
+	clusterURL    string        // cluster.nats.url; "": a single node
 }
 
 // serve runs one router under test on 127.0.0.1:0, prints "ADDR <ws url>",
@@ -58,6 +59,10 @@ func serve(kind string, so serveOptions) error {
 		if so.maxHandshakes >= 0 {
 			limits = fmt.Sprintf(", max_handshakes: %d", so.maxHandshakes)
 		}
+		cluster := ""
+		if so.clusterURL != "" {
+			cluster = "cluster: { nats: { url: \"" + so.clusterURL + "\" } }\n"
+		}
 		cfg, err := config.Parse("bench", []byte(`
 listeners:
   - address: "127.0.0.1:0"
@@ -72,7 +77,7 @@ realms:
           - { uri: "", match: prefix, allow: { call: true, register: true, publish: true, subscribe: true } }
 # Every load-tool session comes from 127.0.0.1: no connection limits.
 limits: { max_connections: 0, max_connections_per_ip: 0`+limits+` }
-`), nil)
+`+cluster), nil)
 		if err != nil {
 			return err
 		}
