@@ -26,7 +26,7 @@ const (
 )
 
 // MetaHandler answers a meta procedure for this node's own sessions.
-type MetaHandler func(ctx context.Context, realm, procedure string, args wamp.List) (wamp.List, error)
+type MetaHandler func(ctx context.Context, realm, procedure string, args wamp.List, kwargs wamp.Dict) (wamp.List, error)
 
 // membership tracks the other nodes by their heartbeats.
 type membership struct {
@@ -98,7 +98,7 @@ func (n *Node) ServeMeta(h MetaHandler) error {
 		ctx, cancel := context.WithTimeout(context.Background(), metaTimeout)
 		defer cancel()
 		var answer wamp.Message
-		args, err := h(ctx, realm, string(call.Procedure), call.Arguments)
+		args, err := h(ctx, realm, string(call.Procedure), call.Arguments, call.ArgumentsKw)
 		var ce *MetaError
 		switch {
 		case errors.As(err, &ce):
@@ -138,12 +138,13 @@ const optNode = "_sb_node"
 // Gather asks every other node to answer procedure in realm for its own
 // sessions, and returns the answers (RESULT arguments) and errors that
 // arrived from the nodes it hears from, within metaTimeout.
-func (n *Node) Gather(ctx context.Context, realm, procedure string, args wamp.List) ([]wamp.List, []*MetaError, error) {
+func (n *Node) Gather(ctx context.Context, realm, procedure string, args wamp.List, kwargs wamp.Dict) ([]wamp.List, []*MetaError, error) {
 	want := n.members.others()
 	if want == 0 {
 		return nil, nil, nil
 	}
-	data, err := n.codec.Serialize(&wamp.Call{Request: 1, Options: wamp.Dict{optRealm: realm}, Procedure: wamp.URI(procedure), Arguments: args})
+	data, err := n.codec.Serialize(&wamp.Call{Request: 1, Options: wamp.Dict{optRealm: realm}, Procedure: wamp.URI(procedure),
+		Arguments: args, ArgumentsKw: kwargs})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // clusterMetaProcedures are the session meta procedures a cluster answers
-// for every node's sessions (nexus answers each node's own).
+// for every node's sessions (nexus answers each node's own): count, list,
+// get (the kill procedures are not enabled in nexus's realms).
 var clusterMetaProcedures = map[wamp.URI]bool{
 	wamp.MetaProcSessionCount: true, wamp.MetaProcSessionList: true, wamp.MetaProcSessionGet: true,
 }
@@ -22,12 +23,12 @@ var clusterMetaProcedures = map[wamp.URI]bool{
 // serveClusterMeta answers other nodes' session meta requests from this
 // node's nexus.
 func (s *Server) serveClusterMeta(node *cluster.Node) error {
-	return node.ServeMeta(func(ctx context.Context, realm, procedure string, args wamp.List) (wamp.List, error) {
+	return node.ServeMeta(func(ctx context.Context, realm, procedure string, args wamp.List, kwargs wamp.Dict) (wamp.List, error) {
 		rs := s.realmByName[realm]
 		if rs == nil || !clusterMetaProcedures[wamp.URI(procedure)] {
 			return nil, &cluster.MetaError{URI: wamp.ErrNoSuchProcedure, Args: wamp.List{"not a cluster meta procedure"}}
 		}
-		res, err := rs.callNexus(ctx, procedure, nil, args, nil)
+		res, err := rs.callNexus(ctx, procedure, nil, args, kwargs)
 		var ce *dealer.CallError
 		if errors.As(err, &ce) {
 			return nil, &cluster.MetaError{URI: ce.URI, Args: ce.Args}
@@ -65,47 +66,53 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 	}
 }
 
-// gatherMeta computes a cluster meta procedure's answer to m.
+// gatherMeta computes a cluster meta procedure's answer to m: this
+// node's, and the others' (get: the node that has the session; count and
+// list: all of them together).
 func (s *Server) gatherMeta(ctx context.Context, rs *realmState, m *wamp.Call) wamp.Message {
 	fail := func(uri wamp.URI, args wamp.List) wamp.Message {
 		return &wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: uri, Arguments: args}
 	}
-	local, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, nil)
+	result := func(args wamp.List) wamp.Message {
+		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: args}
+	}
+	oneSession := m.Procedure == wamp.MetaProcSessionGet
+	local, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, m.ArgumentsKw)
 	var ce *dealer.CallError
-	if err != nil && !(errors.As(err, &ce) && m.Procedure == wamp.MetaProcSessionGet && ce.URI == wamp.ErrNoSuchSession) {
+	if err != nil && !(errors.As(err, &ce) && oneSession && ce.URI == wamp.ErrNoSuchSession) {
 		if ce != nil {
 			return fail(ce.URI, ce.Args)
 		}
 		return fail("wamp.error.runtime_error", wamp.List{err.Error()})
 	}
-	if m.Procedure == wamp.MetaProcSessionGet && local != nil {
-		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: local.Arguments}
+	if oneSession && local != nil {
+		return result(local.Arguments)
 	}
-	remote, _, err := s.cluster.Gather(ctx, rs.name, string(m.Procedure), m.Arguments)
+	remote, _, err := s.cluster.Gather(ctx, rs.name, string(m.Procedure), m.Arguments, m.ArgumentsKw)
 	if err != nil {
 		return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
 	}
 	switch m.Procedure {
 	case wamp.MetaProcSessionGet:
 		for _, args := range remote {
-			return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: args}
+			return result(args)
 		}
 		return fail(wamp.ErrNoSuchSession, wamp.List{"no such session on any node"})
-	case wamp.MetaProcSessionCount:
-		total, _ := wamp.AsInt64(first(local.Arguments))
-		for _, args := range remote {
-			n, _ := wamp.AsInt64(first(args))
-			total += n
-		}
-		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List{total}}
-	default: // list
+	case wamp.MetaProcSessionList:
 		ids, _ := wamp.AsList(first(local.Arguments))
 		all := append(wamp.List{}, ids...)
 		for _, args := range remote {
 			more, _ := wamp.AsList(first(args))
 			all = append(all, more...)
 		}
-		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List{all}}
+		return result(wamp.List{all})
+	default: // count
+		total, _ := wamp.AsInt64(first(local.Arguments))
+		for _, args := range remote {
+			n, _ := wamp.AsInt64(first(args))
+			total += n
+		}
+		return result(wamp.List{total})
 	}
 }
 

@@ -454,6 +454,7 @@ func TestClusterSessionMeta(t *testing.T) {
 	if _, err := call("wamp.session.get", wamp.ID(1)); err == nil || !strings.Contains(err.Error(), "no_such_session") {
 		t.Fatalf("wamp.session.get of an unknown session: %v, want wamp.error.no_such_session", err)
 	}
+	c2 := nodes[2].Dial(t, 1, "json", client.Config{})
 	// A node that dies takes its sessions with it: once its heartbeats stop
 	// (within 3 s, the documented bound, plus a second of waiting) the
 	// others no longer list them.
@@ -465,7 +466,7 @@ func TestClusterSessionMeta(t *testing.T) {
 		ids, _ := wamp.AsList(args[0])
 		listed := false
 		for _, v := range ids {
-			if id, _ := wamp.AsID(v); id == c1.ID() {
+			if id, _ := wamp.AsID(v); id == c2.ID() {
 				listed = true
 			}
 		}
