@@ -21,7 +21,7 @@ type Serializer struct {
 }
 
 var serializers = []Serializer{
-	{Name: "json", Subprotocol: "wamp.2.json", RawSocketID: 1, codec: &serialize.JSONSerializer{}},
+	{Name: "json", Subprotocol: "wamp.2.json", RawSocketID: 1, codec: newJSONCodec()},
 	{Name: "msgpack", Subprotocol: "wamp.2.msgpack", RawSocketID: 2, Binary: true, codec: &serialize.MessagePackSerializer{}},
 	{Name: "cbor", Subprotocol: "wamp.2.cbor", RawSocketID: 3, Binary: true, codec: &serialize.CBORSerializer{}},
 }

@@ -1,0 +1,222 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/ugorji/go/codec"
+)
+
+// jsonCodec is nexus's JSON serializer with the messages of the hot paths
+// (EVENT, RESULT, INVOCATION out; PUBLISH, CALL, YIELD in) encoded and
+// decoded without its per-message costs: nexus builds a new ugorji encoder
+// or decoder for every message and converts between messages and lists by
+// reflection (a fifth of the router's CPU in RPC). The bytes and messages
+// are the same as nexus's (TestJSONCodecMatchesNexus); other messages go
+// through nexus's serializer.
+type jsonCodec struct {
+	nexus serialize.JSONSerializer
+	h     *codec.JsonHandle
+	encs  sync.Pool // *codec.Encoder
+	decs  sync.Pool // *codec.Decoder
+}
+
+func newJSONCodec() *jsonCodec {
+	h := &codec.JsonHandle{}
+	h.MapType = reflect.TypeOf(map[string]any(nil)) // as nexus's handle
+	c := &jsonCodec{h: h}
+	c.encs.New = func() any { return codec.NewEncoderBytes(nil, h) }
+	c.decs.New = func() any { return codec.NewDecoderBytes(nil, h) }
+	return c
+}
+
+var _ serialize.Serializer = (*jsonCodec)(nil)
+
+// withArgs appends args and kwargs as nexus's msgToList does: trailing
+// empty ones are left out.
+func withArgs(list []any, args wamp.List, kwargs wamp.Dict) []any {
+	switch {
+	case len(kwargs) > 0:
+		return append(list, args, kwargs)
+	case len(args) > 0:
+		return append(list, args)
+	}
+	return list
+}
+
+func (c *jsonCodec) Serialize(msg wamp.Message) ([]byte, error) {
+	var list []any
+	switch m := msg.(type) {
+	case *wamp.Event:
+		list = withArgs([]any{int(wamp.EVENT), m.Subscription, m.Publication, m.Details}, m.Arguments, m.ArgumentsKw)
+	case *wamp.Result:
+		list = withArgs([]any{int(wamp.RESULT), m.Request, m.Details}, m.Arguments, m.ArgumentsKw)
+	case *wamp.Invocation:
+		list = withArgs([]any{int(wamp.INVOCATION), m.Request, m.Registration, m.Details}, m.Arguments, m.ArgumentsKw)
+	default:
+		return c.nexus.Serialize(msg)
+	}
+	enc := c.encs.Get().(*codec.Encoder)
+	defer c.encs.Put(enc)
+	var b []byte
+	enc.ResetBytes(&b)
+	err := enc.Encode(list)
+	return b, err
+}
+
+func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
+	switch jsonMessageType(data) {
+	case wamp.PUBLISH, wamp.CALL, wamp.YIELD:
+	default:
+		return c.nexus.Deserialize(data)
+	}
+	dec := c.decs.Get().(*codec.Decoder)
+	var v []any
+	dec.ResetBytes(data)
+	err := dec.Decode(&v)
+	dec.ResetBytes(nil) // hold no reference to data
+	c.decs.Put(dec)
+	if err != nil {
+		return nil, err
+	}
+	if len(v) == 0 {
+		return nil, errors.New("invalid message")
+	}
+	d := listDecoder{v: v}
+	switch wamp.MessageType(jsonMessageType(data)) {
+	case wamp.PUBLISH:
+		m := &wamp.Publish{}
+		d.id(1, &m.Request)
+		d.dict(2, &m.Options)
+		d.uri(3, &m.Topic)
+		d.list(4, &m.Arguments)
+		d.dict(5, &m.ArgumentsKw)
+		return m, d.err
+	case wamp.CALL:
+		m := &wamp.Call{}
+		d.id(1, &m.Request)
+		d.dict(2, &m.Options)
+		d.uri(3, &m.Procedure)
+		d.list(4, &m.Arguments)
+		d.dict(5, &m.ArgumentsKw)
+		return m, d.err
+	default: // YIELD
+		m := &wamp.Yield{}
+		d.id(1, &m.Request)
+		d.dict(2, &m.Options)
+		d.list(3, &m.Arguments)
+		d.dict(4, &m.ArgumentsKw)
+		return m, d.err
+	}
+}
+
+// jsonMessageType reads the message type that starts a JSON message
+// ("[48, ..."), or returns 0.
+func jsonMessageType(data []byte) wamp.MessageType {
+	i := 0
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	if i >= len(data) || data[i] != '[' {
+		return 0
+	}
+	i++
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	n := 0
+	start := i
+	for i < len(data) && data[i] >= '0' && data[i] <= '9' && i-start < 3 {
+		n = n*10 + int(data[i]-'0')
+		i++
+	}
+	if i == start || i >= len(data) || (data[i] != ',' && data[i] != ' ' && data[i] != ']') {
+		return 0
+	}
+	return wamp.MessageType(n)
+}
+
+// listDecoder fills message fields from a decoded list as nexus's listToMsg
+// does: a missing or null element leaves the field empty, a number of
+// another kind is converted, anything else is an error.
+type listDecoder struct {
+	v   []any
+	err error
+}
+
+func (d *listDecoder) at(i int) (any, bool) {
+	if d.err != nil || i >= len(d.v) || d.v[i] == nil {
+		return nil, false
+	}
+	return d.v[i], true
+}
+
+func (d *listDecoder) fail(i int, v any, want string) {
+	d.err = fmt.Errorf("field %d not recognized, has %T, want %s", i, v, want)
+}
+
+func (d *listDecoder) id(i int, out *wamp.ID) {
+	v, ok := d.at(i)
+	if !ok {
+		return
+	}
+	switch n := v.(type) {
+	case uint64:
+		*out = wamp.ID(n)
+	case int64:
+		*out = wamp.ID(n)
+	case float64:
+		*out = wamp.ID(n)
+	default:
+		d.fail(i, v, "wamp.ID")
+	}
+}
+
+func (d *listDecoder) dict(i int, out *wamp.Dict) {
+	v, ok := d.at(i)
+	if !ok {
+		return
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		d.fail(i, v, "wamp.Dict")
+		return
+	}
+	*out = m
+}
+
+func (d *listDecoder) uri(i int, out *wamp.URI) {
+	v, ok := d.at(i)
+	if !ok {
+		return
+	}
+	s, ok := v.(string)
+	if !ok {
+		d.fail(i, v, "wamp.URI")
+		return
+	}
+	*out = wamp.URI(s)
+}
+
+func (d *listDecoder) list(i int, out *wamp.List) {
+	v, ok := d.at(i)
+	if !ok {
+		return
+	}
+	l, ok := v.([]any)
+	if !ok {
+		d.fail(i, v, "wamp.List")
+		return
+	}
+	*out = l
+}
+
+func (c *jsonCodec) SerializeDataItem(item any) ([]byte, error) { return c.nexus.SerializeDataItem(item) }
+
+func (c *jsonCodec) DeserializeDataItem(data []byte, v any) error {
+	return c.nexus.DeserializeDataItem(data, v)
+}
