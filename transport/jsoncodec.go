@@ -49,14 +49,15 @@ func withArgs(list []any, args wamp.List, kwargs wamp.Dict) []any {
 }
 
 func (c *jsonCodec) Serialize(msg wamp.Message) ([]byte, error) {
-	var list []any
+	var buf [6]any // the longest list, on the stack
+	list := buf[:0]
 	switch m := msg.(type) {
 	case *wamp.Event:
-		list = withArgs([]any{int(wamp.EVENT), m.Subscription, m.Publication, m.Details}, m.Arguments, m.ArgumentsKw)
+		list = withArgs(append(list, int(wamp.EVENT), m.Subscription, m.Publication, m.Details), m.Arguments, m.ArgumentsKw)
 	case *wamp.Result:
-		list = withArgs([]any{int(wamp.RESULT), m.Request, m.Details}, m.Arguments, m.ArgumentsKw)
+		list = withArgs(append(list, int(wamp.RESULT), m.Request, m.Details), m.Arguments, m.ArgumentsKw)
 	case *wamp.Invocation:
-		list = withArgs([]any{int(wamp.INVOCATION), m.Request, m.Registration, m.Details}, m.Arguments, m.ArgumentsKw)
+		list = withArgs(append(list, int(wamp.INVOCATION), m.Request, m.Registration, m.Details), m.Arguments, m.ArgumentsKw)
 	default:
 		return c.nexus.Serialize(msg)
 	}
