@@ -216,7 +216,9 @@ func (d *listDecoder) list(i int, out *wamp.List) {
 	*out = l
 }
 
-func (c *jsonCodec) SerializeDataItem(item any) ([]byte, error) { return c.nexus.SerializeDataItem(item) }
+func (c *jsonCodec) SerializeDataItem(item any) ([]byte, error) {
+	return c.nexus.SerializeDataItem(item)
+}
 
 func (c *jsonCodec) DeserializeDataItem(data []byte, v any) error {
 	return c.nexus.DeserializeDataItem(data, v)
