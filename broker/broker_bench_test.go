@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboard-wamp/switchboard/metrics"
 	"github.com/switchboard-wamp/switchboard/realms"
+	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // countingConn stands in for a subscriber's connection in micro-benchmarks:
@@ -50,7 +51,7 @@ func newConn(name string) *countingConn {
 	case "cbor":
 		return &countingConn{name: name, codec: &serialize.CBORSerializer{}}
 	}
-	return &countingConn{name: name, codec: &serialize.JSONSerializer{}}
+	return &countingConn{name: name, codec: transport.NewJSONCodec()} // as the router's peers
 }
 
 // metricsObserver counts like the router's observer: one add per

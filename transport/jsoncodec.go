@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"sync"
 
 	"github.com/gammazero/nexus/v3/transport/serialize"
@@ -12,7 +13,8 @@ import (
 )
 
 // jsonCodec is nexus's JSON serializer with the messages of the hot paths
-// (EVENT, RESULT, INVOCATION out; PUBLISH, CALL, YIELD in) encoded and
+// (EVENT, RESULT, INVOCATION, SUBSCRIBED, PUBLISHED out; PUBLISH, CALL,
+// YIELD in) encoded and
 // decoded without its per-message costs: nexus builds a new ugorji encoder
 // or decoder for every message and converts between messages and lists by
 // reflection (a fifth of the router's CPU in RPC). The bytes and messages
@@ -24,6 +26,10 @@ type jsonCodec struct {
 	encs  sync.Pool // *codec.Encoder
 	decs  sync.Pool // *codec.Decoder
 }
+
+// NewJSONCodec returns the JSON serializer the transports use (for
+// benchmarks and tests of other packages).
+func NewJSONCodec() serialize.Serializer { return newJSONCodec() }
 
 func newJSONCodec() *jsonCodec {
 	h := &codec.JsonHandle{}
@@ -58,12 +64,16 @@ func (c *jsonCodec) Serialize(msg wamp.Message) ([]byte, error) {
 		list = withArgs(append(list, int(wamp.RESULT), m.Request, m.Details), m.Arguments, m.ArgumentsKw)
 	case *wamp.Invocation:
 		list = withArgs(append(list, int(wamp.INVOCATION), m.Request, m.Registration, m.Details), m.Arguments, m.ArgumentsKw)
+	case *wamp.Subscribed:
+		return appendIDs(int(wamp.SUBSCRIBED), m.Request, m.Subscription), nil
+	case *wamp.Published:
+		return appendIDs(int(wamp.PUBLISHED), m.Request, m.Publication), nil
 	default:
 		return c.nexus.Serialize(msg)
 	}
 	enc := c.encs.Get().(*codec.Encoder)
 	defer c.encs.Put(enc)
-	var b []byte
+	b := make([]byte, 0, 256) // most messages fit: one allocation
 	enc.ResetBytes(&b)
 	err := enc.Encode(list)
 	return b, err
@@ -113,6 +123,19 @@ func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
 		d.dict(4, &m.ArgumentsKw)
 		return m, d.err
 	}
+}
+
+// appendIDs writes [typ, a, b], a message of two IDs, as the encoder
+// would.
+func appendIDs(typ int, a, b wamp.ID) []byte {
+	out := make([]byte, 0, 48)
+	out = append(out, '[')
+	out = strconv.AppendInt(out, int64(typ), 10)
+	out = append(out, ',')
+	out = strconv.AppendUint(out, uint64(a), 10)
+	out = append(out, ',')
+	out = strconv.AppendUint(out, uint64(b), 10)
+	return append(out, ']')
 }
 
 // jsonMessageType reads the message type that starts a JSON message

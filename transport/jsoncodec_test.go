@@ -82,6 +82,8 @@ func TestJSONCodecMatchesNexus(t *testing.T) {
 			&wamp.Call{Request: id(), Options: randomDict(r), Procedure: "p.q", Arguments: args, ArgumentsKw: kwargs},
 			&wamp.Yield{Request: id(), Options: randomDict(r), Arguments: args, ArgumentsKw: kwargs},
 			&wamp.Subscribe{Request: id(), Options: randomDict(r), Topic: "a"},
+			&wamp.Subscribed{Request: id(), Subscription: id()},
+			&wamp.Published{Request: id(), Publication: id()},
 		} {
 			got, err1 := ours.Serialize(msg)
 			want, err2 := theirs.Serialize(msg)
