@@ -19,11 +19,53 @@ type topicIndex struct {
 }
 
 // topicNode is one component of retained topics; topic is set where a
-// retained topic ends.
+// retained topic ends. A node with one child keeps it inline (most nodes
+// of per-user topics: app.user.<id>.status), a map only from the second:
+// with 100,000 retained topics that is 100,000 maps fewer for the GC to
+// scan on every cycle.
 type topicNode struct {
-	children map[string]*topicNode
+	onlyName string
+	only     *topicNode
+	children map[string]*topicNode // with two children or more
 	topic    string
 	end      bool
+}
+
+// child returns the child for comp, or nil.
+func (n *topicNode) child(comp string) *topicNode {
+	if n.children != nil {
+		return n.children[comp]
+	}
+	if n.only != nil && n.onlyName == comp {
+		return n.only
+	}
+	return nil
+}
+
+// addChild adds c as the child for comp (which has none).
+func (n *topicNode) addChild(comp string, c *topicNode) {
+	switch {
+	case n.children != nil:
+		n.children[comp] = c
+	case n.only == nil:
+		n.onlyName, n.only = comp, c
+	default:
+		n.children = map[string]*topicNode{n.onlyName: n.only, comp: c}
+		n.onlyName, n.only = "", nil
+	}
+}
+
+// eachChild calls f for every child.
+func (n *topicNode) eachChild(f func(*topicNode)) {
+	if n.children != nil {
+		for _, c := range n.children {
+			f(c)
+		}
+		return
+	}
+	if n.only != nil {
+		f(n.only)
+	}
 }
 
 // add indexes a topic that had no retained event.
@@ -33,13 +75,10 @@ func (x *topicIndex) add(topic string) {
 	}
 	n := &x.tree
 	for comp := range strings.SplitSeq(topic, ".") {
-		c := n.children[comp]
+		c := n.child(comp)
 		if c == nil {
-			if n.children == nil {
-				n.children = map[string]*topicNode{}
-			}
 			c = &topicNode{}
-			n.children[comp] = c
+			n.addChild(comp, c)
 		}
 		n = c
 	}
@@ -74,12 +113,10 @@ func (n *topicNode) walk(pattern string, f func(topic string)) {
 		}
 	}
 	if comp != "" {
-		if c := n.children[comp]; c != nil {
+		if c := n.child(comp); c != nil {
 			visit(c)
 		}
 		return
 	}
-	for _, c := range n.children {
-		visit(c)
-	}
+	n.eachChild(visit)
 }
