@@ -131,7 +131,7 @@ func runFanoutAcross(subURLs []string, pubURL string, n, events, payload, window
 					}
 					return
 				}
-				seq, ts, ok := eventSeq(msg)
+				seq, ts, ok := eventArgs(msg)
 				if !ok || seq < 0 || seq >= int64(events) {
 					continue
 				}

@@ -71,37 +71,6 @@ func (c *wampConn) expect(code int) ([]byte, error) {
 
 func (c *wampConn) close() { _ = c.ws.Close() }
 
-// eventSeq extracts seq and the send timestamp from an EVENT whose
-// arguments are [seq, unix_nanos, payload] and whose details are {}.
-func eventSeq(msg []byte) (seq, sentNanos int64, ok bool) {
-	if !bytes.HasPrefix(msg, []byte("[36,")) {
-		return 0, 0, false
-	}
-	i := bytes.Index(msg, []byte("{},["))
-	if i < 0 {
-		return 0, 0, false
-	}
-	rest := msg[i+4:]
-	j := bytes.IndexByte(rest, ',')
-	if j < 0 {
-		return 0, 0, false
-	}
-	seq, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	rest = rest[j+1:]
-	k := bytes.IndexByte(rest, ',')
-	if k < 0 {
-		return 0, 0, false
-	}
-	ts, err := strconv.ParseInt(string(rest[:k]), 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	return seq, ts, true
-}
-
 // eventArgs extracts seq and the send timestamp from an EVENT whose
 // arguments are [seq, unix_nanos, payload] (and payload holds no '['),
 // whatever its details (a pattern subscription's carry the topic).
