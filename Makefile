@@ -49,7 +49,8 @@ test-go:
 FUZZTIME ?= 8s
 FUZZ_TARGETS := transport:FuzzWebSocketReader transport:FuzzRawSocketFrames transport:FuzzRawSocketHandshake \
 	transport:FuzzDecodeJSON transport:FuzzDecodeMsgpack transport:FuzzDecodeCBOR \
-	bridge:FuzzParse bridge:FuzzSignedRequest config:FuzzParse
+	transport:FuzzJSONCodec bridge:FuzzParse bridge:FuzzSignedRequest config:FuzzParse \
+	cluster:FuzzSubjects cluster:FuzzDecode
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \

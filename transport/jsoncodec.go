@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"sync"
@@ -80,7 +81,8 @@ func (c *jsonCodec) Serialize(msg wamp.Message) ([]byte, error) {
 }
 
 func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
-	switch jsonMessageType(data) {
+	typ := jsonMessageType(data)
+	switch typ {
 	case wamp.PUBLISH, wamp.CALL, wamp.YIELD:
 	default:
 		return c.nexus.Deserialize(data)
@@ -98,7 +100,7 @@ func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
 		return nil, errors.New("invalid message")
 	}
 	d := listDecoder{v: v}
-	switch wamp.MessageType(jsonMessageType(data)) {
+	switch typ {
 	case wamp.PUBLISH:
 		m := &wamp.Publish{}
 		d.id(1, &m.Request)
@@ -218,12 +220,27 @@ func (d *listDecoder) uri(i int, out *wamp.URI) {
 	if !ok {
 		return
 	}
-	s, ok := v.(string)
-	if !ok {
+	switch x := v.(type) {
+	case string:
+		*out = wamp.URI(x)
+	// nexus converts an integer to a string as Go does (one rune); such a
+	// URI then fails its check.
+	case uint64:
+		*out = wamp.URI(runeString(int64(x), x <= math.MaxInt32))
+	case int64:
+		*out = wamp.URI(runeString(x, x >= math.MinInt32 && x <= math.MaxInt32))
+	default:
 		d.fail(i, v, "wamp.URI")
-		return
 	}
-	*out = wamp.URI(s)
+}
+
+// runeString is string(rune(n)) as reflect converts an integer: U+FFFD
+// for a value that is no rune.
+func runeString(n int64, fits bool) string {
+	if !fits {
+		return "\uFFFD"
+	}
+	return string(rune(n))
 }
 
 func (d *listDecoder) list(i int, out *wamp.List) {

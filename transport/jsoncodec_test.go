@@ -101,16 +101,19 @@ func TestJSONCodecMatchesNexus(t *testing.T) {
 	}
 }
 
-// TestJSONCodecOddInput: malformed and unusual messages of the fast paths
-// are refused or read as nexus reads them.
+// oddJSONInputs are malformed and unusual messages of the fast paths.
+var oddJSONInputs = []string{
+	`[48,1,{},"p"]`, ` [ 48 ,1,{},"p",[1],{"a":1}]`, `[48,1,null,"p",null,null]`, `[48,-1,{},"p"]`, `[48,1.5,{},"p"]`,
+	`[48,1,{},"p",[],{},"extra"]`, `[48]`, `[48,"x",{},"p"]`, `[48,1,[],"p"]`, `[48,1,{},"p",{}]`, `[48,1,{},"p",[],[]]`,
+	`[70,2,{},[1,2]]`, `[70,2]`, `[16,3,{"acknowledge":true},"t",["x"]]`, `[16,3,{},true]`, `[48,1,{}`, `[]`, `x`,
+	`[48,1,{},"p",[1e400]]`, `[48,1,{},65]`, `[16,1,{},-3,[]]`, `[48,1,{},4294967296]`,
+}
+
+// TestJSONCodecOddInput: oddJSONInputs are refused or read as nexus reads
+// them.
 func TestJSONCodecOddInput(t *testing.T) {
 	ours, theirs := newJSONCodec(), &serialize.JSONSerializer{}
-	for _, in := range []string{
-		`[48,1,{},"p"]`, ` [ 48 ,1,{},"p",[1],{"a":1}]`, `[48,1,null,"p",null,null]`, `[48,-1,{},"p"]`, `[48,1.5,{},"p"]`,
-		`[48,1,{},"p",[],{},"extra"]`, `[48]`, `[48,"x",{},"p"]`, `[48,1,[],"p"]`, `[48,1,{},"p",{}]`, `[48,1,{},"p",[],[]]`,
-		`[70,2,{},[1,2]]`, `[70,2]`, `[16,3,{"acknowledge":true},"t",["x"]]`, `[16,3,{},true]`, `[48,1,{}`, `[]`, `x`,
-		`[48,1,{},"p",[1e400]]`,
-	} {
+	for _, in := range oddJSONInputs {
 		got, err1 := ours.Deserialize([]byte(in))
 		want, err2 := theirs.Deserialize([]byte(in))
 		if (err1 == nil) != (err2 == nil) || (err1 == nil && !reflect.DeepEqual(got, want)) {
@@ -132,4 +135,23 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 		t.Fatalf("%s: %v", b, err)
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// FuzzJSONCodec: for any input the router would decode (within its nesting
+// bounds), the codec refuses it or reads it exactly as nexus's serializer.
+func FuzzJSONCodec(f *testing.F) {
+	for _, in := range oddJSONInputs {
+		f.Add([]byte(in))
+	}
+	ours, theirs := newJSONCodec(), &serialize.JSONSerializer{}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkNesting("json", data, DefaultMaxNestingDepth, 10000) != nil {
+			return
+		}
+		got, err1 := ours.Deserialize(data)
+		want, err2 := theirs.Deserialize(data)
+		if (err1 == nil) != (err2 == nil) || (err1 == nil && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("%q: ours %#v (%v), nexus %#v (%v)", data, got, err1, want, err2)
+		}
+	})
 }
