@@ -39,7 +39,7 @@ func TestHandshakeLimit(t *testing.T) {
 			resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	// RawSocket shares the bound: handshake error 4.
-	if reply := rawSocketHandshake(t, srv.Addr(1)); reply != [4]byte{0x7f, 0x40, 0, 0} {
+	if reply := rawSocketHandshake(t, nil, srv.Addr(1)); reply != [4]byte{0x7f, 0x40, 0, 0} {
 		t.Fatalf("rawsocket handshake past max_handshakes: % x, want 7f 40 00 00", reply)
 	}
 	// A holder's session is welcomed: its slot is free (the gate is left
@@ -81,16 +81,7 @@ func TestListenerMaxConnections(t *testing.T) {
 		t.Fatalf("3rd connection to a listener with max_connections 2: %s, want 503 too_many_connections", status)
 	}
 	// The RawSocket listener has no bound of its own.
-	rc, err := net.DialTimeout("tcp", srv.Addr(1).String(), 5*time.Second)
-	must(t, err)
-	defer rc.Close()
-	must(t, rc.SetDeadline(time.Now().Add(5*time.Second)))
-	_, err = rc.Write([]byte{0x7f, 0xf1, 0, 0})
-	must(t, err)
-	var reply [4]byte
-	_, err = io.ReadFull(rc, reply[:])
-	must(t, err)
-	if reply[1]&0x0f != 1 {
+	if reply := rawSocketHandshake(t, nil, srv.Addr(1)); reply[1]&0x0f != 1 {
 		t.Fatalf("rawsocket on another listener: % x, want accepted (json)", reply)
 	}
 }
@@ -111,11 +102,15 @@ func upgradeRequest(t *testing.T, addr net.Addr) *http.Response {
 	return resp
 }
 
-// rawSocketHandshake sends a RawSocket handshake (JSON) and returns the
-// router's answer.
-func rawSocketHandshake(t *testing.T, addr net.Addr) [4]byte {
+// rawSocketHandshake sends a RawSocket handshake (JSON), from the local
+// address from when it is not nil, and returns the router's answer.
+func rawSocketHandshake(t *testing.T, from *net.TCPAddr, addr net.Addr) [4]byte {
 	t.Helper()
-	rc, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != nil {
+		d.LocalAddr = from
+	}
+	rc, err := d.Dial("tcp", addr.String())
 	must(t, err)
 	defer rc.Close()
 	must(t, rc.SetDeadline(time.Now().Add(5*time.Second)))

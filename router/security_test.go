@@ -554,16 +554,7 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("6th connection: %s, want 503", status)
 	}
 	// RawSocket answers with its handshake error 4.
-	rc, err := net.DialTCP("tcp", other, srv.Addr(1))
-	must(t, err)
-	defer rc.Close()
-	must(t, rc.SetDeadline(time.Now().Add(5*time.Second)))
-	_, err = rc.Write([]byte{0x7f, 0xf1, 0, 0})
-	must(t, err)
-	var reply [4]byte
-	_, err = io.ReadFull(rc, reply[:])
-	must(t, err)
-	if reply != [4]byte{0x7f, 0x40, 0, 0} {
+	if reply := rawSocketHandshake(t, other, srv.Addr(1)); reply != [4]byte{0x7f, 0x40, 0, 0} {
 		t.Fatalf("rawsocket reply % x, want 7f 40 00 00 (maximum connection count reached)", reply)
 	}
 	// One closes: one more is admitted (once the router has seen the close).
