@@ -97,35 +97,13 @@ func runUsers(url string, p *routerProc, n, events, sharedEvery, payload, window
 	defer pub.close()
 
 	hist := newHistogram()
-	var delivered, duplicates, lastNanos atomic.Int64
+	var rx deliveries
 	var wg sync.WaitGroup
 	for i, c := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seen := map[int64]bool{}
-			local := map[int]int64{}
-			defer hist.merge(local)
-			for got := 0; got < want[i]; {
-				msg, err := c.read(0)
-				if err != nil {
-					return
-				}
-				seq, ts, ok := eventArgs(msg)
-				if !ok || seq < 0 || seq >= int64(events) {
-					continue
-				}
-				now := time.Now().UnixNano()
-				if seen[seq] {
-					duplicates.Add(1)
-					continue
-				}
-				seen[seq] = true
-				got++
-				delivered.Add(1)
-				local[bucketOf(time.Duration(now-ts))]++
-				storeMax(&lastNanos, now)
-			}
+			_ = rx.receive(c, events, want[i], hist)
 		}()
 	}
 
@@ -165,7 +143,7 @@ func runUsers(url string, p *routerProc, n, events, sharedEvery, payload, window
 		}
 	}
 	res.pubDuration = time.Since(start)
-	waitDeliveries(&wg, &delivered, timeout, 5*time.Second)
+	waitDeliveries(&wg, &rx.delivered, timeout, 5*time.Second)
 	if after, err := p.cpu(); err == nil && cpuErr == nil {
 		res.cpu, res.cpuKnown = after.sub(before), true
 	}
@@ -173,8 +151,8 @@ func runUsers(url string, p *routerProc, n, events, sharedEvery, payload, window
 		c.close()
 	}
 	wg.Wait()
-	res.delivered, res.duplicates = delivered.Load(), duplicates.Load()
-	if last := lastNanos.Load(); last > 0 {
+	res.delivered, res.duplicates = rx.delivered.Load(), rx.duplicates.Load()
+	if last := rx.lastNanos.Load(); last > 0 {
 		res.duration = time.Duration(last - start.UnixNano())
 	} else {
 		res.duration = time.Since(start)

@@ -110,8 +110,8 @@ func runFanoutAcross(subURLs []string, pubURL string, n, events, payload, window
 	time.Sleep(settle)
 
 	hist := newHistogram()
-	var delivered, duplicates, disconnected atomic.Int64
-	var lastNanos atomic.Int64
+	var rx deliveries
+	var disconnected atomic.Int64
 	var stopping atomic.Bool // set before the harness closes connections
 	var wg sync.WaitGroup
 	for _, c := range subs {
@@ -119,37 +119,8 @@ func runFanoutAcross(subURLs []string, pubURL string, n, events, payload, window
 		go func() {
 			defer wg.Done()
 			defer c.close()
-			seen := make([]bool, events)
-			got := 0
-			local := map[int]int64{}
-			defer hist.merge(local)
-			for got < events {
-				msg, err := c.read(0)
-				if err != nil {
-					if !stopping.Load() {
-						disconnected.Add(1) // closed by the router
-					}
-					return
-				}
-				seq, ts, ok := eventArgs(msg)
-				if !ok || seq < 0 || seq >= int64(events) {
-					continue
-				}
-				now := time.Now().UnixNano()
-				if seen[seq] {
-					duplicates.Add(1)
-					continue
-				}
-				seen[seq] = true
-				got++
-				delivered.Add(1)
-				local[bucketOf(time.Duration(now-ts))]++
-				for {
-					last := lastNanos.Load()
-					if now <= last || lastNanos.CompareAndSwap(last, now) {
-						break
-					}
-				}
+			if rx.receive(c, events, events, hist) != nil && !stopping.Load() {
+				disconnected.Add(1) // closed by the router
 			}
 		}()
 	}
@@ -190,7 +161,7 @@ wait:
 		case <-deadline:
 			break wait
 		case <-stall.C:
-			cur := delivered.Load()
+			cur := rx.delivered.Load()
 			if cur == prev {
 				break wait
 			}
@@ -202,11 +173,11 @@ wait:
 		c.close()
 	}
 	<-done
-	res.delivered = delivered.Load()
+	res.delivered = rx.delivered.Load()
 	res.lost = int64(n)*int64(events) - res.delivered
-	res.duplicates = duplicates.Load()
+	res.duplicates = rx.duplicates.Load()
 	res.disconnected = disconnected.Load()
-	if last := lastNanos.Load(); last > 0 {
+	if last := rx.lastNanos.Load(); last > 0 {
 		res.duration = time.Duration(last - start.UnixNano())
 	} else {
 		res.duration = time.Since(start)
@@ -244,8 +215,7 @@ func runBridge(wsURL string, p *routerProc, n, requests, concurrency, payload in
 	if err != nil {
 		return res, err
 	}
-	var delivered, duplicates atomic.Int64
-	var lastNanos atomic.Int64
+	var rx deliveries
 	delivery := newHistogram()
 	var wg sync.WaitGroup
 	for _, c := range subs {
@@ -253,29 +223,7 @@ func runBridge(wsURL string, p *routerProc, n, requests, concurrency, payload in
 		go func() {
 			defer wg.Done()
 			defer c.close()
-			seen := make([]bool, requests)
-			local := map[int]int64{}
-			defer delivery.merge(local)
-			for got := 0; got < requests; {
-				msg, err := c.read(0)
-				if err != nil {
-					return
-				}
-				seq, ts, ok := eventArgs(msg)
-				if !ok || seq < 0 || seq >= int64(requests) {
-					continue
-				}
-				now := time.Now().UnixNano()
-				if seen[seq] {
-					duplicates.Add(1)
-					continue
-				}
-				seen[seq] = true
-				got++
-				delivered.Add(1)
-				local[bucketOf(time.Duration(now-ts))]++
-				storeMax(&lastNanos, now)
-			}
+			_ = rx.receive(c, requests, requests, delivery)
 		}()
 	}
 	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: concurrency}, Timeout: 10 * time.Second}
@@ -339,7 +287,7 @@ feed:
 		wg.Wait()
 		return res, sendErr
 	}
-	waitDeliveries(&wg, &delivered, timeout, 5*time.Second)
+	waitDeliveries(&wg, &rx.delivered, timeout, 5*time.Second)
 	if p != nil && cpuErr == nil {
 		if after, err := p.cpu(); err == nil {
 			res.routerCPU, res.routerCPUSet = after.router-before.router, true
@@ -355,10 +303,10 @@ feed:
 		c.close()
 	}
 	wg.Wait()
-	res.delivered = delivered.Load()
-	res.duplicates = duplicates.Load()
+	res.delivered = rx.delivered.Load()
+	res.duplicates = rx.duplicates.Load()
 	res.lost = int64(n)*int64(requests) - res.delivered
-	if last := lastNanos.Load(); last > 0 {
+	if last := rx.lastNanos.Load(); last > 0 {
 		res.duration = time.Duration(last - start.UnixNano())
 	} else {
 		res.duration = time.Since(start)
@@ -392,6 +340,42 @@ func waitDeliveries(wg *sync.WaitGroup, delivered *atomic.Int64, timeout, stall 
 			prev = cur
 		}
 	}
+}
+
+// deliveries counts what a run's subscribers received, all together.
+type deliveries struct {
+	delivered, duplicates atomic.Int64
+	lastNanos             atomic.Int64 // when the last new event arrived
+}
+
+// receive reads c until want distinct EVENTs with seq in [0, events) have
+// arrived, recording each one's latency in hist; it returns the read error
+// that ended it early.
+func (d *deliveries) receive(c *wampConn, events, want int, hist *histogram) error {
+	seen := make([]bool, events)
+	local := map[int]int64{}
+	defer hist.merge(local)
+	for got := 0; got < want; {
+		msg, err := c.read(0)
+		if err != nil {
+			return err
+		}
+		seq, ts, ok := eventArgs(msg)
+		if !ok || seq < 0 || seq >= int64(events) {
+			continue
+		}
+		now := time.Now().UnixNano()
+		if seen[seq] {
+			d.duplicates.Add(1)
+			continue
+		}
+		seen[seq] = true
+		got++
+		d.delivered.Add(1)
+		local[bucketOf(time.Duration(now-ts))]++
+		storeMax(&d.lastNanos, now)
+	}
+	return nil
 }
 
 // storeMax raises v to now unless it is already later.
