@@ -6,23 +6,13 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
-const net = require('node:net');
-const path = require('node:path');
 const autobahn = require('autobahn');
+const { repo, portOpen, withTimeout } = require('./harness');
 
-const repo = path.resolve(__dirname, '..', '..');
 const url = 'ws://127.0.0.1:8080/ws';
 let router;
 let routerLog = '';
 let routerExit;
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
 
 before(async () => {
   assert.equal(await portOpen(8080), false, 'port 8080 is already in use: stop whatever listens there');
@@ -60,12 +50,6 @@ function connect(serializer) {
     conn.onclose = (reason, details) => { reject(new Error(`connection closed: ${reason} ${JSON.stringify(details)}`)); return true; };
     conn.open();
   });
-}
-
-function withTimeout(p, ms, what) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
-    .finally(() => clearTimeout(t));
 }
 
 const serializers = {

@@ -7,77 +7,41 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
 const path = require('node:path');
 const autobahn = require('autobahn');
+const { assertPortsFree, buildSwitchboard, startProcess, waitForPort, stopProcess, bridgePublish } = require('./harness');
 
-const repo = path.resolve(__dirname, '..', '..');
 const natsPort = 14222;
 const nodePorts = [18181, 18182, 18183];
 const procs = [];
 
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function withTimeout(p, ms, what) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
 function start(name, cmd, args, env) {
-  const p = { name, log: '' };
-  p.proc = spawn(cmd, args, { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  p.proc.stdout.on('data', (d) => { p.log += d; });
-  p.proc.stderr.on('data', (d) => { p.log += d; });
-  p.exit = new Promise((resolve) => p.proc.once('close', (code, signal) => resolve({ code, signal })));
+  const p = startProcess(name, cmd, args, env);
   procs.push(p);
   return p;
 }
 
-async function waitForPort(p, port) {
-  const deadline = Date.now() + 60000;
-  while (!(await portOpen(port))) {
-    if (p.proc.exitCode !== null) throw new Error(`${p.name} exited early:\n${p.log}`);
-    if (Date.now() > deadline) throw new Error(`${p.name} did not listen on ${port}:\n${p.log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 before(async () => {
-  for (const port of [natsPort, ...nodePorts]) {
-    assert.equal(await portOpen(port), false, `port ${port} is already in use`);
-  }
+  await assertPortsFree(natsPort, ...nodePorts);
   const gobin = execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim() + '/bin';
   const natsServer = path.join(gobin, 'nats-server');
   assert.ok(fs.existsSync(natsServer), `${natsServer} is missing: run make deps`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-cluster-'));
-  const bin = path.join(dir, 'switchboard');
-  execFileSync('go', ['build', '-o', bin, './cmd/switchboard'], { cwd: repo, stdio: 'inherit' });
+  const bin = buildSwitchboard('cluster');
 
   const nats = start('nats-server', natsServer, ['-a', '127.0.0.1', '-p', String(natsPort)], {});
-  await waitForPort(nats, natsPort);
+  await waitForPort(nats, natsPort, 60000);
   nodePorts.forEach((port, i) => start(`switchboard-${i + 1}`, bin, [], {
     SWITCHBOARD_LISTENERS_0_ADDRESS: `127.0.0.1:${port}`,
     SWITCHBOARD_CLUSTER_NATS_URL: `nats://127.0.0.1:${natsPort}`,
     SWITCHBOARD_CLUSTER_NODE: `node-${i + 1}`,
   }));
-  for (const [i, port] of nodePorts.entries()) await waitForPort(procs[i + 1], port);
+  for (const [i, port] of nodePorts.entries()) await waitForPort(procs[i + 1], port, 60000);
 });
 
 after(async () => {
-  for (const p of procs.slice().reverse()) {
-    if (p.proc.exitCode === null) p.proc.kill('SIGTERM');
-    await withTimeout(p.exit, 15000, `${p.name} exit`);
-  }
+  for (const p of procs.slice().reverse()) await stopProcess(p);
   for (const p of procs.slice(1)) {
     assert.match(p.log, /msg="shutdown complete"/, `${p.name} log:\n${p.log}`);
   }
@@ -90,13 +54,6 @@ function connect(port) {
     conn.onclose = (reason, details) => { reject(new Error(`connection closed: ${reason} ${JSON.stringify(details)}`)); return true; };
     conn.open();
   });
-}
-
-async function bridgePublish(port, body) {
-  const res = await fetch(`http://127.0.0.1:${port}/publish`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 200, `bridge publish: ${res.status} ${await res.text()}`);
 }
 
 test('an autobahn.js subscriber on node 1 gets events published on nodes 2 (WAMP) and 3 (HTTP bridge) exactly once, in order', async () => {

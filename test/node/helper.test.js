@@ -6,34 +6,14 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
 const autobahn = require('autobahn');
+const harness = require('./harness');
 
-const repo = path.resolve(__dirname, '..', '..');
 const routerPort = 18197;
 const proxyPort = 18198;
 let bin;
 let router;
 let proxy;
-const proxied = new Set();
-
-function portOpen(p) {
-  return new Promise((resolve) => {
-    const s = net.connect(p, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function withTimeout(p, ms, what) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
-    .finally(() => clearTimeout(t));
-}
 
 async function until(cond, ms, what) {
   const deadline = Date.now() + ms;
@@ -43,55 +23,23 @@ async function until(cond, ms, what) {
   }
 }
 
-async function startRouter(env = {}) {
-  const r = { log: '' };
-  r.proc = spawn(bin, [], { cwd: repo, env: { ...process.env, SWITCHBOARD_LISTENERS_0_ADDRESS: `127.0.0.1:${routerPort}`, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  r.proc.stdout.on('data', (d) => { r.log += d; });
-  r.proc.stderr.on('data', (d) => { r.log += d; });
-  r.exit = new Promise((resolve) => r.proc.once('close', resolve));
-  const deadline = Date.now() + 30000;
-  while (!(await portOpen(routerPort))) {
-    if (r.proc.exitCode !== null) throw new Error('switchboard exited early:\n' + r.log);
-    if (Date.now() > deadline) throw new Error('switchboard did not listen:\n' + r.log);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  return r;
-}
-
-async function stopRouter(r) {
-  r.proc.kill('SIGTERM');
-  await withTimeout(r.exit, 15000, 'switchboard exit');
-}
+const startRouter = (env = {}) => harness.startRouter(bin, routerPort, env);
+const stopRouter = (r) => harness.stopProcess(r);
 
 before(async () => {
-  for (const p of [routerPort, proxyPort]) assert.equal(await portOpen(p), false, `port ${p} is already in use`);
-  bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-helper-')), 'switchboard');
-  execFileSync('go', ['build', '-o', bin, './cmd/switchboard'], { cwd: repo, stdio: 'inherit' });
+  await harness.assertPortsFree(routerPort, proxyPort);
+  bin = harness.buildSwitchboard('helper');
   router = await startRouter();
-  proxy = net.createServer((client) => {
-    const upstream = net.connect(routerPort, '127.0.0.1');
-    const pair = { client, upstream };
-    proxied.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = () => { client.destroy(); upstream.destroy(); proxied.delete(pair); };
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
-  });
-  await new Promise((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+  proxy = await harness.startProxy(proxyPort, routerPort);
 });
 
 after(async () => {
-  proxy.close();
-  if (router && router.proc.exitCode === null) await stopRouter(router);
+  if (proxy) proxy.close();
+  if (router) await stopRouter(router);
 });
 
 async function bridgePublish(topic, n) {
-  const res = await fetch(`http://127.0.0.1:${routerPort}/publish`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic, args: [n] }),
-  });
-  const body = await res.text();
-  assert.equal(res.status, 200, `bridge publish: ${body}`);
-  return JSON.parse(body).id;
+  return (await harness.bridgePublish(routerPort, { topic, args: [n] })).id;
 }
 
 test('the helper keeps a subscription live and complete across a cut, a restart and a GOODBYE', async () => {
@@ -117,7 +65,7 @@ test('the helper keeps a subscription live and complete across a cut, a restart 
     await until(() => seen.length === 3, 5000, 'live events');
 
     // Cut: 4-6 are published meanwhile, and all arrive once, in order.
-    for (const pair of proxied) { pair.client.destroy(); pair.upstream.destroy(); }
+    proxy.cutAll();
     for (let n = 4; n <= 6; n++) await bridgePublish(topic, n);
     await until(() => seen.length === 6, 10000, 'the events published during the cut');
     await new Promise((r) => setTimeout(r, 200));

@@ -5,61 +5,28 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
 const autobahn = require('autobahn');
 const { Wampy } = require('wampy');
 const WebSocket = require('ws');
+const harness = require('./harness');
+const { withTimeout } = harness;
 
-const repo = path.resolve(__dirname, '..', '..');
 const port = 18190;
 const url = `ws://127.0.0.1:${port}/ws`;
 let bin;
 let router;
 
-function portOpen(p) {
-  return new Promise((resolve) => {
-    const s = net.connect(p, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function withTimeout(p, ms, what) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
-    .finally(() => clearTimeout(t));
-}
-
 // startRouter runs the binary with the embedded default config on our port.
-async function startRouter() {
-  const r = { log: '' };
-  r.proc = spawn(bin, [], { cwd: repo, env: { ...process.env, SWITCHBOARD_LISTENERS_0_ADDRESS: `127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'] });
-  r.proc.stdout.on('data', (d) => { r.log += d; });
-  r.proc.stderr.on('data', (d) => { r.log += d; });
-  r.exit = new Promise((resolve) => r.proc.once('close', (code, signal) => resolve({ code, signal })));
-  const deadline = Date.now() + 30000;
-  while (!(await portOpen(port))) {
-    if (r.proc.exitCode !== null) throw new Error('switchboard exited early:\n' + r.log);
-    if (Date.now() > deadline) throw new Error(`switchboard did not listen on ${port}:\n` + r.log);
-    await new Promise((res) => setTimeout(res, 50));
-  }
-  return r;
-}
+const startRouter = () => harness.startRouter(bin, port);
 
 async function stopRouter(r) {
-  r.proc.kill('SIGTERM');
-  const { code } = await withTimeout(r.exit, 15000, 'switchboard exit');
+  const { code } = await harness.stopProcess(r);
   assert.equal(code, 0, 'switchboard exit code after SIGTERM:\n' + r.log);
 }
 
 before(async () => {
-  assert.equal(await portOpen(port), false, `port ${port} is already in use`);
-  bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-restart-')), 'switchboard');
-  execFileSync('go', ['build', '-o', bin, './cmd/switchboard'], { cwd: repo, stdio: 'inherit' });
+  await harness.assertPortsFree(port);
+  bin = harness.buildSwitchboard('restart');
   router = await startRouter();
 });
 

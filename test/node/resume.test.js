@@ -7,77 +7,28 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const { spawn, execFileSync } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
-const os = require('node:os');
-const path = require('node:path');
 const autobahn = require('autobahn');
+const { assertPortsFree, withTimeout, buildSwitchboard, startRouter, stopProcess, startProxy, bridgePublish: publish } = require('./harness');
 
-const repo = path.resolve(__dirname, '..', '..');
 const routerPort = 18195;
 const proxyPort = 18196;
 let router;
-let routerLog = '';
 let proxy;
-const proxied = new Set();
-
-function portOpen(p) {
-  return new Promise((resolve) => {
-    const s = net.connect(p, '127.0.0.1');
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-function withTimeout(p, ms, what) {
-  let t;
-  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error('timeout: ' + what)), ms); })])
-    .finally(() => clearTimeout(t));
-}
 
 before(async () => {
-  for (const p of [routerPort, proxyPort]) assert.equal(await portOpen(p), false, `port ${p} is already in use`);
-  const bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-resume-')), 'switchboard');
-  execFileSync('go', ['build', '-o', bin, './cmd/switchboard'], { cwd: repo, stdio: 'inherit' });
-  router = spawn(bin, [], { cwd: repo, env: { ...process.env, SWITCHBOARD_LISTENERS_0_ADDRESS: `127.0.0.1:${routerPort}` }, stdio: ['ignore', 'pipe', 'pipe'] });
-  router.stdout.on('data', (d) => { routerLog += d; });
-  router.stderr.on('data', (d) => { routerLog += d; });
-  const deadline = Date.now() + 30000;
-  while (!(await portOpen(routerPort))) {
-    if (router.exitCode !== null) throw new Error('switchboard exited early:\n' + routerLog);
-    if (Date.now() > deadline) throw new Error('switchboard did not listen:\n' + routerLog);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await assertPortsFree(routerPort, proxyPort);
+  router = await startRouter(buildSwitchboard('resume'), routerPort);
   // A TCP proxy whose connections the test can drop, as a network or a proxy would.
-  proxy = net.createServer((client) => {
-    const upstream = net.connect(routerPort, '127.0.0.1');
-    const pair = { client, upstream };
-    proxied.add(pair);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    const drop = () => { client.destroy(); upstream.destroy(); proxied.delete(pair); };
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
-  });
-  await new Promise((resolve) => proxy.listen(proxyPort, '127.0.0.1', resolve));
+  proxy = await startProxy(proxyPort, routerPort);
 });
 
 after(async () => {
-  proxy.close();
-  if (router.exitCode === null) {
-    const exited = new Promise((resolve) => router.once('close', resolve));
-    router.kill('SIGTERM');
-    await withTimeout(exited, 15000, 'switchboard exit');
-  }
+  if (proxy) proxy.close();
+  if (router) await stopProcess(router);
 });
 
 async function bridgePublish(topic, n) {
-  const res = await fetch(`http://127.0.0.1:${routerPort}/publish`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic, args: [n] }),
-  });
-  const body = await res.text();
-  assert.equal(res.status, 200, `bridge publish: ${body}`);
-  return JSON.parse(body).id;
+  return (await publish(routerPort, { topic, args: [n] })).id;
 }
 
 test('plain autobahn.js resumes with _since after its connection is cut: exactly 6-10, in order, then live', async () => {
@@ -108,7 +59,7 @@ test('plain autobahn.js resumes with _since after its connection is cut: exactly
 
     // The connection is cut; meanwhile 6-10 are published.
     subscribed = new Promise((resolve) => { onSubscribed = resolve; });
-    for (const pair of proxied) { pair.client.destroy(); pair.upstream.destroy(); }
+    proxy.cutAll();
     for (let n = 6; n <= 10; n++) await bridgePublish(topic, n);
     await withTimeout(subscribed, 10000, 'resubscribe after reconnecting');
     assert.equal(opens, 2);
