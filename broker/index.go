@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/switchboard-wamp/switchboard/realms"
@@ -14,14 +13,13 @@ import (
 //
 // Prefix subscriptions are found by the lengths in use: for each length
 // some prefix subscription has, one map lookup of the topic's first bytes
-// (WAMP prefix matching is a string prefix: "a.b" matches "a.bc"). Wildcard
+// (realms.PrefixLengths). Wildcard
 // subscriptions live in a tree of their components, an empty component
 // (matching any) as its own branch; a topic walks the branches its
 // components allow.
 type patternIndex struct {
 	prefix  map[string]*subscription // the realm's prefix subscriptions, by URI
-	lengths []int                    // the distinct lengths of their URIs, ascending
-	counts  map[int]int              // subscriptions per length
+	lengths realms.PrefixLengths     // of their URIs
 	wild    wildNode
 }
 
@@ -36,7 +34,7 @@ type wildNode struct {
 // newPatternIndex indexes the subscriptions of prefix (the realm's map,
 // which the realm keeps) and the wildcard ones added.
 func newPatternIndex(prefix map[string]*subscription) *patternIndex {
-	return &patternIndex{prefix: prefix, counts: map[int]int{}}
+	return &patternIndex{prefix: prefix}
 }
 
 // add indexes a new prefix (already in the prefix map) or wildcard
@@ -45,11 +43,7 @@ func (x *patternIndex) add(sub *subscription) {
 	uri := sub.pattern.URI()
 	switch sub.pattern.Match() {
 	case realms.MatchPrefix:
-		n := len(uri)
-		if x.counts[n]++; x.counts[n] == 1 {
-			i, _ := slices.BinarySearch(x.lengths, n)
-			x.lengths = slices.Insert(x.lengths, i, n)
-		}
+		x.lengths.Add(uri)
 	case realms.MatchWildcard:
 		n := &x.wild
 		for comp := range strings.SplitSeq(uri, ".") {
@@ -65,13 +59,7 @@ func (x *patternIndex) remove(sub *subscription) {
 	uri := sub.pattern.URI()
 	switch sub.pattern.Match() {
 	case realms.MatchPrefix:
-		n := len(uri)
-		if x.counts[n]--; x.counts[n] == 0 {
-			delete(x.counts, n)
-			if i, found := slices.BinarySearch(x.lengths, n); found {
-				x.lengths = slices.Delete(x.lengths, i, i+1)
-			}
-		}
+		x.lengths.Remove(uri)
 	case realms.MatchWildcard:
 		x.wild.removePath(uri, sub)
 	}
@@ -79,11 +67,8 @@ func (x *patternIndex) remove(sub *subscription) {
 
 // matches calls f for each indexed subscription matching topic.
 func (x *patternIndex) matches(topic string, f func(*subscription)) {
-	for _, n := range x.lengths {
-		if n > len(topic) {
-			break
-		}
-		if sub, ok := x.prefix[topic[:n]]; ok {
+	for prefix := range x.lengths.Prefixes(topic) {
+		if sub, ok := x.prefix[prefix]; ok {
 			f(sub)
 		}
 	}

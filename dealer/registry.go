@@ -2,7 +2,6 @@ package dealer
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,11 +24,9 @@ type realm struct {
 	mu     sync.RWMutex
 	exact  map[string]*registration
 	prefix map[string]*registration
-	// prefixLengths are the distinct lengths of the prefix registrations'
-	// URIs, longest first: the first that matches a procedure is the
-	// longest prefix match.
-	prefixLengths []int
-	prefixCounts  map[int]int
+	// prefixLengths are those of the prefix registrations' URIs: the
+	// first of its prefixes in prefix is a procedure's longest match.
+	prefixLengths realms.PrefixLengths
 	wildcard      map[string]*registration
 	wild          wildNode
 	byID          map[wamp.ID]*registration
@@ -62,7 +59,7 @@ func newRealm(rc Realm) *realm {
 	return &realm{
 		name: rc.Name, authz: rc.Authorizer, strict: rc.StrictURI, maxURI: rc.MaxURILength,
 		maxRegs: rc.MaxRegistrationsPerSession, maxCalls: rc.MaxCallsPerSession,
-		exact: map[string]*registration{}, prefix: map[string]*registration{}, prefixCounts: map[int]int{},
+		exact: map[string]*registration{}, prefix: map[string]*registration{},
 		wildcard: map[string]*registration{}, byID: map[wamp.ID]*registration{},
 	}
 }
@@ -85,11 +82,7 @@ func (r *realm) add(reg *registration) {
 	r.byID[reg.id] = reg
 	switch reg.match {
 	case realms.MatchPrefix:
-		n := len(reg.uri)
-		if r.prefixCounts[n]++; r.prefixCounts[n] == 1 {
-			i, _ := slices.BinarySearchFunc(r.prefixLengths, n, func(a, b int) int { return b - a })
-			r.prefixLengths = slices.Insert(r.prefixLengths, i, n)
-		}
+		r.prefixLengths.Add(reg.uri)
 	case realms.MatchWildcard:
 		node := &r.wild
 		for comp := range strings.SplitSeq(reg.uri, ".") {
@@ -106,13 +99,7 @@ func (r *realm) remove(reg *registration) {
 	delete(r.byID, reg.id)
 	switch reg.match {
 	case realms.MatchPrefix:
-		n := len(reg.uri)
-		if r.prefixCounts[n]--; r.prefixCounts[n] == 0 {
-			delete(r.prefixCounts, n)
-			if i, found := slices.BinarySearchFunc(r.prefixLengths, n, func(a, b int) int { return b - a }); found {
-				r.prefixLengths = slices.Delete(r.prefixLengths, i, i+1)
-			}
-		}
+		r.prefixLengths.Remove(reg.uri)
 	case realms.MatchWildcard:
 		r.wild.removePath(strings.Split(reg.uri, "."))
 	}
@@ -127,11 +114,8 @@ func (r *realm) best(procedure string) *registration {
 	if reg, ok := r.exact[procedure]; ok {
 		return reg
 	}
-	for _, n := range r.prefixLengths {
-		if n > len(procedure) {
-			continue
-		}
-		if reg, ok := r.prefix[procedure[:n]]; ok {
+	for prefix := range r.prefixLengths.Prefixes(procedure) {
+		if reg, ok := r.prefix[prefix]; ok {
 			return reg
 		}
 	}

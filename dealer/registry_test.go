@@ -182,7 +182,7 @@ func TestRemovePrunes(t *testing.T) {
 	for _, reg := range regs {
 		r.remove(reg)
 	}
-	if r.wild.any != nil || len(r.wild.children) != 0 || len(r.prefixLengths) != 0 || len(r.prefixCounts) != 0 || r.count() != 0 {
-		t.Fatalf("indexes not empty: wild %+v, prefix lengths %v", r.wild, r.prefixLengths)
+	if r.wild.any != nil || len(r.wild.children) != 0 || r.prefixLengths.Len() != 0 || r.count() != 0 {
+		t.Fatalf("indexes not empty: wild %+v, %d prefix lengths", r.wild, r.prefixLengths.Len())
 	}
 }

@@ -82,7 +82,7 @@ type permissionSet struct {
 	// prefixByURI and prefixLengths find the longest matching prefix with
 	// one map lookup per distinct length (the first listed wins a tie).
 	prefixByURI   map[string]*Permission
-	prefixLengths []int       // longest first
+	prefixLengths PrefixLengths
 	wildcards     []*wildcard // most specific first
 	templates     []Permission
 	static        []Permission // the permissions that are not templates
@@ -194,9 +194,7 @@ func newPermissionSet(perms []Permission) *permissionSet {
 			continue
 		}
 		s.prefixByURI[p.URI] = p
-		if n := len(s.prefixLengths); n == 0 || s.prefixLengths[n-1] != len(p.URI) {
-			s.prefixLengths = append(s.prefixLengths, len(p.URI))
-		}
+		s.prefixLengths.Add(p.URI)
 	}
 	slices.SortStableFunc(s.wildcards, func(a, b *wildcard) int { return cmp.Compare(b.fixed, a.fixed) })
 	return s
@@ -262,11 +260,8 @@ func (s *permissionSet) lookupStatic(uri string) *Permission {
 // longestPrefix returns the prefix permission with the longest URI that
 // is a prefix of uri (the first listed on a tie), or nil.
 func (s *permissionSet) longestPrefix(uri string) *Permission {
-	for _, n := range s.prefixLengths {
-		if n > len(uri) {
-			continue
-		}
-		if p, ok := s.prefixByURI[uri[:n]]; ok {
+	for prefix := range s.prefixLengths.Prefixes(uri) {
+		if p, ok := s.prefixByURI[prefix]; ok {
 			return p
 		}
 	}
