@@ -110,8 +110,16 @@ func startNodes(t *testing.T, servers []*natsserver.Server) []*routertest.Server
 func awaitInterest(t *testing.T, pub *client.Client, topic string, probes <-chan *wamp.Event) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	var lastErr error
 	for {
-		must(t, pub.Publish(topic, wamp.Dict{"acknowledge": true}, wamp.List{"probe"}, nil))
+		// While the publisher's node reconnects to NATS, its acknowledged
+		// publications are refused with cluster_unavailable: wait on.
+		if err := pub.Publish(topic, wamp.Dict{"acknowledge": true}, wamp.List{"probe"}, nil); err != nil {
+			if !strings.Contains(err.Error(), "switchboard.error.cluster_unavailable") {
+				t.Fatalf("probe on %s: %v", topic, err)
+			}
+			lastErr = err
+		}
 		select {
 		case <-probes:
 			// Drain the probes still on their way.
@@ -125,7 +133,7 @@ func awaitInterest(t *testing.T, pub *client.Client, topic string, probes <-chan
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no probe on %s reached the subscriber's node", topic)
+			t.Fatalf("no probe on %s reached the subscriber's node (last refusal: %v)", topic, lastErr)
 		}
 	}
 }
