@@ -49,7 +49,7 @@ test-go:
 FUZZTIME ?= 8s
 FUZZ_TARGETS := transport:FuzzWebSocketReader transport:FuzzRawSocketFrames transport:FuzzRawSocketHandshake \
 	transport:FuzzDecodeJSON transport:FuzzDecodeMsgpack transport:FuzzDecodeCBOR \
-	transport:FuzzJSONCodec bridge:FuzzParse bridge:FuzzSignedRequest config:FuzzParse \
+	transport:FuzzJSONCodec transport:FuzzJSONValue bridge:FuzzParse bridge:FuzzSignedRequest config:FuzzParse \
 	cluster:FuzzSubjects cluster:FuzzDecode
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -15,12 +15,13 @@ import (
 
 // jsonCodec is nexus's JSON serializer with the messages of the hot paths
 // (EVENT, RESULT, INVOCATION, SUBSCRIBED, PUBLISHED out; PUBLISH, CALL,
-// YIELD in) encoded and
-// decoded without its per-message costs: nexus builds a new ugorji encoder
-// or decoder for every message and converts between messages and lists by
-// reflection (a fifth of the router's CPU in RPC). The bytes and messages
-// are the same as nexus's (TestJSONCodecMatchesNexus); other messages go
-// through nexus's serializer.
+// YIELD in) encoded and decoded without ugorji (jsonvalue.go): nexus builds
+// a new ugorji encoder or decoder for every message and converts between
+// messages and lists by reflection, and ugorji's own work was a quarter of
+// the router's CPU in RPC. The bytes and messages are the same as nexus's
+// (TestJSONCodecMatchesNexus, FuzzJSONCodec); a value of the fast paths
+// that jsonvalue.go does not handle, and every other message, goes through
+// ugorji or nexus's serializer.
 type jsonCodec struct {
 	nexus serialize.JSONSerializer
 	h     *codec.JsonHandle
@@ -72,9 +73,13 @@ func (c *jsonCodec) Serialize(msg wamp.Message) ([]byte, error) {
 	default:
 		return c.nexus.Serialize(msg)
 	}
+	b := make([]byte, 0, 256) // most messages fit: one allocation
+	if out, ok := appendJSONList(b, list); ok {
+		return out, nil
+	}
 	enc := c.encs.Get().(*codec.Encoder)
 	defer c.encs.Put(enc)
-	b := make([]byte, 0, 256) // most messages fit: one allocation
+	b = b[:0]
 	enc.ResetBytes(&b)
 	err := enc.Encode(list)
 	return b, err
@@ -87,14 +92,12 @@ func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
 	default:
 		return c.nexus.Deserialize(data)
 	}
-	dec := c.decs.Get().(*codec.Decoder)
-	var v []any
-	dec.ResetBytes(data)
-	err := dec.Decode(&v)
-	dec.ResetBytes(nil) // hold no reference to data
-	c.decs.Put(dec)
-	if err != nil {
-		return nil, err
+	v, ok := readJSONMessage(data)
+	if !ok {
+		var err error
+		if v, err = c.ugorjiDecode(data); err != nil {
+			return nil, err
+		}
 	}
 	if len(v) == 0 {
 		return nil, errors.New("invalid message")
@@ -125,6 +128,28 @@ func (c *jsonCodec) Deserialize(data []byte) (wamp.Message, error) {
 		d.dict(4, &m.ArgumentsKw)
 		return m, d.err
 	}
+}
+
+// readJSONMessage reads a message's list without ugorji, if it holds
+// nothing odd.
+func readJSONMessage(data []byte) ([]any, bool) {
+	r := jsonReader{data: data}
+	r.skipSpace()
+	if r.pos >= len(data) || data[r.pos] != '[' {
+		return nil, false
+	}
+	v, ok := r.array(0)
+	return v, ok && r.atEnd()
+}
+
+func (c *jsonCodec) ugorjiDecode(data []byte) ([]any, error) {
+	dec := c.decs.Get().(*codec.Decoder)
+	var v []any
+	dec.ResetBytes(data)
+	err := dec.Decode(&v)
+	dec.ResetBytes(nil) // hold no reference to data
+	c.decs.Put(dec)
+	return v, err
 }
 
 // appendIDs writes [typ, a, b], a message of two IDs, as the encoder
