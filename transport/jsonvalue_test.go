@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -123,4 +124,53 @@ func FuzzJSONValue(f *testing.F) {
 			t.Fatalf("%q: fast wrote %s (%v), ugorji %s (%v)", data, out, err1, theirOut, err2)
 		}
 	})
+}
+
+// BenchmarkJSONCodec: the hot messages through switchboard's JSON codec and
+// through nexus's serializer, both ways
+// (go test -run XXX -bench JSONCodec -count 6 ./transport | benchstat -col /impl -).
+func BenchmarkJSONCodec(b *testing.B) {
+	args := wamp.List{"hello", 42, 3.5, wamp.Dict{"user": "alice", "tags": wamp.List{"a", "b"}}}
+	msgs := []wamp.Message{
+		&wamp.Call{Request: 7, Options: wamp.Dict{"receive_progress": true}, Procedure: "app.echo", Arguments: args},
+		&wamp.Yield{Request: 9, Options: wamp.Dict{}, Arguments: args},
+		&wamp.Publish{Request: 3, Options: wamp.Dict{"acknowledge": true}, Topic: "app.user.42.inbox", Arguments: args},
+	}
+	out := []wamp.Message{
+		&wamp.Result{Request: 7, Details: wamp.Dict{}, Arguments: args},
+		&wamp.Invocation{Request: 9, Registration: 1234567, Details: wamp.Dict{"caller": wamp.ID(99)}, Arguments: args},
+		&wamp.Event{Subscription: 5, Publication: 77777777, Details: wamp.Dict{"topic": "app.user.42.inbox"}, Arguments: args},
+	}
+	impls := []struct {
+		name string
+		s    serialize.Serializer
+	}{{"nexus", &serialize.JSONSerializer{}}, {"switchboard", newJSONCodec()}}
+	for _, m := range msgs {
+		data, err := (&serialize.JSONSerializer{}).Serialize(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("decode=%s/impl=%s", m.MessageType(), impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := impl.s.Deserialize(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+	for _, m := range out {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("encode=%s/impl=%s", m.MessageType(), impl.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := impl.s.Serialize(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }
