@@ -116,9 +116,10 @@ type realm struct {
 	maxSubs int      // per session; 0: no limit
 
 	retainMu          sync.Mutex
-	retained          map[string]*retainedEvent // the last retained publication per topic
-	retainedTopics    topicIndex                // the topics of retained, for pattern lookups
-	retainedBytes     int                       // their estimated size
+	retainedAt        map[string]int32 // the index in retained of each topic's retained event
+	retained          []retainedEvent  // the last retained publication per topic
+	retainedTopics    topicIndex       // the topics of retained, for pattern lookups
+	retainedBytes     int              // their estimated size
 	maxRetainedTopics int
 	maxRetainedBytes  int
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 
 	"github.com/gammazero/nexus/v3/wamp"
@@ -55,13 +56,13 @@ func (e *limitError) Unwrap() error { return ErrLimitExceeded }
 func (b *Broker) retain(r *realm, p *publication) error {
 	size := retainedSize(p)
 	r.retainMu.Lock()
-	if r.retained == nil {
-		r.retained = map[string]*retainedEvent{}
+	if r.retainedAt == nil {
+		r.retainedAt = map[string]int32{}
 	}
-	old, replacing := r.retained[p.topic]
+	at, replacing := r.retainedAt[p.topic]
 	topics, bytes := len(r.retained), r.retainedBytes+size
 	if replacing {
-		bytes -= old.size
+		bytes -= r.retained[at].size
 	} else {
 		topics++
 	}
@@ -71,12 +72,16 @@ func (b *Broker) retain(r *realm, p *publication) error {
 		err = &limitError{limit: LimitRetainedTopics, max: r.maxRetainedTopics}
 	case r.maxRetainedBytes > 0 && bytes > r.maxRetainedBytes:
 		err = &limitError{limit: LimitRetainedBytes, max: r.maxRetainedBytes}
-	default:
-		r.retained[p.topic] = &retainedEvent{pub: p, size: size}
+	case topics > math.MaxInt32:
+		err = &limitError{limit: LimitRetainedTopics, max: math.MaxInt32}
+	case replacing:
+		r.retained[at] = retainedEvent{pub: *p, size: size}
 		r.retainedBytes = bytes
-		if !replacing {
-			r.retainedTopics.add(p.topic)
-		}
+	default:
+		r.retainedAt[p.topic] = int32(len(r.retained)) //nolint:gosec // below MaxInt32, checked above
+		r.retained = append(r.retained, retainedEvent{pub: *p, size: size})
+		r.retainedBytes = bytes
+		r.retainedTopics.add(p.topic)
 	}
 	r.retainMu.Unlock()
 	if err == nil && b.obs != nil {
@@ -86,9 +91,22 @@ func (b *Broker) retain(r *realm, p *publication) error {
 }
 
 // retainedEvent is a topic's retained publication and its estimated size.
+// A realm keeps them by value in one slice, indexed by topic: with 100,000
+// retained topics, 200,000 objects fewer for the garbage collector to mark
+// on every cycle (every allocation of the process pays for that work).
 type retainedEvent struct {
-	pub  *publication
+	pub  publication
 	size int
+}
+
+// retainedEvent returns a copy of topic's retained publication. The caller
+// holds r.retainMu.
+func (r *realm) retainedEvent(topic string) (publication, bool) {
+	at, ok := r.retainedAt[topic]
+	if !ok {
+		return publication{}, false
+	}
+	return r.retained[at].pub, true
 }
 
 // retainedSize estimates the memory a retained publication holds.

@@ -31,30 +31,25 @@ type publication struct {
 // holds r.mu, so that they precede live events.
 func (s *Session) sendRetained(sub *subscription) {
 	r := s.realm
+	var buf [2]publication
+	pubs := buf[:0] // copies, read after the lock is released
 	r.retainMu.Lock()
-	var pubs []*publication
 	if sub.pattern.Match() == realms.MatchExact { // one topic: no need to scan them all
-		if ev, ok := r.retained[sub.pattern.URI()]; ok && ev.pub.filter.allows(s) {
-			pubs = append(pubs, ev.pub)
+		if p, ok := r.retainedEvent(sub.pattern.URI()); ok && p.filter.allows(s) {
+			pubs = append(pubs, p)
 		}
-		r.retainMu.Unlock()
-		s.replyRetained(sub, pubs)
-		return
+	} else {
+		r.retainedTopics.matching(sub.pattern, func(topic string) {
+			if p, ok := r.retainedEvent(topic); ok && p.filter.allows(s) {
+				pubs = append(pubs, p)
+			}
+		})
 	}
-	r.retainedTopics.matching(sub.pattern, func(topic string) {
-		if ev := r.retained[topic]; ev != nil && ev.pub.filter.allows(s) {
-			pubs = append(pubs, ev.pub)
-		}
-	})
 	r.retainMu.Unlock()
-	s.replyRetained(sub, pubs)
-}
-
-func (s *Session) replyRetained(sub *subscription, pubs []*publication) {
-	for _, p := range pubs {
-		rp := *p
-		rp.retained = true
-		s.reply(s.b.event(&rp, sub, rp.disclose && s.pubIdent))
+	for i := range pubs {
+		p := &pubs[i]
+		p.retained = true
+		s.reply(s.b.event(p, sub, p.disclose && s.pubIdent))
 	}
 }
 

@@ -15,74 +15,80 @@ import (
 // removed), so the index only grows, within max_retained_topics.
 type topicIndex struct {
 	sorted []string
-	tree   topicNode
+	nodes  []topicNode // the tree of components; nodes[0] is its root
 }
 
 // topicNode is one component of retained topics; topic is set where a
-// retained topic ends. A node with one child keeps it inline (most nodes
+// retained topic ends. The nodes live in one slice and refer to their
+// children by index, and a node with one child keeps it inline (most nodes
 // of per-user topics: app.user.<id>.status), a map only from the second:
-// with 100,000 retained topics that is 100,000 maps fewer for the GC to
-// scan on every cycle.
+// with 100,000 retained topics that is 300,000 objects fewer for the GC to
+// mark on every cycle.
 type topicNode struct {
 	onlyName string
-	only     *topicNode
-	children map[string]*topicNode // with two children or more
+	only     int32            // the one child's index; 0 (the root, no one's child) for none
+	children map[string]int32 // with two children or more
 	topic    string
 	end      bool
 }
 
-// child returns the child for comp, or nil.
-func (n *topicNode) child(comp string) *topicNode {
+// child returns the index of n's child for comp, or 0.
+func (n *topicNode) child(comp string) int32 {
 	if n.children != nil {
 		return n.children[comp]
 	}
-	if n.only != nil && n.onlyName == comp {
+	if n.only != 0 && n.onlyName == comp {
 		return n.only
 	}
-	return nil
+	return 0
 }
 
 // addChild adds c as the child for comp (which has none).
-func (n *topicNode) addChild(comp string, c *topicNode) {
+func (n *topicNode) addChild(comp string, c int32) {
 	switch {
 	case n.children != nil:
 		n.children[comp] = c
-	case n.only == nil:
+	case n.only == 0:
 		n.onlyName, n.only = comp, c
 	default:
-		n.children = map[string]*topicNode{n.onlyName: n.only, comp: c}
-		n.onlyName, n.only = "", nil
+		n.children = map[string]int32{n.onlyName: n.only, comp: c}
+		n.onlyName, n.only = "", 0
 	}
 }
 
-// eachChild calls f for every child.
-func (n *topicNode) eachChild(f func(*topicNode)) {
+// eachChild calls f for the index of every child.
+func (n *topicNode) eachChild(f func(int32)) {
 	if n.children != nil {
 		for _, c := range n.children {
 			f(c)
 		}
 		return
 	}
-	if n.only != nil {
+	if n.only != 0 {
 		f(n.only)
 	}
 }
 
-// add indexes a topic that had no retained event.
+// add indexes a topic that had no retained event. The realm's
+// max_retained_topics keeps the nodes within int32.
 func (x *topicIndex) add(topic string) {
 	if i, found := slices.BinarySearch(x.sorted, topic); !found {
 		x.sorted = slices.Insert(x.sorted, i, topic)
 	}
-	n := &x.tree
+	if len(x.nodes) == 0 {
+		x.nodes = append(x.nodes, topicNode{})
+	}
+	n := int32(0)
 	for comp := range strings.SplitSeq(topic, ".") {
-		c := n.child(comp)
-		if c == nil {
-			c = &topicNode{}
-			n.addChild(comp, c)
+		c := x.nodes[n].child(comp)
+		if c == 0 {
+			c = int32(len(x.nodes)) //nolint:gosec // at most one node per component of max_retained_topics topics
+			x.nodes = append(x.nodes, topicNode{})
+			x.nodes[n].addChild(comp, c)
 		}
 		n = c
 	}
-	n.topic, n.end = topic, true
+	x.nodes[n].topic, x.nodes[n].end = topic, true
 }
 
 // matching calls f for each indexed topic that p (a prefix or wildcard
@@ -96,27 +102,29 @@ func (x *topicIndex) matching(p realms.Pattern, f func(topic string)) {
 			f(x.sorted[i])
 		}
 	case realms.MatchWildcard:
-		x.tree.walk(p.URI(), f)
+		if len(x.nodes) > 0 {
+			x.walk(0, p.URI(), f)
+		}
 	}
 }
 
-// walk calls f for the topics below n that match pattern, the wildcard
-// pattern's components left.
-func (n *topicNode) walk(pattern string, f func(topic string)) {
+// walk calls f for the topics below node n that match pattern, the
+// wildcard pattern's components left.
+func (x *topicIndex) walk(n int32, pattern string, f func(topic string)) {
 	comp, rest, more := strings.Cut(pattern, ".")
-	visit := func(c *topicNode) {
+	visit := func(c int32) {
 		switch {
 		case more:
-			c.walk(rest, f)
-		case c.end:
-			f(c.topic)
+			x.walk(c, rest, f)
+		case x.nodes[c].end:
+			f(x.nodes[c].topic)
 		}
 	}
 	if comp != "" {
-		if c := n.child(comp); c != nil {
+		if c := x.nodes[n].child(comp); c != 0 {
 			visit(c)
 		}
 		return
 	}
-	n.eachChild(visit)
+	x.nodes[n].eachChild(visit)
 }
