@@ -77,6 +77,9 @@ type Node struct {
 	members *membership
 	queue   *inboxQueue
 
+	rpcMu sync.Mutex
+	rpc   *rpcRouter // nil until StartRPC
+
 	done chan struct{}
 	wg   sync.WaitGroup
 }

@@ -57,9 +57,33 @@ func copyPPT(from, to wamp.Dict) {
 	}
 }
 
+// Relayed is a call another node of the cluster routed to one of this
+// node's registrations: the registration it chose (by the precedence, on
+// the caller's node) and the caller's identity if it was disclosed.
+type Relayed struct {
+	URI, Match string
+	Caller     *Caller
+}
+
+// Caller is a caller's identity as INVOCATION details disclose it.
+type Caller struct {
+	Session          wamp.ID
+	AuthID, AuthRole string
+}
+
+// Relay routes a CALL from another node (s is a Remote, trusted session
+// standing for that node's callers) to this node's own callees of the
+// registration the other node chose. Answers go to s's Conn like any
+// caller's; CANCEL goes through Handle.
+func (s *Session) Relay(m *wamp.Call, rc Relayed) { s.route(m, &rc) }
+
 // call routes a CALL: a new call, or the next progressive invocation of
 // one in progress.
-func (s *Session) call(m *wamp.Call) {
+func (s *Session) call(m *wamp.Call) { s.route(m, nil) }
+
+// route routes a CALL, to the best registration for its procedure or (rc
+// not nil) to the one another node chose.
+func (s *Session) route(m *wamp.Call, rc *Relayed) {
 	r := s.r
 	proc := string(m.Procedure)
 	progress, _ := m.Options[wamp.OptProgress].(bool)
@@ -98,12 +122,21 @@ func (s *Session) call(m *wamp.Call) {
 	}
 
 	r.mu.RLock()
-	reg := r.best(proc)
+	var reg *registration
+	if rc != nil {
+		reg = r.table(rc.Match)[rc.URI]
+	} else {
+		reg = r.best(proc)
+	}
 	var callee *Session
 	var match, regURI string
 	var discloseCaller bool
 	if reg != nil {
-		callee = reg.pick(randomIndex)
+		if rc != nil {
+			callee = reg.pickLocal(randomIndex)
+		} else {
+			callee = reg.pick(randomIndex)
+		}
 		match, regURI, discloseCaller = reg.match, reg.uri, reg.discloseCaller
 	}
 	r.mu.RUnlock()
@@ -132,7 +165,14 @@ func (s *Session) call(m *wamp.Call) {
 	if match != realms.MatchExact {
 		details[wamp.OptProcedure] = proc
 	}
-	if disclose || discloseCaller {
+	switch {
+	case rc != nil: // the caller's node decided
+		if rc.Caller != nil {
+			details["caller"] = rc.Caller.Session
+			details["caller_authid"] = rc.Caller.AuthID
+			details["caller_authrole"] = rc.Caller.AuthRole
+		}
+	case disclose || discloseCaller:
 		details["caller"] = s.info.ID
 		details["caller_authid"] = s.info.AuthID
 		details["caller_authrole"] = s.info.AuthRole

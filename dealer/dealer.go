@@ -93,6 +93,10 @@ type Options struct {
 	// PublishMeta publishes a registration meta event (on_create,
 	// on_register, on_unregister, on_delete) in realm; nil publishes none.
 	PublishMeta func(realm string, topic wamp.URI, args wamp.List)
+	// RegistrationsChanged is told that a realm's registrations of this
+	// node's own sessions (not Remote ones) changed; nil for none. The
+	// cluster announces them to the other nodes.
+	RegistrationsChanged func(realm string)
 }
 
 // Dealer routes the calls of every realm.
@@ -101,11 +105,14 @@ type Dealer struct {
 	log    *slog.Logger
 	obs    Observer
 	meta   func(realm string, topic wamp.URI, args wamp.List)
+	// changed: RegistrationsChanged, or nil.
+	changed func(realm string)
 }
 
 // New returns a dealer for the given realms.
 func New(rs []Realm, opts Options) *Dealer {
-	d := &Dealer{realms: map[string]*realm{}, log: opts.Logger, obs: opts.Observer, meta: opts.PublishMeta}
+	d := &Dealer{realms: map[string]*realm{}, log: opts.Logger, obs: opts.Observer, meta: opts.PublishMeta,
+		changed: opts.RegistrationsChanged}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -162,6 +169,45 @@ type SessionInfo struct {
 	// by the dealer (the bridge authorizes its requests itself), may ask
 	// for disclose_caller and are not bounded by MaxCallsPerSession.
 	Trusted bool
+	// Remote sessions stand for another node of the cluster: a callee
+	// that forwards its INVOCATIONs there, or the caller of calls relayed
+	// from there. Their registrations are not this node's own
+	// (LocalRegistrations), and a relayed call never goes to one.
+	Remote bool
+}
+
+// RegistrationInfo is one registration as the cluster announces it.
+type RegistrationInfo struct {
+	URI, Match, Policy string
+}
+
+// LocalRegistrations returns the registrations of realm that at least one
+// of this node's own (not Remote) sessions holds.
+func (d *Dealer) LocalRegistrations(realm string) []RegistrationInfo {
+	r, ok := d.realms[realm]
+	if !ok {
+		return nil
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]RegistrationInfo, 0, len(r.byID))
+	for _, reg := range r.byID {
+		for _, c := range reg.callees {
+			if !c.info.Remote {
+				out = append(out, RegistrationInfo{URI: reg.uri, Match: reg.match, Policy: reg.policy})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// registrationsChanged tells the cluster about a change of s's
+// registrations, if s is this node's own.
+func (s *Session) registrationsChanged() {
+	if s.d.changed != nil && !s.info.Remote {
+		s.d.changed(s.r.name)
+	}
 }
 
 // Join registers a session of realm that nexus has welcomed. It returns

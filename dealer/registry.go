@@ -198,22 +198,44 @@ func (n *wildNode) best(parts []string) *registration {
 // pick returns the callee of reg that takes the next call, by its
 // invocation policy. The caller holds the realm's lock (read suffices).
 func (reg *registration) pick(random func(n int) int) *Session {
-	switch len(reg.callees) {
+	return reg.pickFrom(reg.callees, random)
+}
+
+// pickLocal is pick among this node's own callees only (for a call
+// relayed from another node, which chose this node already).
+func (reg *registration) pickLocal(random func(n int) int) *Session {
+	local := reg.callees
+	for i, c := range reg.callees {
+		if c.info.Remote { // rare: a registration shared across nodes
+			local = append(make([]*Session, 0, len(reg.callees)), reg.callees[:i]...)
+			for _, c := range reg.callees[i+1:] {
+				if !c.info.Remote {
+					local = append(local, c)
+				}
+			}
+			break
+		}
+	}
+	return reg.pickFrom(local, random)
+}
+
+func (reg *registration) pickFrom(callees []*Session, random func(n int) int) *Session {
+	switch len(callees) {
 	case 0:
 		return nil
 	case 1:
-		return reg.callees[0]
+		return callees[0]
 	}
 	switch reg.policy {
 	case wamp.InvokeRoundRobin:
 		i := reg.next.Add(1) - 1
-		return reg.callees[i%uint64(len(reg.callees))]
+		return callees[i%uint64(len(callees))]
 	case wamp.InvokeRandom:
-		return reg.callees[random(len(reg.callees))]
+		return callees[random(len(callees))]
 	case wamp.InvokeLast:
-		return reg.callees[len(reg.callees)-1]
+		return callees[len(callees)-1]
 	}
-	return reg.callees[0] // first (single never has two)
+	return callees[0] // first (single never has two)
 }
 
 // details is the registration as wamp.registration.get and on_create

@@ -218,6 +218,7 @@ func (s *Session) register(m *wamp.Register) {
 	s.mu.Unlock()
 
 	s.d.obs.Registrations(r.name, n)
+	s.registrationsChanged()
 	if !exists {
 		s.publishMeta(wamp.MetaEventRegOnCreate, wamp.List{s.info.ID, reg.details()})
 	}
@@ -258,6 +259,7 @@ func (s *Session) detach(reg *registration) bool {
 	n := r.count()
 	r.mu.Unlock()
 	s.d.obs.Registrations(r.name, n)
+	s.registrationsChanged()
 	return deleted
 }
 

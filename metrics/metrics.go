@@ -33,17 +33,20 @@ type Metrics struct {
 	ClusterLost         *prometheus.CounterVec
 	ClusterConnected    prometheus.Gauge
 	ClusterSubjects     prometheus.Gauge
-	BridgeRequests      *prometheus.CounterVec
-	BridgeDuration      *prometheus.HistogramVec
-	ForwardEvents       *prometheus.CounterVec
-	ForwardRetries      prometheus.Counter
-	BridgeRefused       *prometheus.CounterVec
-	CalleeFailures      *prometheus.CounterVec
-	HostRefused         prometheus.Counter
-	LimitExceeded       *prometheus.CounterVec
-	RetainedTopics      *prometheus.GaugeVec
-	RetainedBytes       *prometheus.GaugeVec
-	BuildInfo           *prometheus.GaugeVec
+	// ClusterMirroredRegistrations counts the other nodes' registrations
+	// this node routes calls to.
+	ClusterMirroredRegistrations prometheus.Gauge
+	BridgeRequests               *prometheus.CounterVec
+	BridgeDuration               *prometheus.HistogramVec
+	ForwardEvents                *prometheus.CounterVec
+	ForwardRetries               prometheus.Counter
+	BridgeRefused                *prometheus.CounterVec
+	CalleeFailures               *prometheus.CounterVec
+	HostRefused                  prometheus.Counter
+	LimitExceeded                *prometheus.CounterVec
+	RetainedTopics               *prometheus.GaugeVec
+	RetainedBytes                *prometheus.GaugeVec
+	BuildInfo                    *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -145,13 +148,16 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}, []string{"direction"}),
 		ClusterLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_cluster_lost_total",
-			Help: "Publications that did not cross between nodes, by reason (not_connected, too_large, too_long, publish_failed, unencodable, slow_consumer, undecodable, forged, undeliverable).",
+			Help: "Publications and RPC messages that did not cross between nodes, by reason (not_connected, too_large, too_long, publish_failed, unencodable, slow_consumer, undecodable, forged, undeliverable, registrations_not_sent, call_not_sent, answer_not_sent).",
 		}, []string{"reason"}),
 		ClusterConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_connected", Help: "1 while the node is connected to NATS (0 on a single node, or while disconnected).",
 		}),
 		ClusterSubjects: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_subjects", Help: "NATS subscriptions the node holds for its sessions' subscriptions.",
+		}),
+		ClusterMirroredRegistrations: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_mirrored_registrations", Help: "Registrations of the other nodes this node routes calls to (the shared registry's size as this node sees it).",
 		}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
@@ -165,7 +171,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
 		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.HistoryTopics, m.HistoryBytes, m.HistoryEvicted,
-		m.ClusterPublications, m.ClusterLost, m.ClusterConnected, m.ClusterSubjects, m.BuildInfo,
+		m.ClusterPublications, m.ClusterLost, m.ClusterConnected, m.ClusterSubjects, m.ClusterMirroredRegistrations, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

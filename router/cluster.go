@@ -37,6 +37,15 @@ func (s *Server) joinCluster() error {
 		node.Close()
 		return fmt.Errorf("router: %w", err)
 	}
+	realmNames := make([]string, 0, len(s.realms))
+	for _, rs := range s.realms {
+		realmNames = append(realmNames, rs.name)
+	}
+	if err := node.StartRPC(s.dealer, realmNames); err != nil {
+		node.Close()
+		return fmt.Errorf("router: %w", err)
+	}
+	s.clusterRPC.Store(node)
 	s.teardown.add("cluster", func(context.Context) { node.Close() })
 	return nil
 }
@@ -58,12 +67,14 @@ type clusterObserver struct {
 	lost           *prometheus.CounterVec
 	connected      prometheus.Gauge
 	subjects       prometheus.Gauge
+	mirrored       prometheus.Gauge
 }
 
 func newClusterObserver(m *metrics.Metrics) clusterObserver {
 	return clusterObserver{
 		sent: m.ClusterPublications.WithLabelValues("out"), received: m.ClusterPublications.WithLabelValues("in"),
 		lost: m.ClusterLost, connected: m.ClusterConnected, subjects: m.ClusterSubjects,
+		mirrored: m.ClusterMirroredRegistrations,
 	}
 }
 
@@ -71,6 +82,7 @@ func (o clusterObserver) Sent()              { o.sent.Inc() }
 func (o clusterObserver) Received()          { o.received.Inc() }
 func (o clusterObserver) Lost(reason string) { o.lost.WithLabelValues(reason).Inc() }
 func (o clusterObserver) Subjects(n int)     { o.subjects.Set(float64(n)) }
+func (o clusterObserver) Mirrored(n int)     { o.mirrored.Set(float64(n)) }
 func (o clusterObserver) Connected(up bool) {
 	if up {
 		o.connected.Set(1)

@@ -48,7 +48,10 @@ type Server struct {
 	dealer      *dealer.Dealer
 	// cluster is this node's membership in a cluster (nil on a single
 	// node); set by Start before any listener is bound.
-	cluster     *cluster.Node
+	cluster *cluster.Node
+	// clusterRPC is cluster once it routes calls, for the dealer's
+	// callbacks from any goroutine.
+	clusterRPC  atomic.Pointer[cluster.Node]
 	authLimiter *auth.FailureLimiter // failed authentications per address
 	// peerLimits are the message limits of every peer (a reload that
 	// changes them is refused).
@@ -157,7 +160,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			MaxCallsPerSession: rc.Options.MaxPendingCallsPerSession})
 	}
 	s.broker = broker.New(brokerRealms, log, s.observer)
-	s.dealer = dealer.New(dealerRealms, dealer.Options{Logger: log, Observer: s.observer, PublishMeta: s.publishMeta})
+	s.dealer = dealer.New(dealerRealms, dealer.Options{Logger: log, Observer: s.observer, PublishMeta: s.publishMeta,
+		RegistrationsChanged: func(realm string) {
+			if node := s.clusterRPC.Load(); node != nil {
+				node.RegistrationsChanged(realm)
+			}
+		}})
 	return s, nil
 }
 

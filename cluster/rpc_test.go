@@ -1,0 +1,166 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/dealer"
+)
+
+// rpcNode is a node with a dealer of realm1 whose calls it routes.
+func rpcNode(t *testing.T, url, name string) (*Node, *dealer.Dealer) {
+	t.Helper()
+	var node *Node
+	d := dealer.New([]dealer.Realm{{Name: "realm1"}}, dealer.Options{RegistrationsChanged: func(realm string) {
+		if node != nil {
+			node.RegistrationsChanged(realm)
+		}
+	}})
+	n, err := Connect(Options{URL: url, Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	node = n
+	if err := n.StartRPC(d, []string{"realm1"}); err != nil {
+		t.Fatal(err)
+	}
+	return n, d
+}
+
+func joinLocal(t *testing.T, d *dealer.Dealer) *dealer.Local {
+	t.Helper()
+	l, err := d.JoinLocal("realm1", "test", "trusted", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+// awaitRoute calls procedure until the caller's node routes it.
+func awaitRoute(t *testing.T, caller *dealer.Local, procedure string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := caller.Call(ctx, procedure, nil, nil, nil)
+		cancel()
+		var ce *dealer.CallError
+		if err == nil || !errors.As(err, &ce) || ce.URI != wamp.ErrNoSuchProcedure {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not routed after 10 s", procedure)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRPCNodeDies: a node that stops without a word (its NATS connection
+// gone, no snapshot, no answer) is let go within nodeExpiry and a tick:
+// the calls pending on it fail with callee_lost, its registrations vanish.
+func TestRPCNodeDies(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	_, dA := rpcNode(t, s.ClientURL(), "a")
+	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
+	caller := joinLocal(t, dA)
+	callee := joinLocal(t, dB)
+	started := make(chan struct{}, 1)
+	if _, err := callee.Register("app.block", nil, func(ctx context.Context, _ *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+		started <- struct{}{}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Minute):
+		}
+		return wamp.List{"late"}, nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callee.Register("app.ok", nil, func(context.Context, *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+		return wamp.List{"ok"}, nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	awaitRoute(t, caller, "app.ok")
+
+	pending := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(context.Background(), "app.block", nil, nil, nil)
+		pending <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call did not reach the other node's callee")
+	}
+	// B's NATS connection goes; B's dealer and callee stay (a node cut
+	// off, or frozen): nothing tells A.
+	nodeB.nc.Close()
+	killed := time.Now()
+	select {
+	case err := <-pending:
+		var ce *dealer.CallError
+		if !errors.As(err, &ce) || ce.URI != wamp.ErrCanceled {
+			t.Fatalf("a call pending on a dead node: %v, want %s (callee_lost)", err, wamp.ErrCanceled)
+		}
+		if reason, _ := ce.Kwargs["reason"].(string); reason != "callee_lost" {
+			t.Fatalf("a call pending on a dead node: reason %v, want callee_lost", ce.Kwargs)
+		}
+		if since := time.Since(killed); since < nodeExpiry-heartbeatEvery {
+			t.Fatalf("the call failed %s after B went silent, before its expiry: something else ended it", since)
+		}
+	case <-time.After(nodeExpiry + 10*time.Second):
+		t.Fatal("a call pending on a dead node was not answered")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := caller.Call(ctx, "app.ok", nil, nil, nil)
+	var ce *dealer.CallError
+	if !errors.As(err, &ce) || ce.URI != wamp.ErrNoSuchProcedure {
+		t.Fatalf("a dead node's registration after its expiry: %v, want %s", err, wamp.ErrNoSuchProcedure)
+	}
+}
+
+// TestRPCConflictLogged: two nodes that register the same single procedure
+// at once keep routing calls each to its own callee (the conflict is
+// logged), and a third node refuses a registration of it.
+func TestRPCSingleConflict(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	_, dA := rpcNode(t, s.ClientURL(), "a")
+	_, dB := rpcNode(t, s.ClientURL(), "b")
+	onA, onB := joinLocal(t, dA), joinLocal(t, dB)
+	answer := func(who string) dealer.Handler {
+		return func(context.Context, *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+			return wamp.List{who}, nil, nil
+		}
+	}
+	// Registered on both before either knows of the other's.
+	if _, err := onA.Register("app.p", nil, answer("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onB.Register("app.p", nil, answer("b")); err != nil {
+		t.Fatal(err)
+	}
+	_, dC := rpcNode(t, s.ClientURL(), "c")
+	onC := joinLocal(t, dC)
+	awaitRoute(t, onC, "app.p")
+	for _, tc := range []struct {
+		caller *dealer.Local
+		want   string
+	}{{onA, "a"}, {onB, "b"}} {
+		res, err := tc.caller.Call(context.Background(), "app.p", nil, nil, nil)
+		if err != nil || len(res.Arguments) != 1 || res.Arguments[0] != tc.want {
+			t.Fatalf("a call on node %s of a procedure registered there and elsewhere: %v %v, want its own callee", tc.want, res, err)
+		}
+	}
+	if _, err := onC.Register("app.p", nil, answer("c")); err == nil {
+		t.Fatal("a third node registered a single procedure two other nodes hold")
+	}
+}

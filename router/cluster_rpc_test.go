@@ -1,0 +1,282 @@
+package router_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// awaitProcedure calls procedure from caller until it is no longer
+// unknown on the caller's node (the callee's registration has reached it),
+// and returns the first answer that is not no_such_procedure.
+func awaitProcedure(t *testing.T, caller *client.Client, procedure string, args wamp.List) (*wamp.Result, error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		res, err := caller.Call(ctx, procedure, nil, args, nil, nil)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), string(wamp.ErrNoSuchProcedure)) {
+			return res, err
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not known on the caller's node after 10 s", procedure)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// awaitGone calls procedure until the caller's node answers
+// no_such_procedure.
+func awaitGone(t *testing.T, caller *client.Client, procedure string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := caller.Call(ctx, procedure, nil, nil, nil, nil)
+		cancel()
+		if err != nil && strings.Contains(err.Error(), string(wamp.ErrNoSuchProcedure)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still routed after %s (last answer: %v)", procedure, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func rpcErrorURI(err error) wamp.URI {
+	var rpcErr client.RPCError
+	if errors.As(err, &rpcErr) {
+		return rpcErr.Err.Error
+	}
+	return ""
+}
+
+// TestClusterRPC: a caller on node A calls procedures registered on node
+// C: results, errors, progressive results, pattern registrations, caller
+// disclosure, cancelling and timeouts cross the nodes as on one node.
+func TestClusterRPC(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	callee := nodes[2].Dial(t, 0, "msgpack", client.Config{})
+	caller := nodes[0].Dial(t, 0, "json", client.Config{})
+
+	must(t, callee.Register("app.echo", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: inv.Arguments, Kwargs: wamp.Dict{"caller": inv.Details["caller"], "procedure": inv.Details["procedure"]}}
+	}, nil))
+	must(t, callee.Register("app.fail", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Err: "app.error.refused", Args: wamp.List{"no"}}
+	}, nil))
+	must(t, callee.Register("app.pfx.", func(_ context.Context, inv *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: wamp.List{inv.Details["procedure"]}}
+	}, wamp.Dict{"match": "prefix"}))
+	must(t, callee.Register("app.progress", func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+		for i := range 3 {
+			if err := callee.SendProgress(ctx, wamp.List{i}, nil); err != nil {
+				return client.InvokeResult{Err: "app.error.progress"}
+			}
+		}
+		return client.InvokeResult{Args: wamp.List{"done"}}
+	}, nil))
+	interrupted := make(chan string, 4)
+	must(t, callee.Register("app.block", func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+		select {
+		case <-ctx.Done():
+			interrupted <- "interrupted"
+			return client.InvocationCanceled
+		case <-time.After(20 * time.Second):
+			return client.InvokeResult{Args: wamp.List{"late"}}
+		}
+	}, nil))
+
+	res, err := awaitProcedure(t, caller, "app.echo", wamp.List{"hello", 42})
+	must(t, err)
+	if len(res.Arguments) != 2 || res.Arguments[0] != "hello" {
+		t.Fatalf("echo across nodes: %v", res.Arguments)
+	}
+	if n, _ := wamp.AsInt64(res.Arguments[1]); n != 42 {
+		t.Fatalf("echo across nodes: %v", res.Arguments)
+	}
+	if res.ArgumentsKw["caller"] != nil {
+		t.Fatalf("the caller was disclosed though it did not ask: %v", res.ArgumentsKw)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err = caller.Call(ctx, "app.echo", wamp.Dict{"disclose_me": true}, wamp.List{"x"}, nil, nil)
+	must(t, err)
+	if id, _ := wamp.AsID(res.ArgumentsKw["caller"]); id != caller.ID() {
+		t.Fatalf("disclose_me across nodes: the callee saw caller %v, want %v", res.ArgumentsKw["caller"], caller.ID())
+	}
+
+	_, err = caller.Call(ctx, "app.fail", nil, nil, nil, nil)
+	if got := rpcErrorURI(err); got != "app.error.refused" {
+		t.Fatalf("an error across nodes: %v, want app.error.refused", err)
+	}
+
+	res, err = caller.Call(ctx, "app.pfx.a.b", nil, nil, nil, nil)
+	must(t, err)
+	if len(res.Arguments) != 1 || res.Arguments[0] != "app.pfx.a.b" {
+		t.Fatalf("a prefix registration across nodes: the callee saw procedure %v", res.Arguments)
+	}
+
+	var progress []int64
+	res, err = caller.Call(ctx, "app.progress", nil, nil, nil, func(r *wamp.Result) {
+		n, _ := wamp.AsInt64(r.Arguments[0])
+		progress = append(progress, n)
+	})
+	must(t, err)
+	if len(progress) != 3 || progress[0] != 0 || progress[2] != 2 || res.Arguments[0] != "done" {
+		t.Fatalf("progressive results across nodes: %v then %v", progress, res.Arguments)
+	}
+
+	// Cancel (killnowait): the caller is answered at once, the callee on
+	// the other node is interrupted.
+	cctx, ccancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(cctx, "app.block", nil, nil, nil, nil)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	ccancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a cancelled call across nodes returned a result")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled call across nodes was not answered")
+	}
+	select {
+	case <-interrupted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the callee on the other node was not interrupted by the cancel")
+	}
+
+	// A timeout is enforced by the caller's node and interrupts the callee.
+	start := time.Now()
+	_, err = caller.Call(ctx, "app.block", wamp.Dict{"timeout": 300}, nil, nil, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrTimeout {
+		t.Fatalf("a call across nodes with a timeout: %v, want %s", err, wamp.ErrTimeout)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("the timeout of 300 ms took %s", waited)
+	}
+	select {
+	case <-interrupted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the callee on the other node was not interrupted after the timeout")
+	}
+
+	// Unregistering on C removes the procedure from A.
+	must(t, callee.Unregister("app.fail"))
+	awaitGone(t, caller, "app.fail", 10*time.Second)
+}
+
+// TestClusterRPCRegistry: a single registration holds across nodes, a
+// roundrobin registration spans callees on two nodes, and a node that
+// dies takes its registrations with it, failing the calls pending on it.
+func TestClusterRPCRegistry(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	a := nodes[0].Dial(t, 0, "json", client.Config{})
+	b := nodes[1].Dial(t, 0, "cbor", client.Config{})
+	c := nodes[2].Dial(t, 0, "msgpack", client.Config{})
+	ok := func(context.Context, *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: wamp.List{"ok"}}
+	}
+
+	// Single: once C's registration is known on B, B refuses a second one.
+	must(t, c.Register("app.single", ok, nil))
+	_, err := awaitProcedure(t, b, "app.single", nil)
+	must(t, err)
+	err = b.Register("app.single", ok, nil)
+	if err == nil || !strings.Contains(err.Error(), string(wamp.ErrProcedureAlreadyExists)) {
+		t.Fatalf("a second single registration on another node: %v, want %s", err, wamp.ErrProcedureAlreadyExists)
+	}
+	// The refusal is not only at B's: another policy is refused too.
+	err = a.Register("app.single", ok, wamp.Dict{"invoke": "roundrobin"})
+	if err == nil || !strings.Contains(err.Error(), string(wamp.ErrProcedureAlreadyExists)) {
+		t.Fatalf("a roundrobin registration over another node's single one: %v, want %s", err, wamp.ErrProcedureAlreadyExists)
+	}
+
+	// Roundrobin over a callee on A and one on B, called from C.
+	var onA, onB atomic.Int64
+	must(t, a.Register("app.rr", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		onA.Add(1)
+		return client.InvokeResult{Args: wamp.List{"a"}}
+	}, wamp.Dict{"invoke": "roundrobin"}))
+	must(t, b.Register("app.rr", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		onB.Add(1)
+		return client.InvokeResult{Args: wamp.List{"b"}}
+	}, wamp.Dict{"invoke": "roundrobin"}))
+	// Wait until C knows both callees: answers from each.
+	seen := map[string]bool{}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(seen) < 2 {
+		res, err := awaitProcedure(t, c, "app.rr", nil)
+		must(t, err)
+		seen[res.Arguments[0].(string)] = true
+		if time.Now().After(deadline) {
+			t.Fatalf("C reaches only %v of the roundrobin callees on A and B", seen)
+		}
+	}
+	onA.Store(0)
+	onB.Store(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 10 {
+		_, err := c.Call(ctx, "app.rr", nil, nil, nil, nil)
+		must(t, err)
+	}
+	if onA.Load() != 5 || onB.Load() != 5 {
+		t.Fatalf("roundrobin over two nodes: %d calls on A, %d on B, want 5 and 5", onA.Load(), onB.Load())
+	}
+
+	// B dies with a call pending on it: the caller on A gets an error, and
+	// B's registrations vanish from A within the documented bound.
+	started := make(chan struct{}, 1)
+	must(t, b.Register("app.block", func(ctx context.Context, _ *wamp.Invocation) client.InvokeResult {
+		started <- struct{}{}
+		<-ctx.Done()
+		return client.InvocationCanceled
+	}, nil))
+	_ = b.Register("app.b-only", ok, nil)
+	_, err = awaitProcedure(t, a, "app.b-only", nil)
+	must(t, err)
+	pending := make(chan error, 1)
+	go func() {
+		_, err := a.Call(ctx, "app.block", nil, nil, nil, nil)
+		pending <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call to B's callee did not start")
+	}
+	killed := time.Now()
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	must(t, nodes[1].Shutdown(sctx))
+	select {
+	case err := <-pending:
+		if err == nil {
+			t.Fatal("a call pending on a node that died returned a result")
+		}
+		t.Logf("the call pending on B ended %s after B stopped: %v", time.Since(killed), err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call pending on a node that died was not answered within 10 s")
+	}
+	// The documented bound is 3 s (+1 s for the expiry tick); 10 s here
+	// keeps a loaded CI machine from failing the test.
+	awaitGone(t, a, "app.b-only", 10*time.Second)
+	t.Logf("B's registrations vanished from A %s after B stopped", time.Since(killed))
+}
