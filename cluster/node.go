@@ -202,6 +202,12 @@ func (n *Node) Close() {
 		return
 	default:
 	}
+	n.rpcMu.Lock()
+	rt := n.rpc
+	n.rpcMu.Unlock()
+	if rt != nil {
+		rt.sayGoodbye() // the others let this node's registrations go now, not after nodeExpiry
+	}
 	close(n.done)
 	n.nc.Close()
 	n.wg.Wait()

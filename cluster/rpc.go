@@ -40,9 +40,10 @@ const maxMirroredPerRealm = 10000
 
 // Keys of the cluster's own options in the RPC messages.
 const (
-	optFrom   = "_sb_from"   // the sending node
-	optReg    = "_sb_reg"    // [uri, match] of the registration chosen
-	optCaller = "_sb_caller" // [session, authid, authrole] if disclosed
+	optFrom        = "_sb_from"   // the sending node
+	optReg         = "_sb_reg"    // [uri, match] of the registration chosen
+	optCaller      = "_sb_caller" // [session, authid, authrole] if disclosed
+	optIncarnation = "_sb_inc"    // the sending node's incarnation
 )
 
 // ErrClusterUnavailable answers an INVOCATION that could not be sent to
@@ -64,6 +65,10 @@ type rpcRouter struct {
 	log    *slog.Logger
 
 	wake chan struct{} // this node's registrations changed
+	// incarnation tells this run of the node from an earlier one of the
+	// same name: a peer that restarted is a new peer (its calls in
+	// flight, numbered from 1 again, are not the old ones).
+	incarnation uint64
 
 	mu    sync.Mutex
 	peers map[string]*peer
@@ -71,9 +76,10 @@ type rpcRouter struct {
 
 // peer is another node, as this node's RPC sees it.
 type peer struct {
-	name   string
-	seen   time.Time
-	realms map[string]*peerRealm
+	name        string
+	incarnation uint64
+	seen        time.Time
+	realms      map[string]*peerRealm
 }
 
 // peerRealm holds, for one other node and realm, the proxy standing for
@@ -100,7 +106,8 @@ type regKey struct{ uri, match, policy string }
 // StartRPC routes calls between this node's dealer and the other nodes'
 // for the given realms.
 func (n *Node) StartRPC(d *dealer.Dealer, realms []string) error {
-	rt := &rpcRouter{n: n, d: d, realms: realms, log: n.log, wake: make(chan struct{}, 1), peers: map[string]*peer{}}
+	rt := &rpcRouter{n: n, d: d, realms: realms, log: n.log, wake: make(chan struct{}, 1), peers: map[string]*peer{},
+		incarnation: uint64(wamp.GlobalID())}
 	if _, err := n.nc.Subscribe(regsSubject, rt.onSnapshot); err != nil {
 		return fmt.Errorf("cluster: subscribe to registrations: %w", err)
 	}
@@ -166,13 +173,40 @@ func (rt *rpcRouter) sendSnapshot() {
 			byRealm[realm] = list
 		}
 	}
-	data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "realms": byRealm})
+	data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "incarnation": rt.incarnation, "realms": byRealm})
 	if err == nil {
 		err = rt.n.nc.Publish(regsSubject, data)
 	}
 	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		rt.n.obs.Lost("registrations_not_sent")
 		rt.log.Warn("cluster: this node's registrations could not be announced", "error", err)
+	}
+}
+
+// sayGoodbye tells the other nodes that this one leaves, and waits (a
+// moment at most) until NATS has it.
+func (rt *rpcRouter) sayGoodbye() {
+	data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "incarnation": rt.incarnation, "leaving": true})
+	if err == nil {
+		err = rt.n.nc.Publish(regsSubject, data)
+	}
+	if err == nil {
+		err = rt.n.nc.FlushTimeout(time.Second)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		rt.log.Warn("cluster: the other nodes could not be told that this one leaves; they let it go after its expiry", "error", err)
+	}
+}
+
+// forget lets go of a peer at once (it left, or restarted).
+func (rt *rpcRouter) forget(name string) {
+	rt.mu.Lock()
+	p := rt.peers[name]
+	delete(rt.peers, name)
+	rt.mu.Unlock()
+	if p != nil {
+		rt.leave(p)
+		rt.reportMirrored()
 	}
 }
 
@@ -205,12 +239,21 @@ func (rt *rpcRouter) leave(p *peer) {
 
 // peerRealm returns the state for peer and realm, creating it (and the
 // peer) if needed; nil for a realm this node does not serve.
-func (rt *rpcRouter) peerRealm(name, realm string, heard bool) *peerRealm {
+func (rt *rpcRouter) peerRealm(name string, incarnation uint64, realm string, heard bool) *peerRealm {
 	rt.mu.Lock()
-	defer rt.mu.Unlock()
 	p := rt.peers[name]
+	if p != nil && incarnation != 0 && p.incarnation != incarnation {
+		// The peer restarted: what was in flight with its earlier run ends.
+		delete(rt.peers, name)
+		rt.mu.Unlock()
+		rt.log.Info("cluster: a node restarted; its earlier registrations and relayed calls end", "peer", name)
+		rt.leave(p)
+		rt.mu.Lock()
+		p = rt.peers[name]
+	}
+	defer rt.mu.Unlock()
 	if p == nil {
-		p = &peer{name: name, seen: time.Now(), realms: map[string]*peerRealm{}}
+		p = &peer{name: name, incarnation: incarnation, seen: time.Now(), realms: map[string]*peerRealm{}}
 		rt.peers[name] = p
 		select { // a new node: tell it about this one at once
 		case rt.wake <- struct{}{}:
@@ -253,8 +296,14 @@ func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 	if name == "" || name == rt.n.name {
 		return
 	}
+	incarnation, _ := wamp.AsID(snap["incarnation"])
+	if leaving, _ := snap["leaving"].(bool); leaving {
+		rt.log.Info("cluster: a node left; its registrations and relayed calls end", "peer", name)
+		rt.forget(name)
+		return
+	}
 	byRealm, _ := wamp.AsDict(snap["realms"])
-	rt.peerRealm(name, "", true)
+	rt.peerRealm(name, uint64(incarnation), "", true)
 	for _, realm := range rt.realms {
 		list, _ := wamp.AsList(byRealm[realm])
 		want := map[regKey]struct{}{}
@@ -279,7 +328,7 @@ func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 			continue
 		}
 		if pr == nil {
-			if pr = rt.peerRealm(name, realm, true); pr == nil {
+			if pr = rt.peerRealm(name, uint64(incarnation), realm, true); pr == nil {
 				continue
 			}
 		}
@@ -470,6 +519,16 @@ func (rt *rpcRouter) send(node string, msg wamp.Message) error {
 	if !rt.n.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
+	switch m := msg.(type) { // every message says which run of this node sent it
+	case *wamp.Call:
+		m.Options[optIncarnation] = rt.incarnation
+	case *wamp.Cancel:
+		m.Options[optIncarnation] = rt.incarnation
+	case *wamp.Result:
+		m.Details[optIncarnation] = rt.incarnation
+	case *wamp.Error:
+		m.Details[optIncarnation] = rt.incarnation
+	}
 	data, err := rt.n.codec.Serialize(msg)
 	if err != nil {
 		return err
@@ -501,15 +560,17 @@ func (rt *rpcRouter) onMessage(m *nats.Msg) {
 	}
 	from, _ := wamp.AsString(opts[optFrom])
 	realm, _ := wamp.AsString(opts[optRealm])
+	incarnation, _ := wamp.AsID(opts[optIncarnation])
 	if from == "" || from == rt.n.name {
 		return
 	}
-	pr := rt.peerRealm(from, realm, false)
+	pr := rt.peerRealm(from, uint64(incarnation), realm, false)
 	if pr == nil {
 		return
 	}
 	delete(opts, optFrom)
 	delete(opts, optRealm)
+	delete(opts, optIncarnation)
 	switch a := msg.(type) {
 	case *wamp.Call:
 		reg, _ := wamp.AsList(opts[optReg])

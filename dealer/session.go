@@ -271,7 +271,9 @@ func (s *Session) unregistered(reg *registration, deleted bool) {
 }
 
 func (s *Session) publishMeta(topic wamp.URI, args wamp.List) {
-	if s.d.meta != nil {
+	// A Remote session mirrors another node's registrations: that node
+	// publishes their meta events, which reach this node's subscribers.
+	if s.d.meta != nil && !s.info.Remote {
 		s.d.meta(s.r.name, topic, args)
 	}
 }

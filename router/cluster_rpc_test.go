@@ -176,6 +176,36 @@ func TestClusterRPC(t *testing.T) {
 		t.Fatal("the callee on the other node was not interrupted after the timeout")
 	}
 
+	// Cancel mode kill: the callee on the other node is interrupted and
+	// its answer (canceled) reaches the caller.
+	killer := nodes[0].Dial(t, 1, "cbor", client.Config{})
+	must(t, killer.SetCallCancelMode(wamp.CancelModeKill))
+	kctx, kcancel := context.WithCancel(ctx)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		kcancel()
+	}()
+	_, err = killer.Call(kctx, "app.block", nil, nil, nil, nil)
+	if err == nil {
+		t.Fatal("a call cancelled with mode kill across nodes returned a result")
+	}
+	select {
+	case <-interrupted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the callee on the other node was not interrupted by the kill")
+	}
+
+	// Progressive call invocations do not cross nodes (documented): the
+	// caller is told so at once.
+	sent := 0
+	_, err = caller.CallProgressive(ctx, "app.echo", func(context.Context) (wamp.Dict, wamp.List, wamp.Dict, error) {
+		sent++
+		return wamp.Dict{"progress": sent < 2}, wamp.List{sent}, nil, nil
+	}, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrFeatureNotSupported {
+		t.Fatalf("a progressive invocation across nodes: %v, want %s", err, wamp.ErrFeatureNotSupported)
+	}
+
 	// Unregistering on C removes the procedure from A.
 	must(t, callee.Unregister("app.fail"))
 	awaitGone(t, caller, "app.fail", 10*time.Second)

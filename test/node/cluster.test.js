@@ -2,7 +2,7 @@
 // (make deps installs it), three `switchboard` binaries started with the embedded default config plus
 // environment overrides (SWITCHBOARD_LISTENERS_0_ADDRESS, SWITCHBOARD_CLUSTER_NATS_URL), and
 // autobahn.js subscribing on one node while events are published on the others over WAMP and over the
-// HTTP bridge.
+// HTTP bridge, and calling a callee of another node over WAMP and over the bridge's /call.
 'use strict';
 
 const { test, before, after } = require('node:test');
@@ -102,5 +102,52 @@ test('every node is ready: /readyz checks its NATS round trip', async () => {
   for (const port of nodePorts) {
     const res = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.equal(res.status, 200, `node on ${port}: ${await res.text()}`);
+  }
+});
+
+test('an autobahn.js caller on node 1 and an HTTP /call on node 2 reach an autobahn.js callee on node 3', async () => {
+  const callee = await connect(nodePorts[2]);
+  const caller = await connect(nodePorts[0]);
+  try {
+    await callee.session.register('app.cluster.add', (args) => args[0] + args[1]);
+    await callee.session.register('app.cluster.fail', () => {
+      throw new autobahn.Error('app.error.cluster_refused', ['no']);
+    });
+    // The registration reaches the other nodes through NATS in a moment: call until it has.
+    const deadline = Date.now() + 10000;
+    let sum;
+    for (;;) {
+      try {
+        sum = await caller.session.call('app.cluster.add', [40, 2]);
+        break;
+      } catch (err) {
+        assert.equal(err.error, 'wamp.error.no_such_procedure', `call across nodes: ${JSON.stringify(err)}`);
+        assert.ok(Date.now() < deadline, 'the registration on node 3 did not reach node 1');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assert.equal(sum, 42);
+    await assert.rejects(caller.session.call('app.cluster.fail', []),
+      (err) => err.error === 'app.error.cluster_refused' && err.args[0] === 'no');
+
+    // The HTTP bridge on node 2: the same registration, once node 2 knows it.
+    const until = Date.now() + 10000;
+    for (;;) {
+      const res = await fetch(`http://127.0.0.1:${nodePorts[1]}/call`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ procedure: 'app.cluster.add', args: [1, 2] }),
+      });
+      const body = JSON.parse(await res.text());
+      if (res.status === 200) {
+        assert.deepEqual(body, { args: [3] });
+        break;
+      }
+      assert.equal(body.error, 'wamp.error.no_such_procedure', `bridge call across nodes: ${res.status} ${JSON.stringify(body)}`);
+      assert.ok(Date.now() < until, 'the registration on node 3 did not reach node 2');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    callee.conn.close();
+    caller.conn.close();
   }
 });
