@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"time"
@@ -301,7 +302,7 @@ func (r *realm) add(s *Session, p realms.Pattern) (sub *subscription, created, a
 	table := r.table(p.Match())
 	sub, ok := table[p.URI()]
 	if !ok {
-		sub = &subscription{id: wamp.GlobalID(), pattern: p, created: time.Now(), subscribers: map[*Session]struct{}{}}
+		sub = &subscription{id: r.subscriptionID(p), pattern: p, created: time.Now(), subscribers: map[*Session]struct{}{}}
 		table[p.URI()] = sub
 		r.byID[sub.id] = sub
 		r.patterns.add(sub)
@@ -370,4 +371,25 @@ func (r *realm) topicProblem(topic, match string) string {
 		return fmt.Sprintf("invalid topic URI %q", topic)
 	}
 	return ""
+}
+
+// subscriptionID returns the ID of a new subscription to p. In a cluster
+// it is the same on every node (a hash of the realm, match and URI), so
+// that the nodes' subscription meta answers combine by ID; a hash that
+// collides with a subscription of this node gets a random ID. The caller
+// holds r.mu.
+func (r *realm) subscriptionID(p realms.Pattern) wamp.ID {
+	if r.cluster == nil {
+		return wamp.GlobalID()
+	}
+	h := fnv.New64a()
+	for _, part := range []string{r.name, p.Match(), p.URI()} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	id := wamp.ID(h.Sum64() & (1<<53 - 1)) // WAMP IDs are at most 2^53
+	if _, taken := r.byID[id]; taken || id == 0 {
+		return wamp.GlobalID()
+	}
+	return id
 }

@@ -35,26 +35,61 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 		s.replyError(wamp.CALL, m.Request, wamp.ErrNotAuthorized, fmt.Sprintf("role %q may not call %q", s.authRole, proc))
 		return true
 	}
-	r := s.realm
 	result := func(args ...any) {
 		s.reply(&wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: wamp.List(args)})
 	}
 	fail := func(uri wamp.URI, msg string) { s.replyError(wamp.CALL, m.Request, uri, msg) }
-	argString := func(i int) (string, bool) {
-		if len(m.Arguments) <= i {
-			return "", false
-		}
-		return wamp.AsString(m.Arguments[i])
-	}
-	argID := func(i int) (wamp.ID, bool) {
-		if len(m.Arguments) <= i {
-			return 0, false
-		}
-		return wamp.AsID(m.Arguments[i])
-	}
 	if proc == procSubGetEvents {
+		argID := func(i int) (wamp.ID, bool) {
+			if len(m.Arguments) <= i {
+				return 0, false
+			}
+			return wamp.AsID(m.Arguments[i])
+		}
 		s.getEvents(m, argID, fail, result)
 		return true
+	}
+	args, errURI, msg := s.realm.subscriptionMeta(proc, m.Arguments)
+	if errURI != "" {
+		fail(errURI, msg)
+		return true
+	}
+	result(args...)
+	return true
+}
+
+// ClusterSubscriptionMeta lists the subscription meta procedures whose
+// answers a cluster combines from every node (get_events is each node's).
+var ClusterSubscriptionMeta = map[string]bool{
+	procSubList: true, procSubLookup: true, procSubMatch: true, procSubGet: true,
+	procSubListSubscribers: true, procSubCountSubscribers: true,
+}
+
+// SubscriptionMeta answers one of ClusterSubscriptionMeta's procedures for
+// realm from this node's subscriptions: the RESULT's arguments, or an
+// ERROR's URI and message.
+func (b *Broker) SubscriptionMeta(realm, proc string, args wamp.List) (wamp.List, wamp.URI, string) {
+	r, ok := b.realms[realm]
+	if !ok || !ClusterSubscriptionMeta[proc] {
+		return nil, wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc)
+	}
+	return r.subscriptionMeta(proc, args)
+}
+
+// subscriptionMeta answers the subscription meta procedures other than
+// get_events.
+func (r *realm) subscriptionMeta(proc string, args wamp.List) (wamp.List, wamp.URI, string) {
+	argString := func(i int) (string, bool) {
+		if len(args) <= i {
+			return "", false
+		}
+		return wamp.AsString(args[i])
+	}
+	argID := func(i int) (wamp.ID, bool) {
+		if len(args) <= i {
+			return 0, false
+		}
+		return wamp.AsID(args[i])
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -67,66 +102,58 @@ func (s *Session) metaCall(m *wamp.Call) bool {
 			}
 			return out
 		}
-		result(wamp.Dict{"exact": ids(r.exact), "prefix": ids(r.prefix), "wildcard": ids(r.wildcard)})
+		return wamp.List{wamp.Dict{"exact": ids(r.exact), "prefix": ids(r.prefix), "wildcard": ids(r.wildcard)}}, "", ""
 	case procSubLookup:
 		topic, ok := argString(0)
 		if !ok {
-			fail(wamp.ErrInvalidArgument, "lookup: want a topic URI argument")
-			return true
+			return nil, wamp.ErrInvalidArgument, "lookup: want a topic URI argument"
 		}
 		match := realms.MatchExact
-		if len(m.Arguments) > 1 {
-			if opts, ok := wamp.AsDict(m.Arguments[1]); ok {
+		if len(args) > 1 {
+			if opts, ok := wamp.AsDict(args[1]); ok {
 				if v, ok := wamp.AsString(opts["match"]); ok {
 					match = v
 				}
 			}
 		}
 		if sub, ok := r.table(match)[topic]; ok {
-			result(sub.id)
-		} else {
-			result(nil)
+			return wamp.List{sub.id}, "", ""
 		}
+		return wamp.List{nil}, "", ""
 	case procSubMatch:
 		topic, ok := argString(0)
 		if !ok {
-			fail(wamp.ErrInvalidArgument, "match: want a topic URI argument")
-			return true
+			return nil, wamp.ErrInvalidArgument, "match: want a topic URI argument"
 		}
 		var ids []wamp.ID
 		r.matches(topic, func(sub *subscription) { ids = append(ids, sub.id) })
 		if len(ids) == 0 {
-			result(nil)
-		} else {
-			result(ids)
+			return wamp.List{nil}, "", ""
 		}
+		return wamp.List{ids}, "", ""
 	case procSubGet, procSubListSubscribers, procSubCountSubscribers:
 		id, ok := argID(0)
 		if !ok {
-			fail(wamp.ErrInvalidArgument, "want a subscription ID argument")
-			return true
+			return nil, wamp.ErrInvalidArgument, "want a subscription ID argument"
 		}
 		sub, ok := r.byID[id]
 		if !ok {
-			fail(wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id))
-			return true
+			return nil, wamp.ErrNoSuchSubscription, fmt.Sprintf("no subscription %d", id)
 		}
 		switch proc {
 		case procSubGet:
-			result(sub.details())
+			return wamp.List{sub.details()}, "", ""
 		case procSubListSubscribers:
 			ids := make([]wamp.ID, 0, len(sub.subscribers))
 			for subscriber := range sub.subscribers {
 				ids = append(ids, subscriber.id)
 			}
-			result(ids)
-		case procSubCountSubscribers:
-			result(len(sub.subscribers))
+			return wamp.List{ids}, "", ""
+		default:
+			return wamp.List{len(sub.subscribers)}, "", ""
 		}
-	default:
-		fail(wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc))
 	}
-	return true
+	return nil, wamp.ErrNoSuchProcedure, fmt.Sprintf("no procedure %q", proc)
 }
 
 // getEvents answers wamp.subscription.get_events(subscription, limit?): the

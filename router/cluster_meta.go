@@ -8,6 +8,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 
+	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/cluster"
 	"github.com/switchboard-wamp/switchboard/dealer"
 	"github.com/switchboard-wamp/switchboard/realms"
@@ -25,6 +26,13 @@ var clusterMetaProcedures = map[wamp.URI]bool{
 func (s *Server) serveClusterMeta(node *cluster.Node) error {
 	return node.ServeMeta(func(ctx context.Context, realm, procedure string, args wamp.List, kwargs wamp.Dict) (wamp.List, error) {
 		rs := s.realmByName[realm]
+		if rs != nil && broker.ClusterSubscriptionMeta[procedure] {
+			args, uri, msg := s.broker.SubscriptionMeta(realm, procedure, args)
+			if uri != "" {
+				return nil, &cluster.MetaError{URI: uri, Args: wamp.List{msg}}
+			}
+			return args, nil
+		}
 		if rs == nil || !clusterMetaProcedures[wamp.URI(procedure)] {
 			return nil, &cluster.MetaError{URI: wamp.ErrNoSuchProcedure, Args: wamp.List{"not a cluster meta procedure"}}
 		}
@@ -49,7 +57,7 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 		return nil
 	}
 	return func(m *wamp.Call) bool {
-		if !clusterMetaProcedures[m.Procedure] {
+		if !clusterMetaProcedures[m.Procedure] && !broker.ClusterSubscriptionMeta[string(m.Procedure)] {
 			return false
 		}
 		if _, ok := rs.authz.Permission(sub, string(m.Procedure), realms.ActionCall); !ok {
@@ -75,6 +83,9 @@ func (s *Server) gatherMeta(ctx context.Context, rs *realmState, m *wamp.Call) w
 	}
 	result := func(args wamp.List) wamp.Message {
 		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: args}
+	}
+	if broker.ClusterSubscriptionMeta[string(m.Procedure)] {
+		return s.gatherSubscriptionMeta(ctx, rs, m, result, fail)
 	}
 	oneSession := m.Procedure == wamp.MetaProcSessionGet
 	local, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, m.ArgumentsKw)
@@ -121,4 +132,98 @@ func first(l wamp.List) any {
 		return nil
 	}
 	return l[0]
+}
+
+// gatherSubscriptionMeta combines the subscription meta answers of every
+// node. A subscription has the same ID on every node (broker: stable IDs
+// in a cluster), so answers merge by ID: list and match are the union,
+// lookup and get the first node that has it, list_subscribers the union
+// and count_subscribers the sum over the nodes that have it.
+func (s *Server) gatherSubscriptionMeta(ctx context.Context, rs *realmState, m *wamp.Call,
+	result func(wamp.List) wamp.Message, fail func(wamp.URI, wamp.List) wamp.Message) wamp.Message {
+	proc := string(m.Procedure)
+	var answers []wamp.List
+	var lastErr *cluster.MetaError
+	if args, uri, msg := s.broker.SubscriptionMeta(rs.name, proc, m.Arguments); uri == "" {
+		answers = append(answers, args)
+	} else {
+		lastErr = &cluster.MetaError{URI: uri, Args: wamp.List{msg}}
+	}
+	if lastErr != nil && lastErr.URI != wamp.ErrNoSuchSubscription {
+		return fail(lastErr.URI, lastErr.Args) // a bad argument: every node would say so
+	}
+	remote, errs, err := s.cluster.Gather(ctx, rs.name, proc, m.Arguments, m.ArgumentsKw)
+	if err != nil {
+		return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
+	}
+	answers = append(answers, remote...)
+	if len(answers) == 0 {
+		if len(errs) > 0 {
+			lastErr = errs[0]
+		}
+		return fail(lastErr.URI, lastErr.Args)
+	}
+	ids := func(v any) []wamp.ID {
+		l, _ := wamp.AsList(v)
+		out := make([]wamp.ID, 0, len(l))
+		for _, x := range l {
+			if id, ok := wamp.AsID(x); ok {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	union := func(lists ...[]wamp.ID) []wamp.ID {
+		seen := map[wamp.ID]bool{}
+		out := []wamp.ID{}
+		for _, l := range lists {
+			for _, id := range l {
+				if !seen[id] {
+					seen[id] = true
+					out = append(out, id)
+				}
+			}
+		}
+		return out
+	}
+	switch proc { // nexus's constant for count_subscribers is misspelt
+	case "wamp.subscription.list":
+		all := map[string][]wamp.ID{}
+		for _, args := range answers {
+			d, _ := wamp.AsDict(first(args))
+			for _, kind := range []string{"exact", "prefix", "wildcard"} {
+				all[kind] = union(all[kind], ids(d[kind]))
+			}
+		}
+		return result(wamp.List{wamp.Dict{"exact": all["exact"], "prefix": all["prefix"], "wildcard": all["wildcard"]}})
+	case "wamp.subscription.match":
+		var all []wamp.ID
+		for _, args := range answers {
+			all = union(all, ids(first(args)))
+		}
+		if len(all) == 0 {
+			return result(wamp.List{nil})
+		}
+		return result(wamp.List{all})
+	case "wamp.subscription.list_subscribers":
+		var all []wamp.ID
+		for _, args := range answers {
+			all = union(all, ids(first(args)))
+		}
+		return result(wamp.List{all})
+	case "wamp.subscription.count_subscribers":
+		var total int64
+		for _, args := range answers {
+			n, _ := wamp.AsInt64(first(args))
+			total += n
+		}
+		return result(wamp.List{total})
+	default: // lookup, get: the first node that has it
+		for _, args := range answers {
+			if first(args) != nil {
+				return result(args)
+			}
+		}
+		return result(answers[0])
+	}
 }

@@ -310,3 +310,89 @@ func TestClusterRPCRegistry(t *testing.T) {
 	awaitGone(t, a, "app.b-only", 10*time.Second)
 	t.Logf("B's registrations vanished from A %s after B stopped", time.Since(killed))
 }
+
+// TestClusterSubscriptionMeta: the subscription meta procedures answer for
+// every node's subscriptions: a subscription has one ID on all nodes, its
+// subscribers are counted and listed over all of them.
+func TestClusterSubscriptionMeta(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	onA := nodes[0].Dial(t, 0, "json", client.Config{})
+	onB := nodes[1].Dial(t, 0, "msgpack", client.Config{})
+	onC := nodes[2].Dial(t, 0, "cbor", client.Config{})
+	noop := func(*wamp.Event) {}
+	must(t, onA.Subscribe("app.meta.t", noop, nil))
+	must(t, onB.Subscribe("app.meta.t", noop, nil))
+	must(t, onC.Subscribe("app.meta.", noop, wamp.Dict{"match": "prefix"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	call := func(c *client.Client, proc string, args ...any) wamp.List {
+		t.Helper()
+		res, err := c.Call(ctx, proc, nil, wamp.List(args), nil, nil)
+		must(t, err)
+		return res.Arguments
+	}
+	idOf := func(c *client.Client) wamp.ID {
+		t.Helper()
+		id, _ := wamp.AsID(call(c, "wamp.subscription.lookup", "app.meta.t")[0])
+		return id
+	}
+	id := idOf(onA)
+	if id == 0 || idOf(onB) != id {
+		t.Fatalf("the subscription to app.meta.t has IDs %v on A and %v on B, want one ID", id, idOf(onB))
+	}
+	// The nodes know each other after a heartbeat or two: the count over
+	// all nodes reaches 2.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := onC.Call(ctx, "wamp.subscription.count_subscribers", nil, wamp.List{id}, nil, nil)
+		var n int64
+		if err == nil {
+			n, _ = wamp.AsInt64(res.Arguments[0])
+		} else if rpcErrorURI(err) != wamp.ErrNoSuchSubscription { // C alone does not have it
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("count_subscribers on C = %d (%v), want 2 (one on A, one on B)", n, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := idOf(onC); got != id {
+		t.Fatalf("lookup on C, which has no such subscription of its own: %v, want %v", got, id)
+	}
+	subscribers, _ := wamp.AsList(call(onC, "wamp.subscription.list_subscribers", id)[0])
+	found := map[wamp.ID]bool{}
+	for _, v := range subscribers {
+		s, _ := wamp.AsID(v)
+		found[s] = true
+	}
+	if len(subscribers) != 2 || !found[onA.ID()] || !found[onB.ID()] {
+		t.Fatalf("list_subscribers on C: %v, want the sessions on A and B", subscribers)
+	}
+	details, _ := wamp.AsDict(call(onC, "wamp.subscription.get", id)[0])
+	if uri, _ := wamp.AsString(details["uri"]); uri != "app.meta.t" {
+		t.Fatalf("get on C: %v", details)
+	}
+	prefixID, _ := wamp.AsID(call(onA, "wamp.subscription.lookup", "app.meta.", wamp.Dict{"match": "prefix"})[0])
+	if prefixID == 0 {
+		t.Fatal("lookup on A of C's prefix subscription found nothing")
+	}
+	matched, _ := wamp.AsList(call(onB, "wamp.subscription.match", "app.meta.t")[0])
+	if len(matched) != 2 {
+		t.Fatalf("match on B: %v, want the exact subscription and C's prefix one", matched)
+	}
+	list, _ := wamp.AsDict(call(onA, "wamp.subscription.list")[0])
+	if exact, _ := wamp.AsList(list["exact"]); len(exact) != 1 {
+		t.Fatalf("list on A: %v, want one exact subscription (the same on A and B)", list)
+	}
+	if prefix, _ := wamp.AsList(list["prefix"]); len(prefix) != 1 {
+		t.Fatalf("list on A: %v, want C's prefix subscription", list)
+	}
+	_, err := onA.Call(ctx, "wamp.subscription.get", nil, wamp.List{wamp.ID(12345)}, nil, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrNoSuchSubscription {
+		t.Fatalf("get of an unknown subscription: %v, want %s", err, wamp.ErrNoSuchSubscription)
+	}
+}

@@ -15,8 +15,8 @@ import (
 type sessionRoute struct {
 	broker *broker.Session
 	dealer *dealer.Session
-	// clusterMeta answers the session meta procedures for every node of a
-	// cluster (nil on a single node).
+	// clusterMeta answers the session and subscription meta procedures for
+	// every node of a cluster (nil on a single node).
 	clusterMeta func(*wamp.Call) bool
 	onLeave     func()
 }
@@ -24,10 +24,12 @@ type sessionRoute struct {
 var _ transport.Route = (*sessionRoute)(nil)
 
 func (r *sessionRoute) Handle(msg wamp.Message) bool {
-	if r.broker.Handle(msg) { // pub/sub, wamp.subscription.*, testaments
+	// In a cluster, the session and subscription meta procedures answer for
+	// every node.
+	if call, ok := msg.(*wamp.Call); ok && r.clusterMeta != nil && r.clusterMeta(call) {
 		return true
 	}
-	if call, ok := msg.(*wamp.Call); ok && r.clusterMeta != nil && r.clusterMeta(call) {
+	if r.broker.Handle(msg) { // pub/sub, wamp.subscription.*, testaments
 		return true
 	}
 	return r.dealer.Handle(msg)
