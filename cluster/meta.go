@@ -40,6 +40,14 @@ func (m *membership) heard(name string) {
 	m.mu.Unlock()
 }
 
+// heardWithin reports whether name's heartbeat came within d.
+func (m *membership) heardWithin(name string, d time.Duration) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	at, ok := m.seen[name]
+	return ok && time.Since(at) <= d
+}
+
 // others returns how many other nodes were heard from recently.
 func (m *membership) others() int {
 	m.mu.Lock()

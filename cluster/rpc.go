@@ -1,9 +1,12 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +30,12 @@ import (
 // A node not heard from for nodeExpiry leaves: its proxies' calls fail
 // with callee_lost, the calls it relayed end (their callees interrupted).
 // docs/cluster.md says what this guarantees and what it does not.
+//
+// Every RPC message names the run of the node that sent it (its
+// incarnation, the time it started) and the proxy it concerns (the proxy
+// session's ID): a node that restarted, or a proxy that was replaced,
+// numbers its requests from 1 again, and nothing of an earlier run may be
+// taken for the new one's.
 
 // Subjects of the RPC traffic.
 const (
@@ -34,16 +43,22 @@ const (
 	rpcSubjectPrefix = subjectPrefix + ".rpc.node." // + the escaped node name: calls and answers for it
 )
 
-// maxMirroredPerRealm bounds the registrations mirrored from one node in
-// one realm (a snapshot must also fit in a NATS message).
-const maxMirroredPerRealm = 10000
+// Bounds: the registrations a node announces and mirrors per realm of
+// another node, and the other nodes it keeps state for.
+const (
+	maxMirroredPerRealm = 10000
+	maxPeers            = 1000
+	departedMemory      = time.Minute // how long a node that left or restarted is remembered
+)
 
-// Keys of the cluster's own options in the RPC messages.
+// Keys of the cluster's own options in the RPC messages; a callee's
+// details that carry any _sb_ key lose it (it could pose as another node).
 const (
 	optFrom        = "_sb_from"   // the sending node
 	optReg         = "_sb_reg"    // [uri, match] of the registration chosen
 	optCaller      = "_sb_caller" // [session, authid, authrole] if disclosed
 	optIncarnation = "_sb_inc"    // the sending node's incarnation
+	optProxy       = "_sb_proxy"  // the caller's node's proxy session the call is for
 )
 
 // ErrClusterUnavailable answers an INVOCATION that could not be sent to
@@ -59,19 +74,23 @@ type RPCObserver interface {
 }
 
 type rpcRouter struct {
-	n      *Node
-	d      *dealer.Dealer
-	realms []string
-	log    *slog.Logger
-
-	wake chan struct{} // this node's registrations changed
-	// incarnation tells this run of the node from an earlier one of the
-	// same name: a peer that restarted is a new peer (its calls in
-	// flight, numbered from 1 again, are not the old ones).
+	n           *Node
+	d           *dealer.Dealer
+	realms      []string
+	log         *slog.Logger
 	incarnation uint64
 
-	mu    sync.Mutex
-	peers map[string]*peer
+	wake chan struct{} // this node's registrations changed
+
+	mu       sync.Mutex
+	closing  bool // the goodbye is said: no more snapshots
+	peers    map[string]*peer
+	departed map[string]departure // nodes that left or restarted, by name
+}
+
+type departure struct {
+	incarnation uint64
+	at          time.Time
 }
 
 // peer is another node, as this node's RPC sees it.
@@ -91,14 +110,20 @@ type peerRealm struct {
 
 	reconcileMu sync.Mutex // one reconciliation at a time
 	proxy       *dealer.Session
-	relay       *dealer.Session
 
 	mu      sync.Mutex
 	nextReq wamp.ID
-	reply   wamp.Message        // the proxy's answer to the REGISTER or UNREGISTER in progress
+	pending regKey              // the key of the REGISTER in progress
+	refusal *wamp.Error         // the proxy's refusal of it
 	regs    map[regKey]wamp.ID  // mirrored: key -> the proxy's registration ID
 	keys    map[wamp.ID]regKey  // the proxy's registration ID -> key
 	refused map[regKey]struct{} // conflicts already logged
+	// The relay, the proxy of the peer it serves (the peer replaces its
+	// proxy if it lets this node go and hears from it again) and its
+	// calls in flight, to answer if the relay ends first.
+	relay      *dealer.Session
+	relayProxy wamp.ID
+	relayCalls map[wamp.ID]struct{}
 }
 
 type regKey struct{ uri, match, policy string }
@@ -106,8 +131,9 @@ type regKey struct{ uri, match, policy string }
 // StartRPC routes calls between this node's dealer and the other nodes'
 // for the given realms.
 func (n *Node) StartRPC(d *dealer.Dealer, realms []string) error {
-	rt := &rpcRouter{n: n, d: d, realms: realms, log: n.log, wake: make(chan struct{}, 1), peers: map[string]*peer{},
-		incarnation: uint64(wamp.GlobalID())}
+	rt := &rpcRouter{n: n, d: d, realms: realms, log: n.log, wake: make(chan struct{}, 1),
+		incarnation: uint64(time.Now().UnixNano()), //nolint:gosec // after 1970
+		peers:       map[string]*peer{}, departed: map[string]departure{}}
 	if _, err := n.nc.Subscribe(regsSubject, rt.onSnapshot); err != nil {
 		return fmt.Errorf("cluster: subscribe to registrations: %w", err)
 	}
@@ -162,30 +188,75 @@ func (rt *rpcRouter) announce() {
 	}
 }
 
+// snapshot lists this node's registrations of realm, at most limit of
+// them, and how many it left out.
+func (rt *rpcRouter) snapshot(realm string, limit int) ([]any, int) {
+	regs := rt.d.LocalRegistrations(realm)
+	// Oldest first: a cut keeps the same ones every time, and a flood of
+	// new registrations cannot push out those that were there before.
+	slices.SortFunc(regs, func(a, b dealer.RegistrationInfo) int {
+		return cmp.Or(a.Created.Compare(b.Created), strings.Compare(a.URI, b.URI), strings.Compare(a.Match, b.Match))
+	})
+	cut := 0
+	if len(regs) > limit {
+		cut = len(regs) - limit
+		regs = regs[:limit]
+	}
+	list := make([]any, 0, len(regs))
+	for _, reg := range regs {
+		list = append(list, []any{reg.URI, reg.Match, reg.Policy})
+	}
+	return list, cut
+}
+
 func (rt *rpcRouter) sendSnapshot() {
-	byRealm := map[string]any{}
-	for _, realm := range rt.realms {
-		var list []any
-		for _, reg := range rt.d.LocalRegistrations(realm) {
-			list = append(list, []any{reg.URI, reg.Match, reg.Policy})
-		}
-		if len(list) > 0 {
-			byRealm[realm] = list
-		}
+	rt.mu.Lock()
+	closing := rt.closing
+	rt.mu.Unlock()
+	if closing {
+		return
 	}
-	data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "incarnation": rt.incarnation, "realms": byRealm})
-	if err == nil {
-		err = rt.n.nc.Publish(regsSubject, data)
-	}
-	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		rt.n.obs.Lost("registrations_not_sent")
-		rt.log.Warn("cluster: this node's registrations could not be announced", "error", err)
+	// Cut to maxMirroredPerRealm, then as far as NATS's max_payload
+	// demands: the other nodes mirror what arrives, and hear that this
+	// node lives (its heartbeats) even if nothing does.
+	limit := maxMirroredPerRealm
+	for {
+		byRealm := map[string]any{}
+		cut := 0
+		for _, realm := range rt.realms {
+			list, c := rt.snapshot(realm, limit)
+			cut += c
+			if len(list) > 0 {
+				byRealm[realm] = list
+			}
+		}
+		data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "incarnation": rt.incarnation, "realms": byRealm})
+		if err == nil && int64(len(data)) > rt.n.nc.MaxPayload() && limit > 0 {
+			limit /= 2
+			continue
+		}
+		if cut > 0 {
+			rt.n.obs.Lost("registrations_not_sent")
+			rt.log.Error("cluster: not every registration of this node is announced: other nodes' callers do not reach the rest",
+				"announced_per_realm", limit, "left_out", cut)
+		}
+		if err == nil {
+			err = rt.n.nc.Publish(regsSubject, data)
+		}
+		if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			rt.n.obs.Lost("registrations_not_sent")
+			rt.log.Warn("cluster: this node's registrations could not be announced", "error", err)
+		}
+		return
 	}
 }
 
 // sayGoodbye tells the other nodes that this one leaves, and waits (a
 // moment at most) until NATS has it.
 func (rt *rpcRouter) sayGoodbye() {
+	rt.mu.Lock()
+	rt.closing = true
+	rt.mu.Unlock()
 	data, err := rt.n.codec.SerializeDataItem(map[string]any{"node": rt.n.name, "incarnation": rt.incarnation, "leaving": true})
 	if err == nil {
 		err = rt.n.nc.Publish(regsSubject, data)
@@ -198,26 +269,21 @@ func (rt *rpcRouter) sayGoodbye() {
 	}
 }
 
-// forget lets go of a peer at once (it left, or restarted).
-func (rt *rpcRouter) forget(name string) {
-	rt.mu.Lock()
-	p := rt.peers[name]
-	delete(rt.peers, name)
-	rt.mu.Unlock()
-	if p != nil {
-		rt.leave(p)
-		rt.reportMirrored()
-	}
-}
-
-// expire lets go the peers not heard from for nodeExpiry.
+// expire lets go the peers heard from neither by snapshot, message nor
+// heartbeat for nodeExpiry.
 func (rt *rpcRouter) expire() {
 	var gone []*peer
 	rt.mu.Lock()
 	for name, p := range rt.peers {
-		if time.Since(p.seen) > nodeExpiry {
+		if time.Since(p.seen) > nodeExpiry && !rt.n.members.heardWithin(name, nodeExpiry) {
 			delete(rt.peers, name)
+			rt.departed[name] = departure{p.incarnation, time.Now()}
 			gone = append(gone, p)
+		}
+	}
+	for name, d := range rt.departed {
+		if time.Since(d.at) > departedMemory {
+			delete(rt.departed, name)
 		}
 	}
 	rt.mu.Unlock()
@@ -230,21 +296,53 @@ func (rt *rpcRouter) expire() {
 	}
 }
 
+// leave ends what this node holds for p: its proxies (their calls fail
+// with callee_lost) and its relays (the calls they relayed are
+// interrupted and answered, in case p still listens).
 func (rt *rpcRouter) leave(p *peer) {
 	for _, pr := range p.realms {
 		pr.proxy.Leave()
-		pr.relay.Leave()
+		pr.mu.Lock()
+		relay, proxy, calls := pr.relay, pr.relayProxy, pr.relayCalls
+		pr.relay, pr.relayCalls = nil, nil
+		pr.mu.Unlock()
+		pr.endRelay(relay, proxy, calls)
 	}
 }
 
-// peerRealm returns the state for peer and realm, creating it (and the
-// peer) if needed; nil for a realm this node does not serve.
-func (rt *rpcRouter) peerRealm(name string, incarnation uint64, realm string, heard bool) *peerRealm {
+// endRelay ends a relay: its callees are interrupted, and each call it had
+// in flight is answered to the caller's node (which may still wait).
+func (pr *peerRealm) endRelay(relay *dealer.Session, proxy wamp.ID, calls map[wamp.ID]struct{}) {
+	if relay == nil {
+		return
+	}
+	relay.Leave()
+	for req := range calls {
+		_ = pr.rpc.send(pr.peer, &wamp.Error{Type: wamp.CALL, Request: req,
+			Details: wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name, optProxy: proxy},
+			Error:   wamp.ErrCanceled, Arguments: wamp.List{"the callee's node let the caller's node go"},
+			ArgumentsKw: wamp.Dict{"reason": "callee_lost"}})
+	}
+}
+
+// current decides whether a message or snapshot of run incarnation of
+// node name is to be taken: not if that run left, was replaced, or is
+// older than the one known. A newer run replaces the old one (its state
+// ends). It returns the peer, created if need be; nil to drop.
+func (rt *rpcRouter) current(name string, incarnation uint64) *peer {
 	rt.mu.Lock()
+	if d, ok := rt.departed[name]; ok && incarnation <= d.incarnation {
+		rt.mu.Unlock()
+		return nil
+	}
 	p := rt.peers[name]
-	if p != nil && incarnation != 0 && p.incarnation != incarnation {
-		// The peer restarted: what was in flight with its earlier run ends.
+	switch {
+	case p != nil && incarnation < p.incarnation:
+		rt.mu.Unlock()
+		return nil // a late message of an earlier run
+	case p != nil && incarnation > p.incarnation:
 		delete(rt.peers, name)
+		rt.departed[name] = departure{p.incarnation, time.Now()}
 		rt.mu.Unlock()
 		rt.log.Info("cluster: a node restarted; its earlier registrations and relayed calls end", "peer", name)
 		rt.leave(p)
@@ -253,35 +351,63 @@ func (rt *rpcRouter) peerRealm(name string, incarnation uint64, realm string, he
 	}
 	defer rt.mu.Unlock()
 	if p == nil {
-		p = &peer{name: name, incarnation: incarnation, seen: time.Now(), realms: map[string]*peerRealm{}}
+		if len(rt.peers) >= maxPeers {
+			rt.log.Error("cluster: too many nodes; this one is not taken", "peer", name, "max", maxPeers)
+			return nil
+		}
+		p = &peer{name: name, incarnation: incarnation, realms: map[string]*peerRealm{}}
 		rt.peers[name] = p
 		select { // a new node: tell it about this one at once
 		case rt.wake <- struct{}{}:
 		default:
 		}
 	}
-	if heard {
-		p.seen = time.Now()
+	p.seen = time.Now()
+	return p
+}
+
+// realmOf returns p's state for realm, creating it; nil for a realm this
+// node does not serve.
+func (rt *rpcRouter) realmOf(p *peer, realm string) *peerRealm {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.peers[p.name] != p {
+		return nil // let go meanwhile
 	}
-	if realm == "" {
-		return nil
-	}
-	pr := p.realms[realm]
-	if pr != nil {
+	if pr := p.realms[realm]; pr != nil {
 		return pr
 	}
-	pr = &peerRealm{rpc: rt, peer: name, realm: realm, regs: map[regKey]wamp.ID{}, keys: map[wamp.ID]regKey{},
+	if !slices.Contains(rt.realms, realm) {
+		return nil
+	}
+	pr := &peerRealm{rpc: rt, peer: p.name, realm: realm, regs: map[regKey]wamp.ID{}, keys: map[wamp.ID]regKey{},
 		refused: map[regKey]struct{}{}}
 	features := dealer.Features{ProgressiveCallResults: true, CallCanceling: true, CallTimeout: true, PayloadPassthru: true}
-	pr.proxy = rt.d.Join(proxyConn{pr}, realm, dealer.SessionInfo{ID: wamp.GlobalID(), AuthID: "node:" + name,
+	pr.proxy = rt.d.Join(proxyConn{pr}, realm, dealer.SessionInfo{ID: wamp.GlobalID(), AuthID: "node:" + p.name,
 		AuthRole: "cluster", Callee: features, Trusted: true, Remote: true})
-	pr.relay = rt.d.Join(relayConn{pr}, realm, dealer.SessionInfo{ID: wamp.GlobalID(), AuthID: "node:" + name,
-		AuthRole: "cluster", Caller: dealer.Features{ProgressiveCallResults: true}, Trusted: true, Remote: true})
-	if pr.proxy == nil || pr.relay == nil {
-		return nil // not a realm of this node's dealer
+	if pr.proxy == nil {
+		return nil
 	}
 	p.realms[realm] = pr
 	return pr
+}
+
+// relayFor returns the relay serving the caller's node's proxy, replacing
+// one that served an earlier proxy (whose calls are over there).
+func (pr *peerRealm) relayFor(proxy wamp.ID) *dealer.Session {
+	pr.mu.Lock()
+	if pr.relay != nil && pr.relayProxy == proxy {
+		defer pr.mu.Unlock()
+		return pr.relay
+	}
+	old, oldProxy, oldCalls := pr.relay, pr.relayProxy, pr.relayCalls
+	pr.relay = pr.rpc.d.Join(relayConn{pr, proxy}, pr.realm, dealer.SessionInfo{ID: wamp.GlobalID(), AuthID: "node:" + pr.peer,
+		AuthRole: "cluster", Caller: dealer.Features{ProgressiveCallResults: true}, Trusted: true, Remote: true})
+	pr.relayProxy, pr.relayCalls = proxy, map[wamp.ID]struct{}{}
+	relay := pr.relay
+	pr.mu.Unlock()
+	pr.endRelay(old, oldProxy, oldCalls)
+	return relay
 }
 
 // onSnapshot mirrors another node's registrations.
@@ -296,14 +422,31 @@ func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 	if name == "" || name == rt.n.name {
 		return
 	}
-	incarnation, _ := wamp.AsID(snap["incarnation"])
+	incarnation := asUint64(snap["incarnation"])
 	if leaving, _ := snap["leaving"].(bool); leaving {
-		rt.log.Info("cluster: a node left; its registrations and relayed calls end", "peer", name)
-		rt.forget(name)
+		rt.mu.Lock()
+		p := rt.peers[name]
+		if p != nil && p.incarnation <= incarnation {
+			delete(rt.peers, name)
+		} else {
+			p = nil
+		}
+		if d := rt.departed[name]; d.incarnation < incarnation {
+			rt.departed[name] = departure{incarnation, time.Now()}
+		}
+		rt.mu.Unlock()
+		if p != nil {
+			rt.log.Info("cluster: a node left; its registrations and relayed calls end", "peer", name)
+			rt.leave(p)
+			rt.reportMirrored()
+		}
+		return
+	}
+	p := rt.current(name, incarnation)
+	if p == nil {
 		return
 	}
 	byRealm, _ := wamp.AsDict(snap["realms"])
-	rt.peerRealm(name, uint64(incarnation), "", true)
 	for _, realm := range rt.realms {
 		list, _ := wamp.AsList(byRealm[realm])
 		want := map[regKey]struct{}{}
@@ -318,17 +461,13 @@ func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 			want[regKey{uri, match, policy}] = struct{}{}
 		}
 		rt.mu.Lock()
-		p := rt.peers[name]
-		var pr *peerRealm
-		if p != nil {
-			pr = p.realms[realm]
-		}
+		pr := p.realms[realm]
 		rt.mu.Unlock()
 		if pr == nil && len(want) == 0 {
 			continue
 		}
 		if pr == nil {
-			if pr = rt.peerRealm(name, uint64(incarnation), realm, true); pr == nil {
+			if pr = rt.realmOf(p, realm); pr == nil {
 				continue
 			}
 		}
@@ -382,60 +521,61 @@ func (pr *peerRealm) reconcile(want map[regKey]struct{}) {
 
 	for _, id := range stale {
 		pr.mu.Lock()
-		key := pr.keys[id]
-		delete(pr.keys, id)
-		delete(pr.regs, key)
 		pr.nextReq++
 		req := pr.nextReq
 		pr.mu.Unlock()
+		// Unregistered first, forgotten then: no call finds the proxy
+		// without its key.
 		pr.proxy.Handle(&wamp.Unregister{Request: req, Registration: id})
+		pr.mu.Lock()
+		key := pr.keys[id]
+		delete(pr.keys, id)
+		delete(pr.regs, key)
+		pr.mu.Unlock()
 	}
 	for _, key := range missing {
 		pr.mu.Lock()
 		pr.nextReq++
 		req := pr.nextReq
-		pr.reply = nil
+		pr.pending, pr.refusal = key, nil
 		pr.mu.Unlock()
+		// REGISTERED records the key (proxyConn.Send) before any call can
+		// pick the proxy.
 		pr.proxy.Handle(&wamp.Register{Request: req, Procedure: wamp.URI(key.uri),
 			Options: wamp.Dict{wamp.OptMatch: key.match, wamp.OptInvoke: key.policy}})
 		pr.mu.Lock()
-		reply := pr.reply
-		pr.reply = nil
-		switch a := reply.(type) {
-		case *wamp.Registered:
-			pr.regs[key] = a.Registration
-			pr.keys[a.Registration] = key
-			delete(pr.refused, key)
-		case *wamp.Error:
-			_, logged := pr.refused[key]
+		refusal := pr.refusal
+		pr.pending, pr.refusal = regKey{}, nil
+		_, logged := pr.refused[key]
+		if refusal != nil {
 			pr.refused[key] = struct{}{}
-			pr.mu.Unlock()
-			if !logged {
-				pr.rpc.log.Warn("cluster: a registration of another node conflicts with this node's; calls here go to this node's",
-					"peer", pr.peer, "realm", pr.realm, "procedure", key.uri, "match", key.match, "invoke", key.policy,
-					"error", string(a.Error))
-			}
-			continue
 		}
 		pr.mu.Unlock()
+		if refusal != nil && !logged {
+			pr.rpc.log.Warn("cluster: a registration of another node conflicts with this node's; calls here go to this node's",
+				"peer", pr.peer, "realm", pr.realm, "procedure", key.uri, "match", key.match, "invoke", key.policy,
+				"error", string(refusal.Error))
+		}
 	}
 }
 
-// proxyConn is the Conn of a proxy: its REGISTER answers are kept for
+// proxyConn is the Conn of a proxy: its REGISTER answers are recorded for
 // reconcile; INVOCATION and INTERRUPT go to the peer.
 type proxyConn struct{ pr *peerRealm }
 
 func (c proxyConn) Send(msg wamp.Message) bool {
 	pr := c.pr
 	switch m := msg.(type) {
-	case *wamp.Registered, *wamp.Unregistered:
+	case *wamp.Registered:
 		pr.mu.Lock()
-		pr.reply = msg
+		pr.regs[pr.pending] = m.Registration
+		pr.keys[m.Registration] = pr.pending
+		delete(pr.refused, pr.pending)
 		pr.mu.Unlock()
 	case *wamp.Error:
 		if m.Type == wamp.REGISTER {
 			pr.mu.Lock()
-			pr.reply = msg
+			pr.refusal = m
 			pr.mu.Unlock()
 		}
 	case *wamp.Invocation:
@@ -446,7 +586,7 @@ func (c proxyConn) Send(msg wamp.Message) bool {
 			pr.failInvocation(m.Request, "the registration of another node is gone")
 			return true
 		}
-		opts := wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name, optReg: wamp.List{key.uri, key.match}}
+		opts := wamp.Dict{optReg: wamp.List{key.uri, key.match}}
 		for _, k := range []string{wamp.OptReceiveProgress, wamp.OptTimeout, wamp.OptPPTScheme, wamp.OptPPTSerializer,
 			wamp.OptPPTCipher, wamp.OptPPTKeyId} {
 			if v, ok := m.Details[k]; ok {
@@ -456,6 +596,7 @@ func (c proxyConn) Send(msg wamp.Message) bool {
 		if id, ok := m.Details["caller"]; ok {
 			opts[optCaller] = wamp.List{id, m.Details["caller_authid"], m.Details["caller_authrole"]}
 		}
+		pr.stamp(opts)
 		procedure := key.uri
 		if p, ok := wamp.AsString(m.Details[wamp.OptProcedure]); ok {
 			procedure = p
@@ -466,12 +607,23 @@ func (c proxyConn) Send(msg wamp.Message) bool {
 		}
 	case *wamp.Interrupt:
 		mode, _ := wamp.AsString(m.Options[wamp.OptMode])
-		if err := pr.rpc.send(pr.peer, &wamp.Cancel{Request: m.Request,
-			Options: wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name, wamp.OptMode: mode}}); err != nil {
+		opts := wamp.Dict{wamp.OptMode: mode}
+		pr.stamp(opts)
+		if err := pr.rpc.send(pr.peer, &wamp.Cancel{Request: m.Request, Options: opts}); err != nil {
+			// The callee's node will not hear of it: the call ends here
+			// (a kill would otherwise wait for an answer that never comes).
 			pr.rpc.log.Warn("cluster: an INTERRUPT could not reach the callee's node", "peer", pr.peer, "error", err)
+			pr.failInvocation(m.Request, "the callee's node cannot be reached: "+err.Error())
 		}
 	}
 	return true
+}
+
+// stamp adds the keys every message from this node's proxy carries.
+func (pr *peerRealm) stamp(opts wamp.Dict) {
+	opts[optRealm] = pr.realm
+	opts[optFrom] = pr.rpc.n.name
+	opts[optProxy] = pr.proxy.ID()
 }
 
 // failInvocation answers an INVOCATION of the proxy with an ERROR, later:
@@ -483,29 +635,52 @@ func (pr *peerRealm) failInvocation(request wamp.ID, why string) {
 }
 
 // relayConn is the Conn of a relay: the answers to the calls it relayed
-// go back to the caller's node.
-type relayConn struct{ pr *peerRealm }
+// go back to the caller's node, for the proxy they came from.
+type relayConn struct {
+	pr    *peerRealm
+	proxy wamp.ID
+}
+
+// withoutClusterKeys copies a callee's details without any _sb_ key.
+func withoutClusterKeys(d wamp.Dict) wamp.Dict {
+	out := make(wamp.Dict, len(d)+4)
+	for k, v := range d {
+		if !strings.HasPrefix(k, "_sb_") {
+			out[k] = v
+		}
+	}
+	return out
+}
 
 func (c relayConn) Send(msg wamp.Message) bool {
 	pr := c.pr
 	var out wamp.Message
+	var details wamp.Dict
+	var request wamp.ID
+	final := true
 	switch m := msg.(type) {
 	case *wamp.Result:
-		details := wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name}
-		for k, v := range m.Details {
-			details[k] = v
-		}
+		details = withoutClusterKeys(m.Details)
+		progress, _ := m.Details[wamp.OptProgress].(bool)
+		final, request = !progress, m.Request
 		out = &wamp.Result{Request: m.Request, Details: details, Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw}
 	case *wamp.Error:
-		details := wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name}
-		for k, v := range m.Details {
-			details[k] = v
-		}
+		details, request = withoutClusterKeys(m.Details), m.Request
 		out = &wamp.Error{Type: m.Type, Request: m.Request, Details: details, Error: m.Error,
 			Arguments: m.Arguments, ArgumentsKw: m.ArgumentsKw}
 	default:
 		return true
 	}
+	if final {
+		pr.mu.Lock()
+		if pr.relayProxy == c.proxy {
+			delete(pr.relayCalls, request)
+		}
+		pr.mu.Unlock()
+	}
+	details[optRealm] = pr.realm
+	details[optFrom] = pr.rpc.n.name
+	details[optProxy] = c.proxy
 	if err := pr.rpc.send(pr.peer, out); err != nil {
 		pr.rpc.n.obs.Lost("answer_not_sent")
 		pr.rpc.log.Error("cluster: the answer to a call from another node could not be sent; the caller waits for its timeout",
@@ -514,12 +689,13 @@ func (c relayConn) Send(msg wamp.Message) bool {
 	return true
 }
 
-// send publishes msg to node's RPC subject.
+// send publishes msg to node's RPC subject, stamped with this node's
+// incarnation.
 func (rt *rpcRouter) send(node string, msg wamp.Message) error {
 	if !rt.n.nc.IsConnected() {
 		return errors.New("not connected to NATS")
 	}
-	switch m := msg.(type) { // every message says which run of this node sent it
+	switch m := msg.(type) {
 	case *wamp.Call:
 		m.Options[optIncarnation] = rt.incarnation
 	case *wamp.Cancel:
@@ -560,44 +736,83 @@ func (rt *rpcRouter) onMessage(m *nats.Msg) {
 	}
 	from, _ := wamp.AsString(opts[optFrom])
 	realm, _ := wamp.AsString(opts[optRealm])
-	incarnation, _ := wamp.AsID(opts[optIncarnation])
+	inc := asUint64(opts[optIncarnation])
+	proxy, _ := wamp.AsID(opts[optProxy])
 	if from == "" || from == rt.n.name {
 		return
 	}
-	pr := rt.peerRealm(from, uint64(incarnation), realm, false)
+	p := rt.current(from, inc)
+	if p == nil {
+		return
+	}
+	pr := rt.realmOf(p, realm)
 	if pr == nil {
 		return
 	}
-	delete(opts, optFrom)
-	delete(opts, optRealm)
-	delete(opts, optIncarnation)
+	reg, _ := wamp.AsList(opts[optReg])
+	caller, _ := wamp.AsList(opts[optCaller])
+	for k := range opts {
+		if strings.HasPrefix(k, "_sb_") {
+			delete(opts, k)
+		}
+	}
 	switch a := msg.(type) {
-	case *wamp.Call:
-		reg, _ := wamp.AsList(opts[optReg])
+	case *wamp.Call: // the peer's proxy invokes one of this node's registrations
 		if len(reg) != 2 {
 			return
 		}
 		rc := dealer.Relayed{}
 		rc.URI, _ = wamp.AsString(reg[0])
 		rc.Match, _ = wamp.AsString(reg[1])
-		if c, ok := wamp.AsList(opts[optCaller]); ok && len(c) == 3 {
-			id, _ := wamp.AsID(c[0])
-			authID, _ := wamp.AsString(c[1])
-			authRole, _ := wamp.AsString(c[2])
+		if len(caller) == 3 {
+			id, _ := wamp.AsID(caller[0])
+			authID, _ := wamp.AsString(caller[1])
+			authRole, _ := wamp.AsString(caller[2])
 			rc.Caller = &dealer.Caller{Session: id, AuthID: authID, AuthRole: authRole}
 		}
-		delete(opts, optReg)
-		delete(opts, optCaller)
-		pr.relay.Relay(a, rc)
-	case *wamp.Cancel:
-		pr.relay.Handle(a)
-	case *wamp.Result:
-		pr.proxy.Handle(&wamp.Yield{Request: a.Request, Options: opts, Arguments: a.Arguments, ArgumentsKw: a.ArgumentsKw})
-	case *wamp.Error:
-		if a.Type != wamp.CALL {
-			return
+		relay := pr.relayFor(proxy)
+		pr.mu.Lock()
+		if pr.relay == relay {
+			pr.relayCalls[a.Request] = struct{}{}
 		}
-		pr.proxy.Handle(&wamp.Error{Type: wamp.INVOCATION, Request: a.Request, Details: opts, Error: a.Error,
-			Arguments: a.Arguments, ArgumentsKw: a.ArgumentsKw})
+		pr.mu.Unlock()
+		relay.Relay(a, rc)
+	case *wamp.Cancel:
+		pr.mu.Lock()
+		relay := pr.relay
+		current := pr.relayProxy == proxy
+		pr.mu.Unlock()
+		if relay != nil && current {
+			relay.Handle(a)
+		}
+	case *wamp.Result: // an answer for this node's proxy
+		if proxy == pr.proxy.ID() {
+			pr.proxy.Handle(&wamp.Yield{Request: a.Request, Options: opts, Arguments: a.Arguments, ArgumentsKw: a.ArgumentsKw})
+		}
+	case *wamp.Error:
+		if a.Type == wamp.CALL && proxy == pr.proxy.ID() {
+			pr.proxy.Handle(&wamp.Error{Type: wamp.INVOCATION, Request: a.Request, Details: opts, Error: a.Error,
+				Arguments: a.Arguments, ArgumentsKw: a.ArgumentsKw})
+		}
 	}
+}
+
+// asUint64 reads an unsigned integer as the MessagePack codec decodes
+// one (incarnations exceed wamp.ID's 2^53).
+func asUint64(v any) uint64 {
+	switch n := v.(type) {
+	case uint64:
+		return n
+	case int64:
+		if n > 0 {
+			return uint64(n)
+		}
+	case uint32:
+		return uint64(n)
+	case int:
+		if n > 0 {
+			return uint64(n)
+		}
+	}
+	return 0
 }

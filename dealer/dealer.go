@@ -179,6 +179,7 @@ type SessionInfo struct {
 // RegistrationInfo is one registration as the cluster announces it.
 type RegistrationInfo struct {
 	URI, Match, Policy string
+	Created            time.Time
 }
 
 // LocalRegistrations returns the registrations of realm that at least one
@@ -194,7 +195,7 @@ func (d *Dealer) LocalRegistrations(realm string) []RegistrationInfo {
 	for _, reg := range r.byID {
 		for _, c := range reg.callees {
 			if !c.info.Remote {
-				out = append(out, RegistrationInfo{URI: reg.uri, Match: reg.match, Policy: reg.policy})
+				out = append(out, RegistrationInfo{URI: reg.uri, Match: reg.match, Policy: reg.policy, Created: reg.created})
 				break
 			}
 		}

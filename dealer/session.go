@@ -173,7 +173,7 @@ func (s *Session) register(m *wamp.Register) {
 		s.mu.Unlock()
 		return
 	}
-	if r.maxRegs > 0 && len(s.regs) >= r.maxRegs {
+	if r.maxRegs > 0 && !s.info.Remote && len(s.regs) >= r.maxRegs { // a mirror holds another node's registrations
 		s.mu.Unlock()
 		s.d.obs.LimitExceeded(r.name, LimitRegistrationsPerSession)
 		s.d.log.Warn("registration refused", "realm", r.name, "session_id", uint64(s.info.ID), "limit", LimitRegistrationsPerSession, "max", r.maxRegs)
