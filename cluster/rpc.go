@@ -51,6 +51,19 @@ const (
 	departedMemory      = time.Minute // how long a node that left or restarted is remembered
 )
 
+// The in-flight check: every heartbeat a node lists to each other node
+// the invocations its proxy has had pending since the last one; that node
+// answers with those it does not know (a CALL lost on the way, or an
+// answer), and they fail at once instead of waiting for ever. A node's
+// messages to another arrive in order, so an answer sent before the list
+// of unknown ones arrives before it.
+const (
+	topicInFlight   = "switchboard.cluster.in_flight"
+	topicUnknown    = "switchboard.cluster.unknown"
+	maxProbe        = 50000
+	callLostMessage = "the call was lost between the nodes"
+)
+
 // Keys of the cluster's own options in the RPC messages; a callee's
 // details that carry any _sb_ key lose it (it could pose as another node).
 const (
@@ -80,7 +93,8 @@ type rpcRouter struct {
 	log         *slog.Logger
 	incarnation uint64
 
-	wake chan struct{} // this node's registrations changed
+	wake  chan struct{}      // this node's registrations changed
+	calls *nats.Subscription // this node's RPC subject
 
 	mu       sync.Mutex
 	closing  bool // the goodbye is said: no more snapshots
@@ -124,6 +138,8 @@ type peerRealm struct {
 	relay      *dealer.Session
 	relayProxy wamp.ID
 	relayCalls map[wamp.ID]struct{}
+	// lastPending: the proxy's invocations pending at the last probe.
+	lastPending map[wamp.ID]struct{}
 }
 
 type regKey struct{ uri, match, policy string }
@@ -137,9 +153,11 @@ func (n *Node) StartRPC(d *dealer.Dealer, realms []string) error {
 	if _, err := n.nc.Subscribe(regsSubject, rt.onSnapshot); err != nil {
 		return fmt.Errorf("cluster: subscribe to registrations: %w", err)
 	}
-	if _, err := n.nc.Subscribe(rpcSubjectPrefix+escapeToken(n.name), rt.onMessage); err != nil {
+	sub, err := n.nc.Subscribe(rpcSubjectPrefix+escapeToken(n.name), rt.onMessage)
+	if err != nil {
 		return fmt.Errorf("cluster: subscribe to calls: %w", err)
 	}
+	rt.calls = sub
 	n.rpcMu.Lock()
 	n.rpc = rt
 	n.rpcMu.Unlock()
@@ -184,6 +202,7 @@ func (rt *rpcRouter) announce() {
 		case <-rt.wake:
 		case <-t.C:
 			rt.expire()
+			rt.probeInFlight()
 		}
 	}
 }
@@ -619,6 +638,41 @@ func (c proxyConn) Send(msg wamp.Message) bool {
 	return true
 }
 
+// probeInFlight sends each other node the invocations of this node's
+// proxy that were pending at the last probe and still are.
+func (rt *rpcRouter) probeInFlight() {
+	var prs []*peerRealm
+	rt.mu.Lock()
+	for _, p := range rt.peers {
+		for _, pr := range p.realms {
+			prs = append(prs, pr)
+		}
+	}
+	rt.mu.Unlock()
+	for _, pr := range prs {
+		pending := pr.proxy.PendingInvocations(maxProbe)
+		now := make(map[wamp.ID]struct{}, len(pending))
+		var probe wamp.List
+		pr.mu.Lock()
+		for _, id := range pending {
+			now[id] = struct{}{}
+			if _, was := pr.lastPending[id]; was {
+				probe = append(probe, id)
+			}
+		}
+		pr.lastPending = now
+		pr.mu.Unlock()
+		if len(probe) == 0 {
+			continue
+		}
+		opts := wamp.Dict{}
+		pr.stamp(opts)
+		if err := rt.send(pr.peer, &wamp.Publish{Options: opts, Topic: topicInFlight, Arguments: probe}); err != nil {
+			rt.log.Warn("cluster: the in-flight check could not be sent", "peer", pr.peer, "error", err)
+		}
+	}
+}
+
 // stamp adds the keys every message from this node's proxy carries.
 func (pr *peerRealm) stamp(opts wamp.Dict) {
 	opts[optRealm] = pr.realm
@@ -671,20 +725,22 @@ func (c relayConn) Send(msg wamp.Message) bool {
 	default:
 		return true
 	}
+	details[optRealm] = pr.realm
+	details[optFrom] = pr.rpc.n.name
+	details[optProxy] = c.proxy
+	if err := pr.rpc.send(pr.peer, out); err != nil {
+		pr.rpc.n.obs.Lost("answer_not_sent")
+		pr.rpc.log.Error("cluster: the answer to a call from another node could not be sent; the in-flight check ends it",
+			"peer", pr.peer, "realm", pr.realm, "error", err)
+	}
+	// Forgotten after it is sent: an in-flight check that no longer finds
+	// the call is answered after the answer itself.
 	if final {
 		pr.mu.Lock()
 		if pr.relayProxy == c.proxy {
 			delete(pr.relayCalls, request)
 		}
 		pr.mu.Unlock()
-	}
-	details[optRealm] = pr.realm
-	details[optFrom] = pr.rpc.n.name
-	details[optProxy] = c.proxy
-	if err := pr.rpc.send(pr.peer, out); err != nil {
-		pr.rpc.n.obs.Lost("answer_not_sent")
-		pr.rpc.log.Error("cluster: the answer to a call from another node could not be sent; the caller waits for its timeout",
-			"peer", pr.peer, "realm", pr.realm, "error", err)
 	}
 	return true
 }
@@ -704,6 +760,8 @@ func (rt *rpcRouter) send(node string, msg wamp.Message) error {
 		m.Details[optIncarnation] = rt.incarnation
 	case *wamp.Error:
 		m.Details[optIncarnation] = rt.incarnation
+	case *wamp.Publish:
+		m.Options[optIncarnation] = rt.incarnation
 	}
 	data, err := rt.n.codec.Serialize(msg)
 	if err != nil {
@@ -731,6 +789,8 @@ func (rt *rpcRouter) onMessage(m *nats.Msg) {
 		opts = a.Details
 	case *wamp.Error:
 		opts = a.Details
+	case *wamp.Publish:
+		opts = a.Options
 	default:
 		return
 	}
@@ -793,6 +853,45 @@ func (rt *rpcRouter) onMessage(m *nats.Msg) {
 		if a.Type == wamp.CALL && proxy == pr.proxy.ID() {
 			pr.proxy.Handle(&wamp.Error{Type: wamp.INVOCATION, Request: a.Request, Details: opts, Error: a.Error,
 				Arguments: a.Arguments, ArgumentsKw: a.ArgumentsKw})
+		}
+	case *wamp.Publish:
+		pr.inFlight(a, proxy)
+	}
+}
+
+// inFlight handles the in-flight check: a list of the peer's proxy's
+// invocations (answered with those this node's relay does not have), or
+// the answer, the invocations of this node's proxy the peer does not have
+// (they fail).
+func (pr *peerRealm) inFlight(m *wamp.Publish, proxy wamp.ID) {
+	switch m.Topic {
+	case topicInFlight:
+		var unknown wamp.List
+		pr.mu.Lock()
+		for _, v := range m.Arguments {
+			id, _ := wamp.AsID(v)
+			if _, ok := pr.relayCalls[id]; !ok || pr.relayProxy != proxy {
+				unknown = append(unknown, id)
+			}
+		}
+		pr.mu.Unlock()
+		if len(unknown) == 0 {
+			return
+		}
+		opts := wamp.Dict{optRealm: pr.realm, optFrom: pr.rpc.n.name, optProxy: proxy}
+		if err := pr.rpc.send(pr.peer, &wamp.Publish{Options: opts, Topic: topicUnknown, Arguments: unknown}); err != nil {
+			pr.rpc.log.Warn("cluster: the answer to an in-flight check could not be sent", "peer", pr.peer, "error", err)
+		}
+	case topicUnknown:
+		if proxy != pr.proxy.ID() {
+			return
+		}
+		for _, v := range m.Arguments {
+			id, _ := wamp.AsID(v)
+			pr.rpc.n.obs.Lost("call_lost")
+			pr.rpc.log.Error("cluster: a call was lost between the nodes; it fails", "peer", pr.peer, "realm", pr.realm)
+			pr.proxy.Handle(&wamp.Error{Type: wamp.INVOCATION, Request: id, Details: wamp.Dict{},
+				Error: ErrClusterUnavailable, Arguments: wamp.List{callLostMessage}})
 		}
 	}
 }

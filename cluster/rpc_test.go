@@ -164,3 +164,90 @@ func TestRPCSingleConflict(t *testing.T) {
 		t.Fatal("a third node registered a single procedure two other nodes hold")
 	}
 }
+
+// TestRPCLostCallFails: a CALL lost between the nodes (here: B's RPC
+// subscription is gone while it is sent) does not leave its caller
+// waiting for ever: the in-flight check finds that B does not have it, and
+// the call fails with cluster_unavailable. Calls B does have are left
+// alone by the check.
+func TestRPCLostCallFails(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	_, dA := rpcNode(t, s.ClientURL(), "a")
+	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
+	caller := joinLocal(t, dA)
+	callee := joinLocal(t, dB)
+	release, started := make(chan struct{}), make(chan struct{}, 1)
+	if _, err := callee.Register("app.slow", nil, func(ctx context.Context, _ *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return wamp.List{"slow"}, nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := callee.Register("app.ok", nil, func(context.Context, *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+		return wamp.List{"ok"}, nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	awaitRoute(t, caller, "app.ok")
+
+	// A call B has, pending over several checks, is not failed by them.
+	slow := make(chan error, 1)
+	go func() {
+		res, err := caller.Call(context.Background(), "app.slow", nil, nil, nil)
+		if err == nil && (len(res.Arguments) != 1 || res.Arguments[0] != "slow") {
+			err = errors.New("wrong result")
+		}
+		slow <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow call did not reach B")
+	}
+
+	if err := nodeB.rpc.calls.Unsubscribe(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeB.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	lost := make(chan error, 1)
+	go func() {
+		_, err := caller.Call(context.Background(), "app.ok", nil, nil, nil)
+		lost <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the CALL goes nowhere
+	sub, err := nodeB.nc.Subscribe(rpcSubjectPrefix+escapeToken("b"), nodeB.rpc.onMessage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	select {
+	case err := <-lost:
+		var ce *dealer.CallError
+		if !errors.As(err, &ce) || ce.URI != ErrClusterUnavailable {
+			t.Fatalf("a call lost between the nodes: %v, want %s", err, ErrClusterUnavailable)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call lost between the nodes is still waiting after 10 s")
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("the in-flight check ended a call the other node has: %v", err)
+	case <-time.After(2 * heartbeatEvery):
+	}
+	close(release)
+	select {
+	case err := <-slow:
+		if err != nil {
+			t.Fatalf("a slow call across nodes: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow call was not answered")
+	}
+}

@@ -81,6 +81,21 @@ func (s *Session) tailOfCutShort(request wamp.ID, progress bool) bool {
 // ID returns the WAMP session ID.
 func (s *Session) ID() wamp.ID { return s.info.ID }
 
+// PendingInvocations returns the request IDs of the invocations the
+// session has not answered yet (as a callee), at most limit of them.
+func (s *Session) PendingInvocations(limit int) []wamp.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]wamp.ID, 0, min(len(s.invocations), limit))
+	for id := range s.invocations {
+		if len(out) == limit {
+			break
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
 func (s *Session) subject() realms.Subject {
 	return realms.Subject{SessionID: s.info.ID, AuthID: s.info.AuthID, Role: s.info.AuthRole}
 }

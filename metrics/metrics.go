@@ -148,7 +148,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		}, []string{"direction"}),
 		ClusterLost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_cluster_lost_total",
-			Help: "Publications and RPC messages that did not cross between nodes, by reason (not_connected, too_large, too_long, publish_failed, unencodable, slow_consumer, undecodable, forged, undeliverable, registrations_not_sent, call_not_sent, answer_not_sent).",
+			Help: "Publications and RPC messages that did not cross between nodes, by reason (not_connected, too_large, too_long, publish_failed, unencodable, slow_consumer, undecodable, forged, undeliverable, registrations_not_sent, call_not_sent, answer_not_sent, call_lost).",
 		}, []string{"reason"}),
 		ClusterConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_connected", Help: "1 while the node is connected to NATS (0 on a single node, or while disconnected).",
