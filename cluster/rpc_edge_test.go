@@ -235,9 +235,9 @@ func TestRPCNoFailureWhileMirroring(t *testing.T) {
 	}
 }
 
-// TestRPCStaleIncarnationIgnored: a message that names b with an older
-// incarnation (a late one of b's earlier run, or a stray) is dropped: A
-// keeps b's calls and registrations.
+// TestRPCStaleIncarnationIgnored: a message or a snapshot that names b
+// with an older incarnation (a late one of b's earlier run, or a stray) is
+// dropped: A keeps b's calls and registrations.
 func TestRPCStaleIncarnationIgnored(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
@@ -264,10 +264,21 @@ func TestRPCStaleIncarnationIgnored(t *testing.T) {
 	if err := nodeB.nc.Publish(rpcSubjectPrefix+escapeToken("a"), data); err != nil {
 		t.Fatal(err)
 	}
+	// A late snapshot of b's earlier run (with none of the registrations
+	// b has now) changes nothing either.
+	snap, _ := nodeB.codec.SerializeDataItem(map[string]any{"node": "b", "incarnation": uint64(12345), "realms": map[string]any{}})
+	if err := nodeB.nc.Publish(regsSubject, snap); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-pending:
 		t.Fatalf("a stray message with another incarnation of b ended a's call in flight to b: %v", err)
 	case <-time.After(2 * time.Second):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := caller.Call(ctx, "app.ok", nil, nil, nil); err != nil {
+		t.Fatalf("after a late snapshot of b's earlier run, b's app.ok: %v", err)
 	}
 }
 
