@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
@@ -38,6 +40,23 @@ type RemotePublication struct {
 	// Options are the publication's exclude/eligible filters and payload
 	// passthru options, as the publisher gave them.
 	Options wamp.Dict
+}
+
+// HistorySource keeps event history for the whole cluster (package
+// cluster implements it with JetStream); a Cluster that implements it
+// answers wamp.subscription.get_events for the realms it keeps.
+type HistorySource interface {
+	// KeepsHistory reports whether the realm's history is kept there.
+	KeepsHistory(realm string) bool
+	// HistoryEvents returns the events a subscription to p reads, oldest
+	// first (the same selection as this node's own history).
+	HistoryEvents(ctx context.Context, realm string, p realms.Pattern) ([]HistoryEvent, error)
+}
+
+// HistoryEvent is a kept publication and when it was kept.
+type HistoryEvent struct {
+	Publication RemotePublication
+	At          time.Time
 }
 
 // RemotePublisher identifies the publisher of a RemotePublication.

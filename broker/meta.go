@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -185,7 +186,45 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 			limit = int(n)
 		}
 	}
+	if hs, ok := s.b.cluster.(HistorySource); ok && hs.KeepsHistory(r.name) {
+		// The cluster's history, read without holding up the session's
+		// other messages.
+		go func() {
+			events, err := hs.HistoryEvents(context.Background(), r.name, sub.pattern)
+			if err != nil {
+				s.b.log.Error("event history of the cluster unavailable", "realm", r.name, "error", err)
+				fail(ClusterUnavailableURI, "the cluster's event history cannot be read: "+err.Error())
+				return
+			}
+			result(clusterHistoryEvents(events, sub.id, limit))
+		}()
+		return
+	}
 	result(r.historyEvents(sub, limit)) // sub's pattern never changes
+}
+
+// clusterHistoryEvents describes the cluster's kept events as get_events
+// does its own: the last limit (0: all) of them, restricted publications
+// (exclude/eligible) left out.
+func clusterHistoryEvents(events []HistoryEvent, sub wamp.ID, limit int) []wamp.Dict {
+	out := make([]wamp.Dict, 0, len(events))
+	for _, e := range events {
+		if f, err := parseFilter(e.Publication.Options); err == nil && f.restricts() {
+			continue
+		}
+		out = append(out, wamp.Dict{
+			"subscription": sub,
+			"timestamp":    wamp.ISO8601(e.At),
+			"publication":  e.Publication.ID,
+			"topic":        e.Publication.Topic,
+			"args":         e.Publication.Args,
+			"kwargs":       e.Publication.Kwargs,
+		})
+	}
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out
 }
 
 // refuseTestament answers wamp.session.add_testament(topic, args, kwargs)

@@ -12,6 +12,7 @@ import (
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	"github.com/gammazero/nexus/v3/wamp"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/realms"
@@ -77,8 +78,10 @@ type Node struct {
 	members *membership
 	queue   *inboxQueue
 
-	rpcMu sync.Mutex
-	rpc   *rpcRouter // nil until StartRPC
+	rpcMu   sync.Mutex
+	rpc     *rpcRouter              // nil until StartRPC
+	js      jetstream.JetStream     // nil until StartHistory
+	history map[string]HistoryRealm // realms whose history is in JetStream
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -194,6 +197,9 @@ func (n *Node) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Done is closed when the node leaves the cluster.
+func (n *Node) Done() <-chan struct{} { return n.done }
 
 // Close leaves the cluster.
 func (n *Node) Close() {

@@ -241,7 +241,7 @@ func TestRPCNoFailureWhileMirroring(t *testing.T) {
 func TestRPCStaleIncarnationIgnored(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
+	nodeA, dA := rpcNode(t, s.ClientURL(), "a")
 	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
 	caller := joinLocal(t, dA)
 	callee := joinLocal(t, dB)
@@ -269,6 +269,12 @@ func TestRPCStaleIncarnationIgnored(t *testing.T) {
 	snap, _ := nodeB.codec.SerializeDataItem(map[string]any{"node": "b", "incarnation": uint64(12345), "realms": map[string]any{}})
 	if err := nodeB.nc.Publish(regsSubject, snap); err != nil {
 		t.Fatal(err)
+	}
+	// Until b's next snapshot (a second later) nothing could put them back.
+	for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if n := len(mirrored(nodeA.rpc)); n != 2 {
+			t.Fatalf("after a late snapshot of b's earlier run, A mirrors %d of b's 2 registrations", n)
+		}
 	}
 	select {
 	case err := <-pending:

@@ -13,6 +13,10 @@ type Cluster struct {
 	// Node names this node in logs and NATS. Default "": the host name and
 	// a random suffix.
 	Node string `mapstructure:"node" default:""`
+	// HistoryReplicas is how many copies JetStream keeps of the realms'
+	// event history (1 to 5, at most the NATS servers with JetStream).
+	// Default 1.
+	HistoryReplicas int `mapstructure:"history_replicas" default:"1"`
 }
 
 // ClusterNATS configures the connection to NATS.
@@ -56,6 +60,9 @@ func (c *Config) validateCluster(ps *problems) {
 		if _, err := os.Stat(f.file); err != nil {
 			ps.add(f.key, "cannot read %q: %v", f.file, err)
 		}
+	}
+	if r := c.Cluster.HistoryReplicas; r < 1 || r > 5 {
+		ps.add("cluster.history_replicas", "want 1 to 5 (JetStream's replicas), got %d", r)
 	}
 	if strings.ContainsAny(c.Cluster.Node, " \t\r\n") {
 		ps.add("cluster.node", "want a name without whitespace, got %q", c.Cluster.Node)

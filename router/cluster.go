@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/cluster"
 	"github.com/switchboard-wamp/switchboard/metrics"
 )
@@ -46,8 +48,52 @@ func (s *Server) joinCluster() error {
 		return fmt.Errorf("router: %w", err)
 	}
 	s.clusterRPC.Store(node)
+	s.keepClusterHistory(node)
 	s.teardown.add("cluster", func(context.Context) { node.Close() })
 	return nil
+}
+
+// keepClusterHistory keeps the realms' event history in JetStream, so
+// that get_events answers the same on every node; without JetStream on the
+// NATS servers each node keeps its own (logged).
+func (s *Server) keepClusterHistory(node *cluster.Node) {
+	var hrs []cluster.HistoryRealm
+	for _, rc := range s.cfg.Realms {
+		hr := cluster.HistoryRealm{Name: rc.Name, MaxBytes: rc.Options.MaxHistoryBytes}
+		for _, h := range rc.Options.EventHistory {
+			hr.History = append(hr.History, broker.History{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
+		}
+		if len(hr.History) > 0 {
+			hrs = append(hrs, hr)
+		}
+	}
+	if len(hrs) == 0 {
+		return
+	}
+	// JetStream may not be ready yet (a NATS cluster elects its JetStream
+	// leader after it starts): try until it is, each node answering from
+	// its own history meanwhile.
+	go func() {
+		for attempt := 1; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := node.StartHistory(ctx, hrs, s.cfg.Cluster.HistoryReplicas)
+			cancel()
+			switch {
+			case err == nil:
+				return
+			case cluster.NoJetStream(err):
+				s.log.Warn("cluster: the NATS servers have no JetStream: event history stays per node (each node answers get_events with what it received)", "error", err)
+				return
+			case attempt == 1 || attempt%30 == 0:
+				s.log.Warn("cluster: event history not yet in JetStream; this node answers get_events from its own meanwhile", "attempt", attempt, "error", err)
+			}
+			select {
+			case <-node.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+		}
+	}()
 }
 
 // defaultNodeName is the host name and a random suffix.

@@ -1,0 +1,243 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/realms"
+)
+
+// Event history in JetStream. A realm with event_history gets a stream
+// that captures the NATS subjects of its history topics: every node
+// already sends each publication to its topic's subject (Forward), so the
+// stream keeps them with no extra message, wherever they were published,
+// and wherever they are read from. A topic is one subject, so the stream's
+// per-subject limit is "the last N events of each topic"; max_history_bytes
+// bounds the stream. wamp.subscription.get_events then reads the stream,
+// and answers the same on every node, and after a node restarts.
+
+// HistoryRealm is a realm's event history configuration.
+type HistoryRealm struct {
+	Name     string
+	History  []broker.History
+	MaxBytes int // 0: no bound
+}
+
+// maxHistoryRead bounds the events one get_events reads from the stream.
+const maxHistoryRead = 100_000
+
+// historyTimeout bounds a get_events read.
+const historyTimeout = 2 * time.Second
+
+// streamName is the JetStream stream of realm's history.
+func streamName(realm string) string { return "SWITCHBOARD_HISTORY_" + escapeToken(realm) }
+
+// StartHistory keeps the history of realms (those with event_history) in
+// JetStream streams, created or updated to the configuration, with
+// replicas copies. It fails if the NATS servers have no JetStream.
+func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int) error {
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return fmt.Errorf("cluster: JetStream: %w", err)
+	}
+	kept := map[string]HistoryRealm{}
+	for _, hr := range rs {
+		if len(hr.History) == 0 {
+			continue
+		}
+		limit := 0
+		var subjects []string
+		for _, h := range hr.History {
+			limit = max(limit, h.Limit)
+			for _, subject := range interestSubjects(hr.Name, realms.NewPattern(h.Topic, h.Match)) {
+				if strings.HasPrefix(subject, realmSubject(spacePub, hr.Name)) { // the router's own events are not kept
+					subjects = append(subjects, subject)
+				}
+			}
+		}
+		subjects = withoutCovered(subjects)
+		if len(subjects) == 0 {
+			continue
+		}
+		maxBytes := int64(-1)
+		if hr.MaxBytes > 0 {
+			maxBytes = int64(hr.MaxBytes)
+		}
+		cfg := jetstream.StreamConfig{
+			Name:              streamName(hr.Name),
+			Description:       "switchboard event history of realm " + hr.Name,
+			Subjects:          subjects,
+			Retention:         jetstream.LimitsPolicy,
+			Storage:           jetstream.FileStorage,
+			Discard:           jetstream.DiscardOld,
+			MaxMsgsPerSubject: int64(limit),
+			MaxBytes:          maxBytes,
+			Replicas:          max(replicas, 1),
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("cluster: JetStream stream %s for the history of realm %q: %w", cfg.Name, hr.Name, err)
+		}
+		kept[hr.Name] = hr
+	}
+	n.rpcMu.Lock()
+	n.js, n.history = js, kept
+	n.rpcMu.Unlock()
+	n.log.Info("cluster: event history kept in JetStream", "realms", len(kept), "replicas", max(replicas, 1))
+	return nil
+}
+
+// NoJetStream reports whether err from StartHistory says that the NATS
+// servers have no JetStream (rather than that it is not ready yet): no
+// server answers JetStream's API, or one says it is not enabled.
+func NoJetStream(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+}
+
+// withoutCovered drops the subjects another one of the list covers
+// (JetStream refuses overlapping subjects in one stream).
+func withoutCovered(subjects []string) []string {
+	var out []string
+	for i, s := range subjects {
+		covered := false
+		for j, other := range subjects {
+			if i != j && subjectCovers(other, s) && (!subjectCovers(s, other) || j < i) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// subjectCovers reports whether every subject that b matches, a matches
+// too (NATS wildcards: '*' one token, '>' the rest).
+func subjectCovers(a, b string) bool {
+	at, bt := strings.Split(a, "."), strings.Split(b, ".")
+	for i, tok := range at {
+		if tok == ">" {
+			return len(bt) > i
+		}
+		if i >= len(bt) {
+			return false
+		}
+		switch {
+		case bt[i] == ">":
+			return false
+		case tok == "*":
+		case tok != bt[i] || bt[i] == "*":
+			return false
+		}
+	}
+	return len(at) == len(bt)
+}
+
+// KeepsHistory implements broker.HistorySource: whether realm's history
+// is in JetStream.
+func (n *Node) KeepsHistory(realm string) bool {
+	n.rpcMu.Lock()
+	defer n.rpcMu.Unlock()
+	_, ok := n.history[realm]
+	return ok
+}
+
+// HistoryEvents implements broker.HistorySource: the events of the
+// realm's history that a subscription to p reads, oldest first, each
+// topic's last limit of them for the history entry (event_history) that
+// keeps it, as broker's own history selects them: for an exact p, its
+// topic's events in the first entry that matches it; for a pattern p, the
+// events of every topic of the entry configured with that same pattern.
+func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern) ([]broker.HistoryEvent, error) {
+	n.rpcMu.Lock()
+	js := n.js
+	hr, ok := n.history[realm]
+	n.rpcMu.Unlock()
+	if !ok {
+		return nil, errors.New("cluster: no history of this realm in JetStream")
+	}
+	var entry *broker.History
+	for i, h := range hr.History {
+		hp := realms.NewPattern(h.Topic, h.Match)
+		if p.Match() == realms.MatchExact && hp.Matches(p.URI()) || hp.URI() == p.URI() && hp.Match() == p.Match() {
+			entry = &hr.History[i]
+			break
+		}
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, streamName(realm), jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{interestSubject(spacePub, realm, p)},
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		InactiveThreshold: 5 * time.Second, // the server forgets it soon after this read
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	}
+	perTopic := map[string][]broker.HistoryEvent{}
+	var order []broker.HistoryEvent
+	read := 0
+	for read < maxHistoryRead {
+		batch, err := cons.FetchNoWait(256)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+		}
+		got, last := 0, uint64(0)
+		for msg := range batch.Messages() {
+			got++
+			read++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			last = meta.NumPending
+			msgRealm, pub, err := n.decode(msg.Data())
+			if err != nil || msgRealm != realm || !p.Matches(pub.Topic) || msg.Subject() != topicSubject(realm, pub.Topic) {
+				continue
+			}
+			ev := broker.HistoryEvent{Publication: pub, At: meta.Timestamp}
+			perTopic[pub.Topic] = append(perTopic[pub.Topic], ev)
+			order = append(order, ev)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+		}
+		if got == 0 || last == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, ctx.Err())
+		}
+	}
+	// Each topic keeps its entry's last Limit events (the stream keeps the
+	// largest limit of the realm's entries).
+	keep := map[wamp.ID]bool{}
+	for _, evs := range perTopic {
+		if len(evs) > entry.Limit {
+			evs = evs[len(evs)-entry.Limit:]
+		}
+		for _, ev := range evs {
+			keep[ev.Publication.ID] = true
+		}
+	}
+	out := make([]broker.HistoryEvent, 0, len(keep))
+	for _, ev := range order {
+		if keep[ev.Publication.ID] {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}

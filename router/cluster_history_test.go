@@ -1,0 +1,147 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/wamp"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-wamp/switchboard/config"
+	"github.com/switchboard-wamp/switchboard/router/routertest"
+)
+
+// historyNode starts a node on ns whose realm keeps the last 3 events of
+// every app.feed. topic, and (on the exact topic app.news) the last 2.
+func historyNode(t *testing.T, ns *natsserver.Server, name string) *routertest.Server {
+	t.Helper()
+	return routertest.Start(t, func(c *config.Config) {
+		c.Cluster.NATS.URL = ns.ClientURL()
+		c.Cluster.Node = name
+		c.Cluster.HistoryReplicas = 3
+		c.Realms[0].Options.EventHistory = []config.EventHistory{
+			{Topic: "app.feed.", Match: "prefix", Limit: 3}, {Topic: "app.news", Match: "exact", Limit: 2},
+		}
+	})
+}
+
+// awaitHistoryStream waits until a node has created realm1's history
+// stream (JetStream elects its leader a moment after the NATS cluster
+// starts; the nodes retry until it has).
+func awaitHistoryStream(t *testing.T, ns *natsserver.Server) {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	must(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	must(t, err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := js.Stream(ctx, "SWITCHBOARD_HISTORY_realm1")
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the history stream was not created within 30 s: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func getEvents(t *testing.T, c *client.Client, sub wamp.ID, limit int) []wamp.Dict {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	args := wamp.List{sub}
+	if limit > 0 {
+		args = append(args, limit)
+	}
+	res, err := c.Call(ctx, "wamp.subscription.get_events", nil, args, nil, nil)
+	must(t, err)
+	list, _ := wamp.AsList(res.Arguments[0])
+	out := make([]wamp.Dict, len(list))
+	for i, v := range list {
+		out[i], _ = wamp.AsDict(v)
+	}
+	return out
+}
+
+// TestClusterHistory: events published on one node, with no subscriber
+// anywhere, are kept in JetStream: get_events on another node, and on a
+// node that started afterwards, answers them, each topic's last Limit,
+// restricted publications left out, as one node's history does.
+func TestClusterHistory(t *testing.T) {
+	t.Parallel()
+	servers := startNATSCluster(t, 3)
+	a := historyNode(t, servers[0], "hist-a")
+	b := historyNode(t, servers[1], "hist-b")
+	awaitHistoryStream(t, servers[0])
+	pub := a.Dial(t, 0, "json", client.Config{})
+	ack := wamp.Dict{"acknowledge": true}
+	for i := 1; i <= 5; i++ {
+		must(t, pub.Publish("app.feed.1", ack, wamp.List{i}, nil))
+	}
+	must(t, pub.Publish("app.feed.2", ack, wamp.List{"two"}, nil))
+	must(t, pub.Publish("app.feed.2", wamp.Dict{"acknowledge": true, "eligible": wamp.List{pub.ID()}}, wamp.List{"only-me"}, nil))
+	for i := 1; i <= 3; i++ {
+		must(t, pub.Publish("app.news", ack, wamp.List{fmt.Sprintf("news-%d", i)}, nil))
+	}
+
+	check := func(node *routertest.Server, what string) {
+		t.Helper()
+		reader := node.Dial(t, 0, "msgpack", client.Config{})
+		noop := func(*wamp.Event) {}
+		must(t, reader.Subscribe("app.feed.1", noop, nil))
+		must(t, reader.Subscribe("app.feed.", noop, wamp.Dict{"match": "prefix"}))
+		must(t, reader.Subscribe("app.news", noop, nil))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		lookup := func(topic, match string) wamp.ID {
+			res, err := reader.Call(ctx, "wamp.subscription.lookup", nil, wamp.List{topic, wamp.Dict{"match": match}}, nil, nil)
+			must(t, err)
+			id, _ := wamp.AsID(res.Arguments[0])
+			return id
+		}
+		args := func(evs []wamp.Dict) []any {
+			var out []any
+			for _, e := range evs {
+				l, _ := wamp.AsList(e["args"])
+				out = append(out, fmt.Sprint(l[0]))
+			}
+			return out
+		}
+		// Events reach JetStream through NATS: wait for the last one.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if got := args(getEvents(t, reader, lookup("app.news", "exact"), 0)); len(got) == 2 && got[1] == "news-3" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: app.news's history never showed news-3", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := fmt.Sprint(args(getEvents(t, reader, lookup("app.feed.1", "exact"), 0))); got != "[3 4 5]" {
+			t.Fatalf("%s: app.feed.1's history %s, want the last 3: [3 4 5]", what, got)
+		}
+		if got := fmt.Sprint(args(getEvents(t, reader, lookup("app.feed.1", "exact"), 2))); got != "[4 5]" {
+			t.Fatalf("%s: app.feed.1's history with limit 2: %s, want [4 5]", what, got)
+		}
+		// The prefix subscription is the configured entry's pattern: every
+		// topic's kept events, in publication order, the restricted one
+		// left out.
+		if got := fmt.Sprint(args(getEvents(t, reader, lookup("app.feed.", "prefix"), 0))); got != "[3 4 5 two]" {
+			t.Fatalf("%s: the prefix subscription's history %s, want [3 4 5 two]", what, got)
+		}
+	}
+	check(b, "another node")
+	// A node that starts later, on the third NATS server, reads the same.
+	check(historyNode(t, servers[2], "hist-c"), "a node started afterwards")
+}
