@@ -120,6 +120,30 @@ func (b *Broker) forward(r *realm, p *publication, options wamp.Dict) error {
 	return nil
 }
 
+// remotePublication is rp as this node's publication, with its filter f.
+func remotePublication(rp RemotePublication, f filter) *publication {
+	p := &publication{id: rp.ID, topic: rp.Topic, args: rp.Args, kwargs: rp.Kwargs, filter: f,
+		disclose: rp.Disclose, ppt: pptDetails(rp.Options), remote: true,
+		internal: ReservedTopic(rp.Topic)} // another node's meta event: not kept in history
+	if rp.Publisher != nil {
+		// Never one of this node's sessions: exclude_me was applied where
+		// the publisher is.
+		p.publisher = &Session{id: rp.Publisher.Session, authID: rp.Publisher.AuthID, authRole: rp.Publisher.AuthRole}
+	}
+	return p
+}
+
+// RetainedSource keeps the retained events of the whole cluster (package
+// cluster implements it with JetStream); a Cluster that implements it
+// adds them to what a SUBSCRIBE with get_retained receives.
+type RetainedSource interface {
+	// KeepsRetained reports whether the realm's retained events are kept
+	// there.
+	KeepsRetained(realm string) bool
+	// RetainedEvents returns the retained event of each topic p matches.
+	RetainedEvents(ctx context.Context, realm string, p realms.Pattern) ([]HistoryEvent, error)
+}
+
 // DeliverRemote delivers a publication of another node to this node's
 // subscribers (and its history), as that node delivered it to its own.
 func (b *Broker) DeliverRemote(realmName string, rp RemotePublication) error {
@@ -131,14 +155,7 @@ func (b *Broker) DeliverRemote(realmName string, rp RemotePublication) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidArgument, err)
 	}
-	p := &publication{id: rp.ID, topic: rp.Topic, args: rp.Args, kwargs: rp.Kwargs, filter: f,
-		disclose: rp.Disclose, ppt: pptDetails(rp.Options), remote: true,
-		internal: ReservedTopic(rp.Topic)} // another node's meta event: not kept in history
-	if rp.Publisher != nil {
-		// Never one of this node's sessions: exclude_me was applied where
-		// the publisher is.
-		p.publisher = &Session{id: rp.Publisher.Session, authID: rp.Publisher.AuthID, authRole: rp.Publisher.AuthRole}
-	}
+	p := remotePublication(rp, f)
 	// A node that receives a retained publication (it has a subscriber to
 	// its topic) keeps it too, within its own limits, for later
 	// subscribers with get_retained.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 )
@@ -75,11 +76,11 @@ func (b *Broker) retain(r *realm, p *publication) error {
 	case topics > math.MaxInt32:
 		err = &limitError{limit: LimitRetainedTopics, max: math.MaxInt32}
 	case replacing:
-		r.retained[at] = retainedEvent{pub: *p, size: size}
+		r.retained[at] = retainedEvent{pub: *p, size: size, at: time.Now()}
 		r.retainedBytes = bytes
 	default:
 		r.retainedAt[p.topic] = int32(len(r.retained)) //nolint:gosec // below MaxInt32, checked above
-		r.retained = append(r.retained, retainedEvent{pub: *p, size: size})
+		r.retained = append(r.retained, retainedEvent{pub: *p, size: size, at: time.Now()})
 		r.retainedBytes = bytes
 		r.retainedTopics.add(p.topic)
 	}
@@ -97,16 +98,17 @@ func (b *Broker) retain(r *realm, p *publication) error {
 type retainedEvent struct {
 	pub  publication
 	size int
+	at   time.Time // when it was retained here (against the cluster's, newer wins)
 }
 
-// retainedEvent returns a copy of topic's retained publication. The caller
-// holds r.retainMu.
-func (r *realm) retainedEvent(topic string) (publication, bool) {
+// retainedEvent returns a copy of topic's retained publication and when it
+// was retained. The caller holds r.retainMu.
+func (r *realm) retainedEvent(topic string) (publication, time.Time, bool) {
 	at, ok := r.retainedAt[topic]
 	if !ok {
-		return publication{}, false
+		return publication{}, time.Time{}, false
 	}
-	return r.retained[at].pub, true
+	return r.retained[at].pub, r.retained[at].at, true
 }
 
 // retainedSize estimates the memory a retained publication holds.

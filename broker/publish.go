@@ -3,7 +3,9 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
@@ -27,25 +29,49 @@ type publication struct {
 }
 
 // sendRetained queues to s, a new subscriber of sub that asked for
-// get_retained, the retained events of the topics sub matches. The caller
-// holds r.mu, so that they precede live events.
-func (s *Session) sendRetained(sub *subscription) {
+// get_retained, the retained events of the topics sub matches: this
+// node's, and the cluster's (remote, read before the lock) where they are
+// newer or this node has none. The caller holds r.mu, so that they precede
+// live events.
+func (s *Session) sendRetained(sub *subscription, remote []HistoryEvent) {
 	r := s.realm
 	var buf [2]publication
 	pubs := buf[:0] // copies, read after the lock is released
-	r.retainMu.Lock()
-	if sub.pattern.Match() == realms.MatchExact { // one topic: no need to scan them all
-		if p, ok := r.retainedEvent(sub.pattern.URI()); ok && p.filter.allows(s) {
-			pubs = append(pubs, p)
-		}
-	} else {
-		r.retainedTopics.matching(sub.pattern, func(topic string) {
-			if p, ok := r.retainedEvent(topic); ok && p.filter.allows(s) {
+	var local map[string]time.Time
+	if len(remote) > 0 {
+		local = map[string]time.Time{}
+	}
+	take := func(topic string) {
+		if p, at, ok := r.retainedEvent(topic); ok {
+			if local != nil {
+				local[topic] = at
+			}
+			if p.filter.allows(s) {
 				pubs = append(pubs, p)
 			}
-		})
+		}
+	}
+	r.retainMu.Lock()
+	if sub.pattern.Match() == realms.MatchExact { // one topic: no need to scan them all
+		take(sub.pattern.URI())
+	} else {
+		r.retainedTopics.matching(sub.pattern, take)
 	}
 	r.retainMu.Unlock()
+	for _, ev := range remote {
+		at, here := local[ev.Publication.Topic]
+		if here && !ev.At.After(at) {
+			continue
+		}
+		if here { // the cluster's is newer: it replaces this node's
+			pubs = slices.DeleteFunc(pubs, func(p publication) bool { return p.topic == ev.Publication.Topic })
+		}
+		f, err := parseFilter(ev.Publication.Options)
+		if err != nil || !f.allows(s) || !sub.pattern.Matches(ev.Publication.Topic) {
+			continue
+		}
+		pubs = append(pubs, *remotePublication(ev.Publication, f))
+	}
 	for i := range pubs {
 		p := &pubs[i]
 		p.retained = true

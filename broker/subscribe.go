@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
@@ -40,6 +42,19 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	}
 
 	pattern := realms.NewPattern(topic, match)
+	getRetained, _ := m.Options["get_retained"].(bool)
+	var remoteRetained []HistoryEvent
+	if rs, ok := s.b.cluster.(RetainedSource); ok && getRetained && !resume && rs.KeepsRetained(r.name) {
+		// Read before the realm's lock: a round trip to JetStream. A
+		// retained event published meanwhile on a node of no interest here
+		// is the one case left out (docs/cluster.md).
+		ctx, cancel := context.WithTimeout(context.Background(), retainedReadTimeout)
+		remoteRetained, err = rs.RetainedEvents(ctx, r.name, pattern)
+		cancel()
+		if err != nil {
+			s.b.log.Error("retained events of the cluster unavailable; this node's only", "realm", r.name, "error", err)
+		}
+	}
 	r.mu.Lock()
 	if s.gone {
 		r.mu.Unlock()
@@ -70,8 +85,8 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	// SUBSCRIBED is queued under the lock, so that it precedes every EVENT
 	// of the subscription on this session.
 	s.reply(&wamp.Subscribed{Request: m.Request, Subscription: sub.id})
-	if getRetained, _ := m.Options["get_retained"].(bool); getRetained && !resume {
-		s.sendRetained(sub)
+	if getRetained && !resume {
+		s.sendRetained(sub, remoteRetained)
 	}
 	for _, p := range replay {
 		if (s == p.publisher && p.excludeMe) || !p.filter.allows(s) {
@@ -92,6 +107,10 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 		s.b.publishMeta(r, wamp.MetaEventSubOnSubscribe, wamp.List{s.id, sub.id})
 	}
 }
+
+// retainedReadTimeout bounds the read of the cluster's retained events
+// on SUBSCRIBE.
+const retainedReadTimeout = 2 * time.Second
 
 // HistoryGapURI answers a SUBSCRIBE with _since that the topic's history
 // cannot serve: the client should reload its state and subscribe afresh.

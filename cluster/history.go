@@ -179,48 +179,24 @@ func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern
 	}
 	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
 	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, streamName(realm), jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{interestSubject(spacePub, realm, p)},
-		DeliverPolicy:     jetstream.DeliverAllPolicy,
-		InactiveThreshold: 5 * time.Second, // the server forgets it soon after this read
-	})
+	cons, done, err := readConsumer(ctx, js, streamName(realm), interestSubject(spacePub, realm, p), jetstream.DeliverAllPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
 	}
+	defer done()
 	perTopic := map[string][]broker.HistoryEvent{}
 	var order []broker.HistoryEvent
-	read := 0
-	for read < maxHistoryRead {
-		batch, err := cons.FetchNoWait(256)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	err = readAll(ctx, cons, maxHistoryRead, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+		msgRealm, pub, err := n.decode(msg.Data())
+		if err != nil || msgRealm != realm || !p.Matches(pub.Topic) || msg.Subject() != topicSubject(realm, pub.Topic) {
+			return
 		}
-		got, last := 0, uint64(0)
-		for msg := range batch.Messages() {
-			got++
-			read++
-			meta, err := msg.Metadata()
-			if err != nil {
-				continue
-			}
-			last = meta.NumPending
-			msgRealm, pub, err := n.decode(msg.Data())
-			if err != nil || msgRealm != realm || !p.Matches(pub.Topic) || msg.Subject() != topicSubject(realm, pub.Topic) {
-				continue
-			}
-			ev := broker.HistoryEvent{Publication: pub, At: meta.Timestamp}
-			perTopic[pub.Topic] = append(perTopic[pub.Topic], ev)
-			order = append(order, ev)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
-		}
-		if got == 0 || last == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, ctx.Err())
-		}
+		ev := broker.HistoryEvent{Publication: pub, At: meta.Timestamp}
+		perTopic[pub.Topic] = append(perTopic[pub.Topic], ev)
+		order = append(order, ev)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
 	}
 	// Each topic keeps its entry's last Limit events (the stream keeps the
 	// largest limit of the realm's entries).

@@ -2,10 +2,16 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/gammazero/nexus/v3/wamp"
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
 	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/realms"
 )
 
 // TestHistoryWithoutJetStream: on NATS servers without JetStream,
@@ -49,5 +55,79 @@ func TestSubjectCovers(t *testing.T) {
 	got := withoutCovered([]string{"s.p.r.app.>", "s.p.r.>", "s.p.r.app.x", "s.p.r.>"})
 	if len(got) != 1 || got[0] != "s.p.r.>" {
 		t.Fatalf("withoutCovered: %v, want [s.p.r.>]", got)
+	}
+}
+
+// startNATSJetStream starts a NATS server with JetStream for one test.
+func startNATSJetStream(t *testing.T) *natsserver.Server {
+	t.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// TestRetainedInJetStream: retained publications forwarded by one node are
+// read back by another, the last of each topic, for exact and pattern
+// subscriptions; a publication that is not retained is not.
+func TestRetainedInJetStream(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	a := connectTestNode(t, s, "a")
+	b := connectTestNode(t, s, "b")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range []*Node{a.Node, b.Node} {
+		if err := n.StartRetained(ctx, []RetainedRealm{{Name: "realm1"}}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retain := wamp.Dict{"retain": true}
+	for i, pub := range []broker.RemotePublication{
+		{ID: 1, Topic: "app.s.1", Args: wamp.List{"v1"}, Options: retain},
+		{ID: 2, Topic: "app.s.1", Args: wamp.List{"v2"}, Options: retain},
+		{ID: 3, Topic: "app.s.2", Args: wamp.List{"x"}, Options: retain},
+		{ID: 4, Topic: "app.s.3", Args: wamp.List{"not retained"}},
+	} {
+		if err := a.Forward("realm1", pub); err != nil {
+			t.Fatalf("publication %d: %v", i, err)
+		}
+	}
+	if err := a.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p realms.Pattern) []string {
+		t.Helper()
+		var got []string
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			evs, err := b.RetainedEvents(ctx, "realm1", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = got[:0]
+			for _, ev := range evs {
+				got = append(got, fmt.Sprint(ev.Publication.Args[0]))
+			}
+			if len(got) > 0 || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got := fmt.Sprint(read(realms.NewPattern("app.s.1", realms.MatchExact))); got != "[v2]" {
+		t.Fatalf("exact: %s, want [v2]", got)
+	}
+	got := read(realms.NewPattern("app.s.", realms.MatchPrefix))
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[v2 x]" {
+		t.Fatalf("prefix: %v, want [v2 x]", got)
 	}
 }

@@ -78,10 +78,11 @@ type Node struct {
 	members *membership
 	queue   *inboxQueue
 
-	rpcMu   sync.Mutex
-	rpc     *rpcRouter              // nil until StartRPC
-	js      jetstream.JetStream     // nil until StartHistory
-	history map[string]HistoryRealm // realms whose history is in JetStream
+	rpcMu    sync.Mutex
+	rpc      *rpcRouter              // nil until StartRPC
+	js       jetstream.JetStream     // nil until StartHistory
+	history  map[string]HistoryRealm // realms whose history is in JetStream
+	retained map[string]bool         // realms whose retained events are in JetStream
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -322,6 +323,12 @@ func (n *Node) Forward(realm string, pub broker.RemotePublication) error {
 		}
 		n.obs.Lost(reason)
 		return fmt.Errorf("publish to NATS: %w", err)
+	}
+	if retain, _ := pub.Options["retain"].(bool); retain {
+		if err := n.forwardRetained(realm, pub.Topic, data); err != nil {
+			n.obs.Lost("retained_not_kept")
+			return fmt.Errorf("keep the retained publication in JetStream: %w", err)
+		}
 	}
 	n.obs.Sent()
 	return nil

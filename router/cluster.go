@@ -53,9 +53,10 @@ func (s *Server) joinCluster() error {
 	return nil
 }
 
-// keepClusterHistory keeps the realms' event history in JetStream, so
-// that get_events answers the same on every node; without JetStream on the
-// NATS servers each node keeps its own (logged).
+// keepClusterHistory keeps the realms' retained events and event history
+// in JetStream, so that get_retained and get_events answer the same on
+// every node; without JetStream on the NATS servers each node keeps its
+// own (logged).
 func (s *Server) keepClusterHistory(node *cluster.Node) {
 	var hrs []cluster.HistoryRealm
 	for _, rc := range s.cfg.Realms {
@@ -67,8 +68,9 @@ func (s *Server) keepClusterHistory(node *cluster.Node) {
 			hrs = append(hrs, hr)
 		}
 	}
-	if len(hrs) == 0 {
-		return
+	var rrs []cluster.RetainedRealm
+	for _, rc := range s.cfg.Realms {
+		rrs = append(rrs, cluster.RetainedRealm{Name: rc.Name, MaxTopics: rc.Options.MaxRetainedTopics, MaxBytes: rc.Options.MaxRetainedBytes})
 	}
 	// JetStream may not be ready yet (a NATS cluster elects its JetStream
 	// leader after it starts): try until it is, each node answering from
@@ -76,16 +78,19 @@ func (s *Server) keepClusterHistory(node *cluster.Node) {
 	go func() {
 		for attempt := 1; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := node.StartHistory(ctx, hrs, s.cfg.Cluster.HistoryReplicas)
+			err := node.StartRetained(ctx, rrs, s.cfg.Cluster.HistoryReplicas)
+			if err == nil && len(hrs) > 0 {
+				err = node.StartHistory(ctx, hrs, s.cfg.Cluster.HistoryReplicas)
+			}
 			cancel()
 			switch {
 			case err == nil:
 				return
 			case cluster.NoJetStream(err):
-				s.log.Warn("cluster: the NATS servers have no JetStream: event history stays per node (each node answers get_events with what it received)", "error", err)
+				s.log.Warn("cluster: the NATS servers have no JetStream: retained events and event history stay per node (each node answers get_retained and get_events with what it received)", "error", err)
 				return
 			case attempt == 1 || attempt%30 == 0:
-				s.log.Warn("cluster: event history not yet in JetStream; this node answers get_events from its own meanwhile", "attempt", attempt, "error", err)
+				s.log.Warn("cluster: retained events and event history not yet in JetStream; this node answers from its own meanwhile", "attempt", attempt, "error", err)
 			}
 			select {
 			case <-node.Done():

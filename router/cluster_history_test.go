@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -35,6 +36,12 @@ func historyNode(t *testing.T, ns *natsserver.Server, name string) *routertest.S
 // starts; the nodes retry until it has).
 func awaitHistoryStream(t *testing.T, ns *natsserver.Server) {
 	t.Helper()
+	awaitStream(t, ns, "SWITCHBOARD_HISTORY_realm1")
+}
+
+// awaitStream waits until a node has created the JetStream stream name.
+func awaitStream(t *testing.T, ns *natsserver.Server, name string) {
+	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	must(t, err)
 	defer nc.Close()
@@ -43,13 +50,13 @@ func awaitHistoryStream(t *testing.T, ns *natsserver.Server) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := js.Stream(ctx, "SWITCHBOARD_HISTORY_realm1")
+		_, err := js.Stream(ctx, name)
 		cancel()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the history stream was not created within 30 s: %v", err)
+			t.Fatalf("stream %s was not created within 30 s: %v", name, err)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -144,4 +151,62 @@ func TestClusterHistory(t *testing.T) {
 	check(b, "another node")
 	// A node that starts later, on the third NATS server, reads the same.
 	check(historyNode(t, servers[2], "hist-c"), "a node started afterwards")
+}
+
+// TestClusterRetainedFromJetStream: a retained event published on one node
+// with no subscriber anywhere reaches a new subscriber with get_retained on
+// another node, and on a node started afterwards: the newest of each topic,
+// for exact and pattern subscriptions, once.
+func TestClusterRetainedFromJetStream(t *testing.T) {
+	t.Parallel()
+	servers := startNATSCluster(t, 3)
+	a := historyNode(t, servers[0], "ret-a")
+	b := historyNode(t, servers[1], "ret-b")
+	awaitStream(t, servers[0], "SWITCHBOARD_RETAINED_realm1")
+	pub := a.Dial(t, 0, "json", client.Config{})
+	retain := wamp.Dict{"acknowledge": true, "retain": true}
+	must(t, pub.Publish("app.state.1", retain, wamp.List{"v1"}, nil))
+	must(t, pub.Publish("app.state.1", retain, wamp.List{"v2"}, nil))
+	must(t, pub.Publish("app.state.2", retain, wamp.List{"x"}, nil))
+
+	// received reads the retained EVENTs that follow a SUBSCRIBE, until
+	// none comes for a moment.
+	received := func(w *wire, sub wamp.ID) []string {
+		var got []string
+		for {
+			msg, err := w.recvWithin(500 * time.Millisecond)
+			if err != nil {
+				return got
+			}
+			ev, ok := msg.(*wamp.Event)
+			if !ok || ev.Subscription != sub || ev.Details["retained"] != true || len(ev.Arguments) == 0 {
+				t.Fatalf("after a SUBSCRIBE with get_retained: %v", msg)
+			}
+			got = append(got, fmt.Sprint(ev.Arguments[0]))
+		}
+	}
+	check := func(node *routertest.Server, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for { // the last publication reaches JetStream through NATS
+			w := dialWire(t, node, 0, "msgpack", wireHello{})
+			got := received(w, w.subscribe("app.state.1", wamp.Dict{"get_retained": true}))
+			if fmt.Sprint(got) == "[v2]" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: exact get_retained: %v, want [v2] (the newest, once)", what, got)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		w := dialWire(t, node, 0, "cbor", wireHello{})
+		got := received(w, w.subscribe("app.state.", wamp.Dict{"get_retained": true, "match": "prefix"}))
+		slices.Sort(got)
+		if fmt.Sprint(got) != "[v2 x]" {
+			t.Fatalf("%s: prefix get_retained: %v, want [v2 x]", what, got)
+		}
+	}
+	check(b, "another node")
+	check(a, "the publisher's node")
+	check(historyNode(t, servers[2], "ret-c"), "a node started afterwards")
 }
