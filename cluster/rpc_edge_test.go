@@ -344,13 +344,21 @@ func TestRPCOverCapStable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond)
 	snap := func() map[regKey]bool {
 		m := map[regKey]bool{}
 		for _, k := range mirrored(nodeA.rpc) {
 			m[k] = true
 		}
 		return m
+	}
+	// Mirroring 10,000 registrations takes a while on a loaded machine:
+	// compare once A has them all.
+	deadline := time.Now().Add(60 * time.Second)
+	for len(snap()) < maxMirroredPerRealm {
+		if time.Now().After(deadline) {
+			t.Fatalf("A mirrors %d of B's registrations after 60 s, want %d", len(snap()), maxMirroredPerRealm)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	before := snap()
 	time.Sleep(2500 * time.Millisecond)
