@@ -14,7 +14,8 @@ type Cluster struct {
 	// a random suffix.
 	Node string `mapstructure:"node" default:""`
 	// HistoryReplicas is how many copies JetStream keeps of the realms'
-	// event history (1 to 5, at most the NATS servers with JetStream).
+	// retained events and event history (1 to 5, at most the NATS servers
+	// with JetStream).
 	// Default 1.
 	HistoryReplicas int `mapstructure:"history_replicas" default:"1"`
 }
