@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,14 +42,21 @@ const historyTimeout = 2 * time.Second
 func streamName(realm string) string { return "SWITCHBOARD_HISTORY_" + escapeToken(realm) }
 
 // StartHistory keeps the history of realms (those with event_history) in
-// JetStream streams, created or updated to the configuration, with
-// replicas copies. It fails if the NATS servers have no JetStream.
-func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int) error {
+// JetStream streams, created, or widened to cover this node's
+// configuration (nodes whose event_history differs, as during a rolling
+// change of the config, share one stream covering them all), with
+// replicas copies. It returns each realm's error; a realm without one is
+// kept. Errors that NoJetStream or PermanentJetStreamError recognise are
+// not worth trying again.
+func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int) map[string]error {
+	errs := map[string]error{}
 	js, err := jetstream.New(n.nc)
 	if err != nil {
-		return fmt.Errorf("cluster: JetStream: %w", err)
+		for _, hr := range rs {
+			errs[hr.Name] = fmt.Errorf("cluster: JetStream: %w", err)
+		}
+		return errs
 	}
-	kept := map[string]HistoryRealm{}
 	for _, hr := range rs {
 		if len(hr.History) == 0 {
 			continue
@@ -78,20 +86,76 @@ func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int
 			Retention:         jetstream.LimitsPolicy,
 			Storage:           jetstream.FileStorage,
 			Discard:           jetstream.DiscardOld,
+			MaxMsgs:           -1,
 			MaxMsgsPerSubject: int64(limit),
 			MaxBytes:          maxBytes,
 			Replicas:          max(replicas, 1),
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("cluster: JetStream stream %s for the history of realm %q: %w", cfg.Name, hr.Name, err)
+		if err := n.ensureStream(ctx, js, cfg); err != nil {
+			errs[hr.Name] = fmt.Errorf("cluster: JetStream stream %s for the history of realm %q: %w", cfg.Name, hr.Name, err)
+			continue
 		}
-		kept[hr.Name] = hr
+		n.rpcMu.Lock()
+		n.js = js
+		if n.history == nil {
+			n.history = map[string]HistoryRealm{}
+		}
+		n.history[hr.Name] = hr
+		n.rpcMu.Unlock()
+		n.log.Info("cluster: event history kept in JetStream", "realm", hr.Name, "stream", cfg.Name, "replicas", cfg.Replicas)
 	}
-	n.rpcMu.Lock()
-	n.js, n.history = js, kept
-	n.rpcMu.Unlock()
-	n.log.Info("cluster: event history kept in JetStream", "realms", len(kept), "replicas", max(replicas, 1))
+	return errs
+}
+
+// ensureStream creates the stream cfg names, or widens the one that
+// exists to cover cfg too (its subjects and cfg's, the larger of each
+// limit): never narrowed, so that a node with a smaller event_history does
+// not cut what the others keep.
+func (n *Node) ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	stream, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another node was quicker
+			return n.ensureStream(ctx, js, cfg)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cur := stream.CachedInfo().Config
+	wider := cur
+	wider.Subjects = withoutCovered(append(slices.Clone(cur.Subjects), cfg.Subjects...))
+	widerLimit := func(a, b int64) int64 {
+		if a < 0 || b < 0 {
+			return -1
+		}
+		return max(a, b)
+	}
+	wider.MaxMsgsPerSubject = widerLimit(cur.MaxMsgsPerSubject, cfg.MaxMsgsPerSubject)
+	wider.MaxMsgs = widerLimit(cur.MaxMsgs, cfg.MaxMsgs)
+	wider.MaxBytes = widerLimit(cur.MaxBytes, cfg.MaxBytes)
+	wider.Replicas = max(cur.Replicas, cfg.Replicas)
+	slices.Sort(wider.Subjects)
+	curSubjects := slices.Sorted(slices.Values(cur.Subjects))
+	if slices.Equal(wider.Subjects, curSubjects) && wider.MaxMsgsPerSubject == cur.MaxMsgsPerSubject &&
+		wider.MaxMsgs == cur.MaxMsgs && wider.MaxBytes == cur.MaxBytes && wider.Replicas == cur.Replicas {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, wider); err != nil {
+		return err
+	}
+	n.log.Info("cluster: JetStream stream widened to this node's configuration", "stream", cfg.Name,
+		"subjects", wider.Subjects, "max_msgs_per_subject", wider.MaxMsgsPerSubject, "max_bytes", wider.MaxBytes)
 	return nil
+}
+
+// PermanentJetStreamError reports whether err is one that trying again
+// will not mend: JetStream refused the request itself (replicas over the
+// servers, subjects another stream has, resources it does not have).
+func PermanentJetStreamError(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500
 }
 
 // NoJetStream reports whether err from StartHistory says that the NATS
@@ -179,6 +243,11 @@ func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern
 	}
 	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
 	defer cancel()
+	release, err := n.acquireRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	}
+	defer release()
 	cons, done, err := readConsumer(ctx, js, streamName(realm), interestSubject(spacePub, realm, p), jetstream.DeliverAllPolicy)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)

@@ -28,7 +28,7 @@ func TestHistoryWithoutJetStream(t *testing.T) {
 	defer n.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err = n.StartHistory(ctx, []HistoryRealm{{Name: "realm1", History: []broker.History{{Topic: "", Match: "prefix", Limit: 10}}}}, 1)
+	err = n.StartHistory(ctx, []HistoryRealm{{Name: "realm1", History: []broker.History{{Topic: "", Match: "prefix", Limit: 10}}}}, 1)["realm1"]
 	if err == nil || !NoJetStream(err) {
 		t.Fatalf("StartHistory without JetStream: %v, want an error NoJetStream recognises", err)
 	}
@@ -85,7 +85,7 @@ func TestRetainedInJetStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, n := range []*Node{a.Node, b.Node} {
-		if err := n.StartRetained(ctx, []RetainedRealm{{Name: "realm1"}}, 1); err != nil {
+		if err := n.StartRetained(ctx, []RetainedRealm{{Name: "realm1"}}, 1)["realm1"]; err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -83,6 +83,7 @@ type Node struct {
 	js       jetstream.JetStream     // nil until StartHistory
 	history  map[string]HistoryRealm // realms whose history is in JetStream
 	retained map[string]bool         // realms whose retained events are in JetStream
+	reads    chan struct{}           // the JetStream reads in progress (maxConcurrentReads)
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -118,7 +119,7 @@ func Connect(opts Options) (*Node, error) {
 	}
 	n := &Node{name: opts.Node, log: log.With("node", opts.Node), obs: opts.Observer, deliver: opts.Deliver,
 		in: make(chan *nats.Msg, inboxSize), opsWake: make(chan struct{}, 1),
-		subs: map[string]*natsInterest{}, done: make(chan struct{})}
+		subs: map[string]*natsInterest{}, done: make(chan struct{}), reads: make(chan struct{}, maxConcurrentReads)}
 	if n.obs == nil {
 		n.obs = nopObserver{}
 	}

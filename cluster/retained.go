@@ -34,13 +34,17 @@ type RetainedRealm struct {
 func retainedStreamName(realm string) string { return "SWITCHBOARD_RETAINED_" + escapeToken(realm) }
 
 // StartRetained keeps the retained events of realms in JetStream streams,
-// created or updated, with replicas copies.
-func (n *Node) StartRetained(ctx context.Context, rs []RetainedRealm, replicas int) error {
+// created or widened (as StartHistory), with replicas copies. It returns
+// each realm's error; a realm without one is kept.
+func (n *Node) StartRetained(ctx context.Context, rs []RetainedRealm, replicas int) map[string]error {
+	errs := map[string]error{}
 	js, err := jetstream.New(n.nc)
 	if err != nil {
-		return fmt.Errorf("cluster: JetStream: %w", err)
+		for _, rr := range rs {
+			errs[rr.Name] = fmt.Errorf("cluster: JetStream: %w", err)
+		}
+		return errs
 	}
-	kept := map[string]bool{}
 	for _, rr := range rs {
 		cfg := jetstream.StreamConfig{
 			Name:              retainedStreamName(rr.Name),
@@ -60,16 +64,20 @@ func (n *Node) StartRetained(ctx context.Context, rs []RetainedRealm, replicas i
 		if rr.MaxBytes > 0 {
 			cfg.MaxBytes = int64(rr.MaxBytes)
 		}
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("cluster: JetStream stream %s for the retained events of realm %q: %w", cfg.Name, rr.Name, err)
+		if err := n.ensureStream(ctx, js, cfg); err != nil {
+			errs[rr.Name] = fmt.Errorf("cluster: JetStream stream %s for the retained events of realm %q: %w", cfg.Name, rr.Name, err)
+			continue
 		}
-		kept[rr.Name] = true
+		n.rpcMu.Lock()
+		n.js = js
+		if n.retained == nil {
+			n.retained = map[string]bool{}
+		}
+		n.retained[rr.Name] = true
+		n.rpcMu.Unlock()
+		n.log.Info("cluster: retained events kept in JetStream", "realm", rr.Name, "stream", cfg.Name, "replicas", cfg.Replicas)
 	}
-	n.rpcMu.Lock()
-	n.js, n.retained = js, kept
-	n.rpcMu.Unlock()
-	n.log.Info("cluster: retained events kept in JetStream", "realms", len(kept), "replicas", max(replicas, 1))
-	return nil
+	return errs
 }
 
 // KeepsRetained implements broker.RetainedSource.
@@ -99,6 +107,11 @@ func (n *Node) RetainedEvents(ctx context.Context, realm string, p realms.Patter
 	if !n.KeepsRetained(realm) {
 		return nil, errors.New("cluster: no retained events of this realm in JetStream")
 	}
+	release, err := n.acquireRead(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: read the retained events of realm %q: %w", realm, err)
+	}
+	defer release()
 	cons, done, err := readConsumer(ctx, js, retainedStreamName(realm), interestSubject(spaceRetained, realm, p),
 		jetstream.DeliverLastPerSubjectPolicy)
 	if err != nil {
@@ -123,14 +136,27 @@ func (n *Node) RetainedEvents(ctx context.Context, realm string, p realms.Patter
 // subject once (no acks, in memory, one replica), and a function that
 // deletes it.
 func readConsumer(ctx context.Context, js jetstream.JetStream, stream, subject string, policy jetstream.DeliverPolicy) (jetstream.Consumer, func(), error) {
-	cons, err := js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		FilterSubjects:    []string{subject},
 		DeliverPolicy:     policy,
 		AckPolicy:         jetstream.AckNonePolicy,
 		InactiveThreshold: 10 * time.Second, // if the delete below is lost
 		MemoryStorage:     true,
 		Replicas:          1,
-	})
+	}
+	var cons jetstream.Consumer
+	var err error
+	for {
+		// A stream whose leader is changing answers nothing for a moment:
+		// try again within ctx.
+		if cons, err = js.CreateConsumer(ctx, stream, cfg); err == nil || PermanentJetStreamError(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -145,8 +171,11 @@ func readConsumer(ctx context.Context, js jetstream.JetStream, stream, subject s
 // readAll hands f every message cons had pending when it was created, at
 // most limit of them.
 func readAll(ctx context.Context, cons jetstream.Consumer, limit int, f func(jetstream.Msg, *jetstream.MsgMetadata)) error {
-	want := min(int(cons.CachedInfo().NumPending), limit) //nolint:gosec // bounded by limit
-	read := 0
+	pending := cons.CachedInfo().NumPending
+	if pending > uint64(limit) { //nolint:gosec // limit > 0
+		return fmt.Errorf("%d messages to read, over the bound of %d", pending, limit)
+	}
+	want, read := int(pending), 0 //nolint:gosec // at most limit
 	for read < want {
 		wait := time.Second
 		if d, ok := ctx.Deadline(); ok {
@@ -154,6 +183,15 @@ func readAll(ctx context.Context, cons jetstream.Consumer, limit int, f func(jet
 		}
 		batch, err := cons.Fetch(min(256, want-read), jetstream.FetchMaxWait(wait))
 		if err != nil {
+			// A consumer just created may not answer for a moment (its
+			// server is still placing it): try again within ctx.
+			if !PermanentJetStreamError(err) && ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
 			return err
 		}
 		got := 0
@@ -167,6 +205,10 @@ func readAll(ctx context.Context, cons jetstream.Consumer, limit int, f func(jet
 			f(msg, meta)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, nats.ErrTimeout) {
+			if got == 0 && !PermanentJetStreamError(err) && ctx.Err() == nil {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
 			return err
 		}
 		if got == 0 { // nothing within the wait: the deadline passed
@@ -177,4 +219,19 @@ func readAll(ctx context.Context, cons jetstream.Consumer, limit int, f func(jet
 		}
 	}
 	return nil
+}
+
+// maxConcurrentReads bounds the JetStream reads (get_events, get_retained)
+// a node runs at once; more wait, within their deadline.
+const maxConcurrentReads = 16
+
+// acquireRead takes one of the node's concurrent JetStream reads, or fails
+// when ctx ends first.
+func (n *Node) acquireRead(ctx context.Context) (func(), error) {
+	select {
+	case n.reads <- struct{}{}:
+		return func() { <-n.reads }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("too many reads of JetStream at once (%d): %w", maxConcurrentReads, ctx.Err())
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,24 +74,26 @@ func (s *Server) keepClusterHistory(node *cluster.Node) {
 		rrs = append(rrs, cluster.RetainedRealm{Name: rc.Name, MaxTopics: rc.Options.MaxRetainedTopics, MaxBytes: rc.Options.MaxRetainedBytes})
 	}
 	// JetStream may not be ready yet (a NATS cluster elects its JetStream
-	// leader after it starts): try until it is, each node answering from
-	// its own history meanwhile.
+	// leader after it starts): each realm's streams are tried until they
+	// are kept, the node answering from its own store meanwhile; an error
+	// that trying again will not mend is logged and that realm stays per
+	// node.
 	go func() {
-		for attempt := 1; ; attempt++ {
+		replicas := s.cfg.Cluster.HistoryReplicas
+		for attempt := 1; len(rrs)+len(hrs) > 0; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := node.StartRetained(ctx, rrs, s.cfg.Cluster.HistoryReplicas)
-			if err == nil && len(hrs) > 0 {
-				err = node.StartHistory(ctx, hrs, s.cfg.Cluster.HistoryReplicas)
-			}
+			retainedErrs := node.StartRetained(ctx, rrs, replicas)
+			historyErrs := node.StartHistory(ctx, hrs, replicas)
 			cancel()
-			switch {
-			case err == nil:
+			var stop bool
+			rrs = slices.DeleteFunc(rrs, func(rr cluster.RetainedRealm) bool {
+				return s.jetStreamSettled(rr.Name, "retained events", retainedErrs[rr.Name], attempt, &stop)
+			})
+			hrs = slices.DeleteFunc(hrs, func(hr cluster.HistoryRealm) bool {
+				return s.jetStreamSettled(hr.Name, "event history", historyErrs[hr.Name], attempt, &stop)
+			})
+			if stop {
 				return
-			case cluster.NoJetStream(err):
-				s.log.Warn("cluster: the NATS servers have no JetStream: retained events and event history stay per node (each node answers get_retained and get_events with what it received)", "error", err)
-				return
-			case attempt == 1 || attempt%30 == 0:
-				s.log.Warn("cluster: retained events and event history not yet in JetStream; this node answers from its own meanwhile", "attempt", attempt, "error", err)
 			}
 			select {
 			case <-node.Done():
@@ -99,6 +102,28 @@ func (s *Server) keepClusterHistory(node *cluster.Node) {
 			}
 		}
 	}()
+}
+
+// jetStreamSettled reports whether a realm's stream needs no more
+// attempts (kept, or an error trying again will not mend, logged); stop
+// is set when the NATS servers have no JetStream at all.
+func (s *Server) jetStreamSettled(realm, what string, err error, attempt int, stop *bool) bool {
+	switch {
+	case err == nil:
+		return true
+	case cluster.NoJetStream(err):
+		if !*stop {
+			s.log.Warn("cluster: the NATS servers have no JetStream: retained events and event history stay per node (each node answers get_retained and get_events with what it received)", "error", err)
+		}
+		*stop = true
+		return true
+	case cluster.PermanentJetStreamError(err):
+		s.log.Error("cluster: JetStream refused the stream: this realm's "+what+" stays per node", "realm", realm, "error", err)
+		return true
+	case attempt == 1 || attempt%30 == 0:
+		s.log.Warn("cluster: "+what+" not yet in JetStream; this node answers from its own meanwhile", "realm", realm, "attempt", attempt, "error", err)
+	}
+	return false
 }
 
 // defaultNodeName is the host name and a random suffix.

@@ -36,11 +36,13 @@ func historyNode(t *testing.T, ns *natsserver.Server, name string) *routertest.S
 // starts; the nodes retry until it has).
 func awaitHistoryStream(t *testing.T, ns *natsserver.Server) {
 	t.Helper()
-	awaitStream(t, ns, "SWITCHBOARD_HISTORY_realm1")
+	awaitStream(t, ns, "SWITCHBOARD_HISTORY_realm1", "switchboard.pub.realm1.app.feed.probe")
 }
 
-// awaitStream waits until a node has created the JetStream stream name.
-func awaitStream(t *testing.T, ns *natsserver.Server, name string) {
+// awaitStream waits until a node has created the JetStream stream name and
+// it stores messages: a probe (no publication: readers skip it) published
+// to probeSubject is acknowledged.
+func awaitStream(t *testing.T, ns *natsserver.Server, name, probeSubject string) {
 	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	must(t, err)
@@ -51,6 +53,9 @@ func awaitStream(t *testing.T, ns *natsserver.Server, name string) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := js.Stream(ctx, name)
+		if err == nil {
+			_, err = js.Publish(ctx, probeSubject, []byte("probe"))
+		}
 		cancel()
 		if err == nil {
 			return
@@ -162,7 +167,7 @@ func TestClusterRetainedFromJetStream(t *testing.T) {
 	servers := startNATSCluster(t, 3)
 	a := historyNode(t, servers[0], "ret-a")
 	b := historyNode(t, servers[1], "ret-b")
-	awaitStream(t, servers[0], "SWITCHBOARD_RETAINED_realm1")
+	awaitStream(t, servers[0], "SWITCHBOARD_RETAINED_realm1", "switchboard.ret.realm1.probe")
 	pub := a.Dial(t, 0, "json", client.Config{})
 	retain := wamp.Dict{"acknowledge": true, "retain": true}
 	must(t, pub.Publish("app.state.1", retain, wamp.List{"v1"}, nil))
