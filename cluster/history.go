@@ -155,7 +155,16 @@ func (n *Node) ensureStream(ctx context.Context, js jetstream.JetStream, cfg jet
 // servers, subjects another stream has, resources it does not have).
 func PermanentJetStreamError(err error) bool {
 	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case 10074, // replicas > 1 not supported in non-clustered mode
+		10065, // subjects overlap with an existing stream
+		10023: // insufficient resources
+		return true
+	}
+	return apiErr.Code >= 400 && apiErr.Code < 500
 }
 
 // NoJetStream reports whether err from StartHistory says that the NATS

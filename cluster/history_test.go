@@ -9,6 +9,7 @@ import (
 
 	"github.com/gammazero/nexus/v3/wamp"
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-wamp/switchboard/broker"
 	"github.com/switchboard-wamp/switchboard/realms"
@@ -129,5 +130,115 @@ func TestRetainedInJetStream(t *testing.T) {
 	slices.Sort(got)
 	if fmt.Sprint(got) != "[v2 x]" {
 		t.Fatalf("prefix: %v, want [v2 x]", got)
+	}
+}
+
+// historyNode is a node on s whose realm1 keeps history as entries say.
+func historyNode(t *testing.T, s *natsserver.Server, name string, entries ...broker.History) *Node {
+	t.Helper()
+	n, err := Connect(Options{URL: s.ClientURL(), Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.StartHistory(ctx, []HistoryRealm{{Name: "realm1", History: entries}}, 1)["realm1"]; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// publishHistory publishes count events to topic as Forward does, and
+// waits until the stream holds at least total messages.
+func publishHistory(t *testing.T, n *Node, topic string, count int, total uint64) {
+	t.Helper()
+	for i := 1; i <= count; i++ {
+		data, err := n.encode("realm1", broker.RemotePublication{ID: wamp.ID(i), Topic: topic, Args: wamp.List{i}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.nc.Publish(topicSubject("realm1", topic), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st, err := n.js.Stream(context.Background(), streamName("realm1"))
+		if err == nil && st.CachedInfo().State.Msgs >= total {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream does not hold %d messages after 60 s", total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestHistoryStreamWidened: two nodes with different event_history (a
+// rolling change of the config) share one stream that keeps both nodes'
+// topics: the second node widens it, never narrows it.
+func TestHistoryStreamWidened(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	a := historyNode(t, s, "a", broker.History{Topic: "app.a", Match: "exact", Limit: 10})
+	historyNode(t, s, "b", broker.History{Topic: "app.b", Match: "exact", Limit: 3})
+	publishHistory(t, a, "app.a", 5, 5)
+	evs, err := a.HistoryEvents(context.Background(), "realm1", realms.NewPattern("app.a", realms.MatchExact))
+	if err != nil || len(evs) != 5 {
+		t.Fatalf("node a's app.a after node b started with another event_history: %d events (%v), want 5", len(evs), err)
+	}
+}
+
+// TestHistoryReadEndsWhenConnectionCloses: a read of the stream whose NATS
+// connection closes midway returns (an error), within its timeout.
+func TestHistoryReadEndsWhenConnectionCloses(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	n := historyNode(t, s, "a", broker.History{Topic: "app.t", Match: "exact", Limit: 50_000})
+	publishHistory(t, n, "app.t", 40_000, 40_000)
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.HistoryEvents(context.Background(), "realm1", realms.NewPattern("app.t", realms.MatchExact))
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	n.nc.Close()
+	select {
+	case <-done:
+	case <-time.After(historyTimeout + 5*time.Second):
+		t.Fatalf("a history read still runs %s after its connection closed", historyTimeout+5*time.Second)
+	}
+}
+
+// TestHistoryPermanentRefusals: what JetStream refuses for good (replicas
+// over its servers, subjects another stream has) is told apart from "not
+// ready yet", so the router stops trying and logs it.
+func TestHistoryPermanentRefusals(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	n, err := Connect(Options{URL: s.ClientURL(), Node: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hr := []HistoryRealm{{Name: "realm1", History: []broker.History{{Topic: "app.a", Match: "exact", Limit: 10}}}}
+	if err := n.StartHistory(ctx, hr, 3)["realm1"]; !PermanentJetStreamError(err) {
+		t.Fatalf("3 replicas on one JetStream server: %v, want a permanent refusal", err)
+	}
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OPS_TAP", Subjects: []string{"switchboard.pub.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.StartHistory(ctx, hr, 1)["realm1"]; !PermanentJetStreamError(err) {
+		t.Fatalf("subjects another stream has: %v, want a permanent refusal", err)
+	}
+	if n.KeepsHistory("realm1") {
+		t.Fatal("the node keeps history in a stream JetStream refused")
 	}
 }
