@@ -53,6 +53,18 @@ type HistorySource interface {
 	HistoryEvents(ctx context.Context, realm string, p realms.Pattern) ([]HistoryEvent, error)
 }
 
+// ResumeSource lets a subscription resume (_since) from the whole
+// cluster's history (package cluster implements it with JetStream).
+type ResumeSource interface {
+	HistorySource
+	// HistorySince returns topic's kept events after publication since,
+	// oldest first, and whether since is kept at all.
+	HistorySince(ctx context.Context, realm, topic string, since wamp.ID) ([]HistoryEvent, bool, error)
+	// InterestReady returns once the interest reported so far is in
+	// place at this node's NATS server.
+	InterestReady(ctx context.Context) error
+}
+
 // HistoryEvent is a kept publication and when it was kept.
 type HistoryEvent struct {
 	Publication RemotePublication

@@ -305,3 +305,35 @@ func (b *Broker) LastPublication(realmName, topic string) (wamp.ID, bool, error)
 	id, ok := r.lastPublication(topic)
 	return id, ok, nil
 }
+
+// historySeq returns the realm's history sequence: every event recorded
+// later has a greater one.
+func (r *realm) historySeq() uint64 {
+	r.hist.mu.Lock()
+	defer r.hist.mu.Unlock()
+	return r.hist.seq
+}
+
+// eventsAfterSeq returns topic's kept events recorded after seq, oldest
+// first, from the first history that keeps the topic. The caller holds
+// r.mu.
+func (r *realm) eventsAfterSeq(topic string, seq uint64) []*publication {
+	h := &r.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, store := range r.history {
+		if !store.pattern.Matches(topic) {
+			continue
+		}
+		var out []*publication
+		if th := store.topics[topic]; th != nil {
+			for _, e := range th.events {
+				if e.seq > seq {
+					out = append(out, e.pub)
+				}
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -42,6 +42,23 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	}
 
 	pattern := realms.NewPattern(topic, match)
+	// In a cluster whose history is in JetStream, a resume reads it there:
+	// this node's own history lacks what was published elsewhere while it
+	// had no subscriber to the topic.
+	var fromCluster *clusterReplay
+	if rs, ok := s.b.cluster.(ResumeSource); ok && resume && rs.KeepsHistory(r.name) {
+		fromCluster, err = s.clusterReplay(rs, topic, since)
+		if fromCluster != nil {
+			defer fromCluster.release()
+		}
+		if err != nil {
+			s.b.log.Warn("resume from the cluster's history refused", "realm", r.name, "topic", topic, "error", err)
+			s.reply(&wamp.Error{Type: wamp.SUBSCRIBE, Request: m.Request, Details: wamp.Dict{}, Error: HistoryGapURI,
+				Arguments:   wamp.List{fmt.Sprintf("the history of %q does not reach back to publication %d: reload, then subscribe without _since", topic, since)},
+				ArgumentsKw: wamp.Dict{"topic": topic, "since": since}})
+			return
+		}
+	}
 	getRetained, _ := m.Options["get_retained"].(bool)
 	var remoteRetained []HistoryEvent
 	if rs, ok := s.b.cluster.(RetainedSource); ok && getRetained && !resume && rs.KeepsRetained(r.name) {
@@ -64,7 +81,10 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	// topic is in it or will be delivered live, none both (record runs
 	// under the read lock).
 	var replay []*publication
-	if resume {
+	switch {
+	case fromCluster != nil:
+		replay = fromCluster.merge(r.eventsAfterSeq(topic, fromCluster.seq))
+	case resume:
 		if replay, err = r.eventsSince(topic, since); err != nil {
 			r.mu.Unlock()
 			s.reply(&wamp.Error{Type: wamp.SUBSCRIBE, Request: m.Request, Details: wamp.Dict{}, Error: HistoryGapURI,
@@ -106,6 +126,87 @@ func (s *Session) subscribe(m *wamp.Subscribe) {
 	if !already {
 		s.b.publishMeta(r, wamp.MetaEventSubOnSubscribe, wamp.List{s.id, sub.id})
 	}
+}
+
+// resumeGrace is how long a resume waits, when this node has had no
+// subscriber to the topic for that long, after its interest is in place
+// at its NATS server and before it reads the cluster's history: NATS
+// propagates the interest to the other servers meanwhile, so that what is
+// published from then on arrives live, and what was published before is
+// in the history read.
+const resumeGrace = 250 * time.Millisecond
+
+// clusterReplay is a resume's replay read from the cluster's history.
+type clusterReplay struct {
+	events  []*publication
+	seq     uint64 // this node's history sequence before the read
+	release func()
+}
+
+// clusterReplay reads the events of topic after since from the cluster's
+// history, with this node's interest in the topic in place first (taken
+// for the time of the resume; release gives it back).
+func (s *Session) clusterReplay(rs ResumeSource, topic string, since wamp.ID) (*clusterReplay, error) {
+	r := s.realm
+	p := realms.NewPattern(topic, realms.MatchExact)
+	settled := false // a subscription matching topic for resumeGrace already
+	r.mu.Lock()
+	r.matches(topic, func(sub *subscription) { settled = settled || time.Since(sub.created) > resumeGrace })
+	if r.cluster != nil {
+		r.cluster.Interest(r.name, p, true)
+	}
+	r.mu.Unlock()
+	cr := &clusterReplay{seq: r.historySeq(), release: func() {
+		r.mu.Lock()
+		if r.cluster != nil {
+			r.cluster.Interest(r.name, p, false)
+		}
+		r.mu.Unlock()
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*historyTimeoutHint)
+	defer cancel()
+	if !settled {
+		if err := rs.InterestReady(ctx); err != nil {
+			return cr, err
+		}
+		time.Sleep(resumeGrace)
+	}
+	events, found, err := rs.HistorySince(ctx, r.name, topic, since)
+	if err != nil {
+		return cr, err
+	}
+	if !found {
+		return cr, fmt.Errorf("publication %d is not in the cluster's history of %q", since, topic)
+	}
+	for _, ev := range events {
+		f, err := parseFilter(ev.Publication.Options)
+		if err != nil {
+			continue
+		}
+		cr.events = append(cr.events, remotePublication(ev.Publication, f))
+	}
+	return cr, nil
+}
+
+// historyTimeoutHint bounds a resume's wait for the cluster (half of it).
+const historyTimeoutHint = 2 * time.Second
+
+// merge returns the replay: the cluster's events, then those this node
+// recorded since the read began that the read did not have (published
+// after it), each once.
+func (cr *clusterReplay) merge(local []*publication) []*publication {
+	seen := make(map[wamp.ID]bool, len(cr.events))
+	for _, p := range cr.events {
+		seen[p.id] = true
+	}
+	out := cr.events
+	for _, p := range local {
+		if !seen[p.id] {
+			seen[p.id] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // retainedReadTimeout bounds the read of the cluster's retained events

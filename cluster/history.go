@@ -295,3 +295,73 @@ func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern
 	}
 	return out, nil
 }
+
+// HistorySince implements broker.HistorySource: the events of topic kept
+// in the stream after publication since, oldest first, and whether since
+// is there at all.
+func (n *Node) HistorySince(ctx context.Context, realm, topic string, since wamp.ID) ([]broker.HistoryEvent, bool, error) {
+	n.rpcMu.Lock()
+	js := n.js
+	_, ok := n.history[realm]
+	n.rpcMu.Unlock()
+	if !ok {
+		return nil, false, errors.New("cluster: no history of this realm in JetStream")
+	}
+	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
+	defer cancel()
+	release, err := n.acquireRead(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	}
+	defer release()
+	subject := topicSubject(realm, topic)
+	cons, done, err := readConsumer(ctx, js, streamName(realm), subject, jetstream.DeliverAllPolicy)
+	if err != nil {
+		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	}
+	defer done()
+	var after []broker.HistoryEvent
+	found := false
+	err = readAll(ctx, cons, maxHistoryRead, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+		msgRealm, pub, err := n.decode(msg.Data())
+		if err != nil || msgRealm != realm || pub.Topic != topic || msg.Subject() != subject {
+			return
+		}
+		switch {
+		case found:
+			after = append(after, broker.HistoryEvent{Publication: pub, At: meta.Timestamp})
+		case pub.ID == since:
+			found = true
+		}
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
+	}
+	return after, found, nil
+}
+
+// InterestReady returns once the interest changes reported so far are
+// subscribed to at this node's NATS server (a round trip after the ops
+// goroutine applied them).
+func (n *Node) InterestReady(ctx context.Context) error {
+	applied := make(chan struct{})
+	n.opsMu.Lock()
+	n.ops = append(n.ops, interestOp{barrier: applied})
+	n.opsMu.Unlock()
+	select {
+	case n.opsWake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-applied:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return errors.New("cluster: closed")
+	}
+	timeout := time.Second
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	return n.nc.FlushTimeout(timeout)
+}

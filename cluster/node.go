@@ -94,6 +94,7 @@ var _ broker.Cluster = (*Node)(nil)
 type interestOp struct {
 	subject string
 	on      bool
+	barrier chan struct{} // InterestReady: closed when the ops before it are applied
 }
 
 type natsInterest struct {
@@ -249,6 +250,10 @@ func (n *Node) applyInterest() {
 		n.ops = nil
 		n.opsMu.Unlock()
 		for _, op := range ops {
+			if op.barrier != nil {
+				close(op.barrier)
+				continue
+			}
 			n.apply(op)
 		}
 		n.obs.Subjects(len(n.subs))

@@ -215,3 +215,83 @@ func TestClusterRetainedFromJetStream(t *testing.T) {
 	check(a, "the publisher's node")
 	check(historyNode(t, servers[2], "ret-c"), "a node started afterwards")
 }
+
+// TestClusterResume: a subscriber that resumes (_since) on a node that
+// never had a subscriber to the topic gets every event published after its
+// position, on whichever node, once and in order, then live ones; a
+// position the cluster's history does not hold is a history_gap. A node
+// that had a subscriber and lost it (so that its own history misses what
+// came meanwhile) replays from the cluster's history too.
+func TestClusterResume(t *testing.T) {
+	t.Parallel()
+	servers := startNATSCluster(t, 3)
+	a := historyNode(t, servers[0], "res-a")
+	b := historyNode(t, servers[1], "res-b")
+	awaitHistoryStream(t, servers[0])
+
+	pubA := dialWire(t, a, 0, "json", wireHello{})
+	publish := func(w *wire, topic string, arg any) wamp.ID {
+		t.Helper()
+		req := w.req()
+		w.send(&wamp.Publish{Request: req, Options: wamp.Dict{"acknowledge": true}, Topic: wamp.URI(topic), Arguments: wamp.List{arg}})
+		return expectMsg[*wamp.Published](w, "publish "+topic).Publication
+	}
+	// B has a subscriber to the topic for a while, then loses it: B's own
+	// history then stops at "1".
+	early := dialWire(t, b, 0, "msgpack", wireHello{})
+	early.subscribe("app.feed.r", nil)
+	time.Sleep(300 * time.Millisecond) // B's interest reaches the other NATS servers
+	position := publish(pubA, "app.feed.r", "1")
+	if _, err := early.recvWithin(5 * time.Second); err != nil {
+		t.Fatalf("the live event on B: %v", err)
+	}
+	early.close()
+	time.Sleep(300 * time.Millisecond)
+	publish(pubA, "app.feed.r", "2")
+	publish(pubA, "app.feed.r", "3")
+	// The last one reaches JetStream through NATS: wait until get_events
+	// on A shows it.
+	reader := a.Dial(t, 0, "json", client.Config{})
+	noop := func(*wamp.Event) {}
+	must(t, reader.Subscribe("app.feed.r", noop, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := reader.Call(ctx, "wamp.subscription.lookup", nil, wamp.List{"app.feed.r"}, nil, nil)
+	must(t, err)
+	sub, _ := wamp.AsID(res.Arguments[0])
+	deadline := time.Now().Add(10 * time.Second)
+	for len(getEvents(t, reader, sub, 0)) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster's history never held 3 events")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	late := dialWire(t, b, 0, "cbor", wireHello{})
+	subID := late.subscribe("app.feed.r", wamp.Dict{"_since": position})
+	publish(pubA, "app.feed.r", "4") // live, after the resume
+	var got []string
+	for len(got) < 3 {
+		msg, err := late.recvWithin(5 * time.Second)
+		if err != nil {
+			t.Fatalf("resumed on B: got %v, then %v", got, err)
+		}
+		ev, ok := msg.(*wamp.Event)
+		if !ok || ev.Subscription != subID {
+			t.Fatalf("resumed on B: %v", msg)
+		}
+		got = append(got, fmt.Sprint(ev.Arguments[0]))
+	}
+	if fmt.Sprint(got) != "[2 3 4]" {
+		t.Fatalf("resumed on B after publication 1: %v, want [2 3 4] (the cluster's history, then live)", got)
+	}
+	if msg, err := late.recvWithin(500 * time.Millisecond); err == nil {
+		t.Fatalf("after the replay and the live event: %v, want nothing more (no duplicate)", msg)
+	}
+
+	// A position the cluster's history does not hold.
+	gap := dialWire(t, b, 0, "json", wireHello{})
+	req := gap.req()
+	gap.send(&wamp.Subscribe{Request: req, Options: wamp.Dict{"_since": 12345}, Topic: "app.feed.r"})
+	gap.expectError(wamp.SUBSCRIBE, req, "switchboard.error.history_gap", "resume from an unknown position")
+}
