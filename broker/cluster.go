@@ -63,6 +63,8 @@ type ResumeSource interface {
 	// InterestReady returns once the interest reported so far is in
 	// place at this node's NATS server.
 	InterestReady(ctx context.Context) error
+	// LastPublication returns the newest kept publication of topic.
+	LastPublication(ctx context.Context, realm, topic string) (wamp.ID, bool, error)
 }
 
 // HistoryEvent is a kept publication and when it was kept.

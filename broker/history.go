@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -302,8 +303,29 @@ func (b *Broker) LastPublication(realmName, topic string) (wamp.ID, bool, error)
 	if !ok {
 		return 0, false, fmt.Errorf("%w: %q", ErrNoSuchRealm, realmName)
 	}
+	// In a cluster whose history is in JetStream, the position is the
+	// cluster's: the one a resume reads from.
+	if rs, ok := b.cluster.(ResumeSource); ok && rs.KeepsHistory(realmName) && r.keepsHistoryOf(topic) {
+		ctx, cancel := context.WithTimeout(context.Background(), historyTimeoutHint)
+		defer cancel()
+		id, ok, err := rs.LastPublication(ctx, realmName, topic)
+		if err != nil {
+			return 0, false, fmt.Errorf("%w: %w", ErrClusterUnavailable, err)
+		}
+		return id, ok, nil
+	}
 	id, ok := r.lastPublication(topic)
 	return id, ok, nil
+}
+
+// keepsHistoryOf reports whether an event_history entry matches topic.
+func (r *realm) keepsHistoryOf(topic string) bool {
+	for _, store := range r.history {
+		if store.pattern.Matches(topic) {
+			return true
+		}
+	}
+	return false
 }
 
 // historySeq returns the realm's history sequence: every event recorded

@@ -365,3 +365,32 @@ func (n *Node) InterestReady(ctx context.Context) error {
 	}
 	return n.nc.FlushTimeout(timeout)
 }
+
+// LastPublication implements broker.ResumeSource: the newest publication
+// of topic the stream keeps (a resume's position), and false if none.
+func (n *Node) LastPublication(ctx context.Context, realm, topic string) (wamp.ID, bool, error) {
+	n.rpcMu.Lock()
+	js := n.js
+	_, ok := n.history[realm]
+	n.rpcMu.Unlock()
+	if !ok {
+		return 0, false, errors.New("cluster: no history of this realm in JetStream")
+	}
+	stream, err := js.Stream(ctx, streamName(realm))
+	if err != nil {
+		return 0, false, fmt.Errorf("cluster: the history of realm %q: %w", realm, err)
+	}
+	subject := topicSubject(realm, topic)
+	msg, err := stream.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("cluster: the history of realm %q: %w", realm, err)
+	}
+	msgRealm, pub, err := n.decode(msg.Data)
+	if err != nil || msgRealm != realm || pub.Topic != topic || msg.Subject != subject {
+		return 0, false, fmt.Errorf("cluster: the history of realm %q: an undecodable message on %s", realm, subject)
+	}
+	return pub.ID, true, nil
+}

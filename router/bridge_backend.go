@@ -216,6 +216,9 @@ func (b *bridgeBackend) Publish(id bridge.Identity, disclose bool, req bridge.Pu
 
 func (b *bridgeBackend) Position(topic string) (uint64, bool, error) {
 	id, ok, err := b.s.broker.LastPublication(b.realm, topic)
+	if errors.Is(err, broker.ErrClusterUnavailable) {
+		return 0, false, &bridge.Error{URI: string(broker.ClusterUnavailableURI), Args: []any{"the cluster's history cannot be read: " + err.Error()}}
+	}
 	return uint64(id), ok, err
 }
 

@@ -269,7 +269,7 @@ func TestClusterResume(t *testing.T) {
 
 	late := dialWire(t, b, 0, "cbor", wireHello{})
 	subID := late.subscribe("app.feed.r", wamp.Dict{"_since": position})
-	publish(pubA, "app.feed.r", "4") // live, after the resume
+	fourth := publish(pubA, "app.feed.r", "4") // live, after the resume
 	var got []string
 	for len(got) < 3 {
 		msg, err := late.recvWithin(5 * time.Second)
@@ -287,6 +287,31 @@ func TestClusterResume(t *testing.T) {
 	}
 	if msg, err := late.recvWithin(500 * time.Millisecond); err == nil {
 		t.Fatalf("after the replay and the live event: %v, want nothing more (no duplicate)", msg)
+	}
+
+	// /position on a node that never had a subscriber to the topic is the
+	// cluster's: the newest publication ("4"), from which a resume reads.
+	withBridgeNode := routertest.Start(t, func(c *config.Config) {
+		withBridge(false)(c)
+		c.Cluster.NATS.URL = servers[2].ClientURL()
+		c.Cluster.Node = "res-c"
+		c.Cluster.HistoryReplicas = 3
+		c.Realms[0].Options.EventHistory = []config.EventHistory{
+			{Topic: "app.feed.", Match: "prefix", Limit: 3}, {Topic: "app.news", Match: "exact", Limit: 2},
+		}
+	})
+	bc := newBridgeClient(t, withBridgeNode)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		pos := bc.signed("/position", `{"topic":"app.feed.r"}`)
+		got, _ := pos.body["publication"].(float64)
+		if pos.status == 200 && wamp.ID(got) == fourth {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/position on a third node: %d %s, want the publication of 4 (%d)", pos.status, pos.raw, fourth)
+		}
+		time.Sleep(100 * time.Millisecond) // the node's streams are in place a moment after it starts
 	}
 
 	// A position the cluster's history does not hold.
