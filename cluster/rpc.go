@@ -401,7 +401,10 @@ func (rt *rpcRouter) realmOf(p *peer, realm string) *peerRealm {
 	}
 	pr := &peerRealm{rpc: rt, peer: p.name, realm: realm, regs: map[regKey]wamp.ID{}, keys: map[wamp.ID]regKey{},
 		refused: map[regKey]struct{}{}}
-	features := dealer.Features{ProgressiveCallResults: true, CallCanceling: true, CallTimeout: true, PayloadPassthru: true}
+	// The proxy takes every feature; the callee's node checks its own
+	// callee's (an ERROR comes back if it lacks one).
+	features := dealer.Features{ProgressiveCallResults: true, ProgressiveCallInvocations: true, CallCanceling: true,
+		CallTimeout: true, PayloadPassthru: true}
 	pr.proxy = rt.d.Join(proxyConn{pr}, realm, dealer.SessionInfo{ID: wamp.GlobalID(), AuthID: "node:" + p.name,
 		AuthRole: "cluster", Callee: features, Trusted: true, Remote: true})
 	if pr.proxy == nil {
@@ -606,8 +609,8 @@ func (c proxyConn) Send(msg wamp.Message) bool {
 			return true
 		}
 		opts := wamp.Dict{optReg: wamp.List{key.uri, key.match}}
-		for _, k := range []string{wamp.OptReceiveProgress, wamp.OptTimeout, wamp.OptPPTScheme, wamp.OptPPTSerializer,
-			wamp.OptPPTCipher, wamp.OptPPTKeyId} {
+		for _, k := range []string{wamp.OptReceiveProgress, wamp.OptTimeout, wamp.OptProgress, wamp.OptPPTScheme,
+			wamp.OptPPTSerializer, wamp.OptPPTCipher, wamp.OptPPTKeyId} {
 			if v, ok := m.Details[k]; ok {
 				opts[k] = v
 			}

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -195,15 +196,47 @@ func TestClusterRPC(t *testing.T) {
 		t.Fatal("the callee on the other node was not interrupted by the kill")
 	}
 
-	// Progressive call invocations do not cross nodes (documented): the
-	// caller is told so at once.
+	// Progressive call invocations cross nodes: every chunk reaches the
+	// callee on C as one call, in order.
+	var chunks []int64
+	chunksDone := make(chan struct{})
+	must(t, callee.Register("app.collect", func(ctx context.Context, inv *wamp.Invocation) client.InvokeResult {
+		n, _ := wamp.AsInt64(inv.Arguments[0])
+		chunks = append(chunks, n)
+		if progress, _ := inv.Details["progress"].(bool); progress {
+			return client.InvokeResult{Err: wamp.InternalProgressiveOmitResult}
+		}
+		close(chunksDone)
+		return client.InvokeResult{Args: wamp.List{len(chunks)}}
+	}, nil))
+	_, err = awaitProcedure(t, caller, "app.echo", nil) // app.collect is registered with it by now
+	must(t, err)
+	time.Sleep(200 * time.Millisecond)
 	sent := 0
-	_, err = caller.CallProgressive(ctx, "app.echo", func(context.Context) (wamp.Dict, wamp.List, wamp.Dict, error) {
+	res, err = caller.CallProgressive(ctx, "app.collect", func(context.Context) (wamp.Dict, wamp.List, wamp.Dict, error) {
+		sent++
+		return wamp.Dict{"progress": sent < 3}, wamp.List{sent}, nil, nil
+	}, nil)
+	must(t, err)
+	<-chunksDone
+	if fmt.Sprint(chunks) != "[1 2 3]" || res.Arguments[0] != uint64(3) && res.Arguments[0] != int64(3) {
+		t.Fatalf("a progressive invocation across nodes: the callee got %v, answered %v", chunks, res.Arguments)
+	}
+	// The callee without the feature (wampy.js's kind) is refused on its
+	// node, and the refusal comes back.
+	plain := nodes[2].Dial(t, 1, "json", client.Config{HelloDetails: wamp.Dict{"roles": wamp.Dict{"callee": wamp.Dict{"features": wamp.Dict{}}}}})
+	must(t, plain.Register("app.plain", func(context.Context, *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: wamp.List{"no"}}
+	}, nil))
+	_, err = awaitProcedure(t, caller, "app.plain", nil)
+	must(t, err)
+	sent = 0
+	_, err = caller.CallProgressive(ctx, "app.plain", func(context.Context) (wamp.Dict, wamp.List, wamp.Dict, error) {
 		sent++
 		return wamp.Dict{"progress": sent < 2}, wamp.List{sent}, nil, nil
 	}, nil)
 	if got := rpcErrorURI(err); got != wamp.ErrFeatureNotSupported {
-		t.Fatalf("a progressive invocation across nodes: %v, want %s", err, wamp.ErrFeatureNotSupported)
+		t.Fatalf("a progressive invocation of a callee without the feature on another node: %v, want %s", err, wamp.ErrFeatureNotSupported)
 	}
 
 	// Unregistering on C removes the procedure from A.
