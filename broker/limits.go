@@ -76,11 +76,11 @@ func (b *Broker) retain(r *realm, p *publication) error {
 	case topics > math.MaxInt32:
 		err = &limitError{limit: LimitRetainedTopics, max: math.MaxInt32}
 	case replacing:
-		r.retained[at] = retainedEvent{pub: *p, size: size, at: time.Now()}
+		r.retained[at] = retainedEvent{pub: *p, size: size, at: time.Now().UnixNano()}
 		r.retainedBytes = bytes
 	default:
 		r.retainedAt[p.topic] = int32(len(r.retained)) //nolint:gosec // below MaxInt32, checked above
-		r.retained = append(r.retained, retainedEvent{pub: *p, size: size, at: time.Now()})
+		r.retained = append(r.retained, retainedEvent{pub: *p, size: size, at: time.Now().UnixNano()})
 		r.retainedBytes = bytes
 		r.retainedTopics.add(p.topic)
 	}
@@ -98,7 +98,7 @@ func (b *Broker) retain(r *realm, p *publication) error {
 type retainedEvent struct {
 	pub  publication
 	size int
-	at   time.Time // when it was retained here (against the cluster's, newer wins)
+	at   int64 // when it was retained here, Unix ns (against the cluster's, newer wins; no pointer for the GC)
 }
 
 // retainedEvent returns a copy of topic's retained publication and when it
@@ -108,7 +108,7 @@ func (r *realm) retainedEvent(topic string) (publication, time.Time, bool) {
 	if !ok {
 		return publication{}, time.Time{}, false
 	}
-	return r.retained[at].pub, r.retained[at].at, true
+	return r.retained[at].pub, time.Unix(0, r.retained[at].at), true
 }
 
 // retainedSize estimates the memory a retained publication holds.
