@@ -84,6 +84,7 @@ type Node struct {
 	history  map[string]HistoryRealm // realms whose history is in JetStream
 	retained map[string]bool         // realms whose retained events are in JetStream
 	reads    chan struct{}           // the JetStream reads in progress (maxConcurrentReads)
+	kv       jetstream.KeyValue      // registration claims; nil until StartRegistry
 
 	done chan struct{}
 	wg   sync.WaitGroup

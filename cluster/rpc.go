@@ -100,6 +100,8 @@ type rpcRouter struct {
 	closing  bool // the goodbye is said: no more snapshots
 	peers    map[string]*peer
 	departed map[string]departure // nodes that left or restarted, by name
+	started  time.Time
+	claims   map[string]claim // this node's registration claims, by key
 }
 
 type departure struct {
@@ -149,7 +151,7 @@ type regKey struct{ uri, match, policy string }
 func (n *Node) StartRPC(d *dealer.Dealer, realms []string) error {
 	rt := &rpcRouter{n: n, d: d, realms: realms, log: n.log, wake: make(chan struct{}, 1),
 		incarnation: uint64(time.Now().UnixNano()), //nolint:gosec // after 1970
-		peers:       map[string]*peer{}, departed: map[string]departure{}}
+		peers:       map[string]*peer{}, departed: map[string]departure{}, started: time.Now()}
 	if _, err := n.nc.Subscribe(regsSubject, rt.onSnapshot); err != nil {
 		return fmt.Errorf("cluster: subscribe to registrations: %w", err)
 	}
@@ -235,6 +237,7 @@ func (rt *rpcRouter) sendSnapshot() {
 	if closing {
 		return
 	}
+	rt.releaseClaims()
 	// Cut to maxMirroredPerRealm, then as far as NATS's max_payload
 	// demands: the other nodes mirror what arrives, and hear that this
 	// node lives (its heartbeats) even if nothing does.
@@ -319,6 +322,7 @@ func (rt *rpcRouter) expire() {
 // with callee_lost) and its relays (the calls they relayed are
 // interrupted and answered, in case p still listens).
 func (rt *rpcRouter) leave(p *peer) {
+	go rt.releasePeerClaims(p.name, p.incarnation)
 	for _, pr := range p.realms {
 		pr.proxy.Leave()
 		pr.mu.Lock()

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,26 +129,38 @@ func TestRPCNodeDies(t *testing.T) {
 	}
 }
 
-// TestRPCConflictLogged: two nodes that register the same single procedure
-// at once keep routing calls each to its own callee (the conflict is
+// TestRPCSingleConflict: without registration claims (no JetStream), two
+// nodes that registered the same single procedure before they knew of
+// each other keep routing calls each to its own callee (the conflict is
 // logged), and a third node refuses a registration of it.
 func TestRPCSingleConflict(t *testing.T) {
 	t.Parallel()
 	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
-	_, dB := rpcNode(t, s.ClientURL(), "b")
+	// Registered on both before either node joins the cluster (so before
+	// either can know of the other's; without claims in JetStream KV).
+	dA := dealer.New([]dealer.Realm{{Name: "realm1"}}, dealer.Options{})
+	dB := dealer.New([]dealer.Realm{{Name: "realm1"}}, dealer.Options{})
 	onA, onB := joinLocal(t, dA), joinLocal(t, dB)
 	answer := func(who string) dealer.Handler {
 		return func(context.Context, *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
 			return wamp.List{who}, nil, nil
 		}
 	}
-	// Registered on both before either knows of the other's.
 	if _, err := onA.Register("app.p", nil, answer("a")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := onB.Register("app.p", nil, answer("b")); err != nil {
 		t.Fatal(err)
+	}
+	for name, d := range map[string]*dealer.Dealer{"a": dA, "b": dB} {
+		n, err := Connect(Options{URL: s.ClientURL(), Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		if err := n.StartRPC(d, []string{"realm1"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	_, dC := rpcNode(t, s.ClientURL(), "c")
 	onC := joinLocal(t, dC)
@@ -249,5 +263,98 @@ func TestRPCLostCallFails(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow call was not answered")
+	}
+}
+
+// rpcNodeJS is rpcNode on a server with JetStream, with the registration
+// claims' bucket open and the dealer claiming through it.
+func rpcNodeJS(t *testing.T, url, name string) (*Node, *dealer.Dealer) {
+	t.Helper()
+	var node *Node
+	d := dealer.New([]dealer.Realm{{Name: "realm1"}}, dealer.Options{
+		RegistrationsChanged: func(realm string) {
+			if node != nil {
+				node.RegistrationsChanged(realm)
+			}
+		},
+		Claim: func(realm, uri, match, policy string) error {
+			if node != nil {
+				return node.ClaimRegistration(realm, uri, match, policy)
+			}
+			return nil
+		},
+	})
+	n, err := Connect(Options{URL: url, Node: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	if err := n.StartRPC(d, []string{"realm1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.StartRegistry(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	node = n
+	return n, d
+}
+
+// TestRPCClaimSingleAtOnce: two nodes register the same single procedure
+// at the same moment (before either's snapshot can reach the other),
+// twenty times over: each time exactly one REGISTER succeeds, the other is
+// refused with procedure_already_exists. Once the winner unregisters, the
+// other node may register it.
+func TestRPCClaimSingleAtOnce(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	_, dA := rpcNodeJS(t, s.ClientURL(), "a")
+	_, dB := rpcNodeJS(t, s.ClientURL(), "b")
+	onA, onB := joinLocal(t, dA), joinLocal(t, dB)
+	ok := func(context.Context, *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
+		return wamp.List{"ok"}, nil, nil
+	}
+	var lastA, lastB wamp.ID
+	for i := range 20 {
+		proc := fmt.Sprintf("app.claimed.%d", i)
+		var wg sync.WaitGroup
+		var errA, errB error
+		var regA, regB wamp.ID
+		wg.Add(2)
+		go func() { defer wg.Done(); regA, errA = onA.Register(proc, nil, ok) }()
+		go func() { defer wg.Done(); regB, errB = onB.Register(proc, nil, ok) }()
+		wg.Wait()
+		if (errA == nil) == (errB == nil) {
+			t.Fatalf("%s registered on both nodes at once: A %v, B %v; want exactly one refused", proc, errA, errB)
+		}
+		for _, err := range []error{errA, errB} {
+			var ce *dealer.CallError
+			if err != nil && (!errors.As(err, &ce) || ce.URI != wamp.ErrProcedureAlreadyExists) {
+				t.Fatalf("%s: the refused REGISTER: %v, want %s", proc, err, wamp.ErrProcedureAlreadyExists)
+			}
+		}
+		lastA, lastB = regA, regB
+	}
+	// The last procedure: its winner unregisters, the other node then may.
+	proc := "app.claimed.19"
+	winner, other := onA, onB
+	reg := lastA
+	if lastA == 0 {
+		winner, other, reg = onB, onA, lastB
+	}
+	if err := winner.Unregister(reg); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := other.Register(proc, nil, ok)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still refused 10 s after its only holder unregistered: %v", proc, err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -97,6 +97,10 @@ type Options struct {
 	// node's own sessions (not Remote ones) changed; nil for none. The
 	// cluster announces them to the other nodes.
 	RegistrationsChanged func(realm string)
+	// Claim claims a procedure across the cluster before a REGISTER of a
+	// session of this node takes effect; an error answers the REGISTER
+	// with procedure_already_exists. nil claims nothing.
+	Claim func(realm, uri, match, policy string) error
 }
 
 // Dealer routes the calls of every realm.
@@ -107,12 +111,13 @@ type Dealer struct {
 	meta   func(realm string, topic wamp.URI, args wamp.List)
 	// changed: RegistrationsChanged, or nil.
 	changed func(realm string)
+	claim   func(realm, uri, match, policy string) error
 }
 
 // New returns a dealer for the given realms.
 func New(rs []Realm, opts Options) *Dealer {
 	d := &Dealer{realms: map[string]*realm{}, log: opts.Logger, obs: opts.Observer, meta: opts.PublishMeta,
-		changed: opts.RegistrationsChanged}
+		changed: opts.RegistrationsChanged, claim: opts.Claim}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

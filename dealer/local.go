@@ -143,6 +143,26 @@ func (l *Local) Register(procedure string, options wamp.Dict, h Handler) (wamp.I
 	}
 }
 
+// Unregister removes a registration made by Register.
+func (l *Local) Unregister(registration wamp.ID) error {
+	req, reply, err := l.expect()
+	if err != nil {
+		return err
+	}
+	l.s.Handle(&wamp.Unregister{Request: req, Registration: registration})
+	switch m := (<-reply).(type) { // the dealer answers UNREGISTER before Handle returns
+	case *wamp.Unregistered:
+		l.mu.Lock()
+		delete(l.handlers, registration)
+		l.mu.Unlock()
+		return nil
+	case *wamp.Error:
+		return &CallError{URI: m.Error, Args: m.Arguments, Kwargs: m.ArgumentsKw}
+	default:
+		return ErrClosed
+	}
+}
+
 // Close ends the session: its registrations go, its calls end.
 func (l *Local) Close() {
 	l.mu.Lock()
@@ -235,6 +255,8 @@ func (c localConn) Send(msg wamp.Message) bool {
 			c.l.deliver(m.Request, m)
 		}
 	case *wamp.Error:
+		c.l.deliver(m.Request, m)
+	case *wamp.Unregistered:
 		c.l.deliver(m.Request, m)
 	case *wamp.Registered:
 		c.l.mu.Lock()

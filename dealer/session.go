@@ -182,6 +182,14 @@ func (s *Session) register(m *wamp.Register) {
 	if s.info.Trusted {
 		disclose, _ = m.Options[wamp.OptDiscloseCaller].(bool)
 	}
+	// Across the cluster first (a round trip, no lock held): another node
+	// may have registered it a moment ago.
+	if s.d.claim != nil && !s.info.Remote {
+		if err := s.d.claim(r.name, uri, match, policy); err != nil {
+			s.replyError(wamp.REGISTER, m.Request, wamp.ErrProcedureAlreadyExists, "procedure %q is already registered: %v", uri, err)
+			return
+		}
+	}
 
 	s.mu.Lock()
 	if s.gone {

@@ -80,12 +80,20 @@ func (s *Server) keepClusterHistory(node *cluster.Node) {
 	// node.
 	go func() {
 		replicas := s.cfg.Cluster.HistoryReplicas
-		for attempt := 1; len(rrs)+len(hrs) > 0; attempt++ {
+		registry := true // the registration claims' bucket still to open
+		for attempt := 1; registry || len(rrs)+len(hrs) > 0; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			retainedErrs := node.StartRetained(ctx, rrs, replicas)
 			historyErrs := node.StartHistory(ctx, hrs, replicas)
+			var registryErr error
+			if registry {
+				registryErr = node.StartRegistry(ctx, replicas)
+			}
 			cancel()
 			var stop bool
+			if registry && s.jetStreamSettled("", "registration claims", registryErr, attempt, &stop) {
+				registry = false
+			}
 			rrs = slices.DeleteFunc(rrs, func(rr cluster.RetainedRealm) bool {
 				return s.jetStreamSettled(rr.Name, "retained events", retainedErrs[rr.Name], attempt, &stop)
 			})

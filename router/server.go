@@ -165,6 +165,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			if node := s.clusterRPC.Load(); node != nil {
 				node.RegistrationsChanged(realm)
 			}
+		},
+		Claim: func(realm, uri, match, policy string) error {
+			if node := s.clusterRPC.Load(); node != nil {
+				return node.ClaimRegistration(realm, uri, match, policy)
+			}
+			return nil
 		}})
 	return s, nil
 }
