@@ -320,3 +320,41 @@ func TestClusterResume(t *testing.T) {
 	gap.send(&wamp.Subscribe{Request: req, Options: wamp.Dict{"_since": 12345}, Topic: "app.feed.r"})
 	gap.expectError(wamp.SUBSCRIBE, req, "switchboard.error.history_gap", "resume from an unknown position")
 }
+
+// TestClusterRetainedFilters: a retained event from the cluster keeps its
+// eligible list: on another node, the eligible session gets it with
+// get_retained, another session does not.
+func TestClusterRetainedFilters(t *testing.T) {
+	t.Parallel()
+	servers := startNATSCluster(t, 3)
+	a := historyNode(t, servers[0], "rf-a")
+	b := historyNode(t, servers[1], "rf-b")
+	awaitStream(t, servers[0], "SWITCHBOARD_RETAINED_realm1", "switchboard.ret.realm1.probe")
+	eligible := dialWire(t, b, 0, "json", wireHello{})
+	other := dialWire(t, b, 0, "json", wireHello{})
+	pub := a.Dial(t, 0, "json", client.Config{})
+	must(t, pub.Publish("app.only", wamp.Dict{"acknowledge": true, "retain": true, "eligible": wamp.List{eligible.id}},
+		wamp.List{"for one"}, nil))
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the publication reaches JetStream through NATS
+
+		sub := eligible.subscribe("app.only", wamp.Dict{"get_retained": true})
+		msg, err := eligible.recvWithin(500 * time.Millisecond)
+		if err == nil {
+			if ev, ok := msg.(*wamp.Event); !ok || ev.Subscription != sub || ev.Arguments[0] != "for one" {
+				t.Fatalf("the eligible session: %v", msg)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the eligible session on another node never got the retained event")
+		}
+		eligible.send(&wamp.Unsubscribe{Request: eligible.req(), Subscription: sub})
+		expectMsg[*wamp.Unsubscribed](eligible, "unsubscribe")
+		time.Sleep(100 * time.Millisecond)
+	}
+	other.subscribe("app.only", wamp.Dict{"get_retained": true})
+	if msg, err := other.recvWithin(500 * time.Millisecond); err == nil {
+		t.Fatalf("a session not eligible got the retained event: %v", msg)
+	}
+}
