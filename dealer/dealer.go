@@ -1,6 +1,8 @@
 package dealer
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"log/slog"
 	"time"
 
@@ -101,6 +103,11 @@ type Options struct {
 	// session of this node takes effect; an error answers the REGISTER
 	// with procedure_already_exists. nil claims nothing.
 	Claim func(realm, uri, match, policy string) error
+	// StableIDs gives a registration the same ID on every node of a
+	// cluster (a hash of its realm, match and URI; a random one on a
+	// collision), so that the registration meta API answers alike on
+	// every node.
+	StableIDs bool
 }
 
 // Dealer routes the calls of every realm.
@@ -112,12 +119,13 @@ type Dealer struct {
 	// changed: RegistrationsChanged, or nil.
 	changed func(realm string)
 	claim   func(realm, uri, match, policy string) error
+	stable  bool
 }
 
 // New returns a dealer for the given realms.
 func New(rs []Realm, opts Options) *Dealer {
 	d := &Dealer{realms: map[string]*realm{}, log: opts.Logger, obs: opts.Observer, meta: opts.PublishMeta,
-		changed: opts.RegistrationsChanged, claim: opts.Claim}
+		changed: opts.RegistrationsChanged, claim: opts.Claim, stable: opts.StableIDs}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -232,3 +240,44 @@ func (nopObserver) CallEnded(string, string, time.Duration) {}
 func (nopObserver) CallRefused(string, wamp.URI)            {}
 func (nopObserver) LimitExceeded(string, string)            {}
 func (nopObserver) Registrations(string, int)               {}
+
+// LocalCallees returns the session IDs of the callees of registration id
+// in realm that are this node's own (not another node's proxy), and
+// whether the registration exists here.
+func (d *Dealer) LocalCallees(realm string, id wamp.ID) ([]wamp.ID, bool) {
+	r, ok := d.realms[realm]
+	if !ok {
+		return nil, false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	reg, ok := r.byID[id]
+	if !ok {
+		return nil, false
+	}
+	out := []wamp.ID{}
+	for _, c := range reg.callees {
+		if !c.info.Remote {
+			out = append(out, c.info.ID)
+		}
+	}
+	return out, true
+}
+
+// registrationID returns the ID of a new registration. The caller holds
+// r.mu.
+func (d *Dealer) registrationID(r *realm, match, uri string) wamp.ID {
+	if !d.stable {
+		return wamp.GlobalID()
+	}
+	h := sha256.New()
+	for _, part := range []string{r.name, match, uri} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	id := wamp.ID(binary.BigEndian.Uint64(h.Sum(nil)) & (1<<53 - 1))
+	if _, taken := r.byID[id]; taken || id == 0 {
+		return wamp.GlobalID()
+	}
+	return id
+}

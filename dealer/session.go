@@ -207,7 +207,7 @@ func (s *Session) register(m *wamp.Register) {
 	reg, exists := r.table(match)[uri]
 	switch {
 	case !exists:
-		reg = &registration{id: wamp.GlobalID(), uri: uri, match: match, policy: policy, created: time.Now(), discloseCaller: disclose}
+		reg = &registration{id: s.d.registrationID(r, match, uri), uri: uri, match: match, policy: policy, created: time.Now(), discloseCaller: disclose}
 		r.add(reg)
 	case reg.policy == wamp.InvokeSingle || policy == wamp.InvokeSingle:
 		r.mu.Unlock()

@@ -21,11 +21,56 @@ var clusterMetaProcedures = map[wamp.URI]bool{
 	wamp.MetaProcSessionCount: true, wamp.MetaProcSessionList: true, wamp.MetaProcSessionGet: true,
 }
 
+// clusterCalleeMeta are the registration meta procedures a cluster
+// answers for every node's callees (the others answer alike on every node
+// already: each node mirrors the others' registrations, with the same IDs).
+var clusterCalleeMeta = map[wamp.URI]bool{wamp.MetaProcRegListCallees: true, wamp.MetaProcRegCountCallees: true}
+
+// gatherCallees answers list_callees and count_callees with the callees of
+// every node (each node's own, not its mirrors of the others').
+func (s *Server) gatherCallees(ctx context.Context, rs *realmState, m *wamp.Call,
+	result func(wamp.List) wamp.Message, fail func(wamp.URI, wamp.List) wamp.Message) wamp.Message {
+	id, ok := wamp.AsID(first(m.Arguments))
+	if !ok {
+		return fail(wamp.ErrInvalidArgument, wamp.List{"want a registration ID argument"})
+	}
+	local, found := s.dealer.LocalCallees(rs.name, id)
+	remote, _, err := s.cluster.Gather(ctx, rs.name, string(wamp.MetaProcRegListCallees), wamp.List{id}, nil)
+	if err != nil {
+		return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
+	}
+	all := append([]wamp.ID{}, local...)
+	for _, args := range remote {
+		found = true
+		l, _ := wamp.AsList(first(args))
+		for _, v := range l {
+			if id, ok := wamp.AsID(v); ok {
+				all = append(all, id)
+			}
+		}
+	}
+	if !found {
+		return fail(wamp.ErrNoSuchRegistration, wamp.List{fmt.Sprintf("no registration %d on any node", id)})
+	}
+	if m.Procedure == wamp.MetaProcRegCountCallees {
+		return result(wamp.List{len(all)})
+	}
+	return result(wamp.List{all})
+}
+
 // serveClusterMeta answers other nodes' session meta requests from this
 // node's nexus.
 func (s *Server) serveClusterMeta(node *cluster.Node) error {
 	return node.ServeMeta(func(ctx context.Context, realm, procedure string, args wamp.List, kwargs wamp.Dict) (wamp.List, error) {
 		rs := s.realmByName[realm]
+		if rs != nil && clusterCalleeMeta[wamp.URI(procedure)] {
+			id, _ := wamp.AsID(first(args))
+			callees, ok := s.dealer.LocalCallees(realm, id)
+			if !ok {
+				return nil, &cluster.MetaError{URI: wamp.ErrNoSuchRegistration, Args: wamp.List{"no such registration here"}}
+			}
+			return wamp.List{callees}, nil
+		}
 		if rs != nil && broker.ClusterSubscriptionMeta[procedure] {
 			args, uri, msg := s.broker.SubscriptionMeta(realm, procedure, args)
 			if uri != "" {
@@ -57,7 +102,7 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 		return nil
 	}
 	return func(m *wamp.Call) bool {
-		if !clusterMetaProcedures[m.Procedure] && !broker.ClusterSubscriptionMeta[string(m.Procedure)] {
+		if !clusterMetaProcedures[m.Procedure] && !broker.ClusterSubscriptionMeta[string(m.Procedure)] && !clusterCalleeMeta[m.Procedure] {
 			return false
 		}
 		if _, ok := rs.authz.Permission(sub, string(m.Procedure), realms.ActionCall); !ok {
@@ -86,6 +131,9 @@ func (s *Server) gatherMeta(ctx context.Context, rs *realmState, m *wamp.Call) w
 	}
 	if broker.ClusterSubscriptionMeta[string(m.Procedure)] {
 		return s.gatherSubscriptionMeta(ctx, rs, m, result, fail)
+	}
+	if clusterCalleeMeta[m.Procedure] {
+		return s.gatherCallees(ctx, rs, m, result, fail)
 	}
 	oneSession := m.Procedure == wamp.MetaProcSessionGet
 	local, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, m.ArgumentsKw)

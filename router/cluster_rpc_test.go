@@ -429,3 +429,62 @@ func TestClusterSubscriptionMeta(t *testing.T) {
 		t.Fatalf("get of an unknown subscription: %v, want %s", err, wamp.ErrNoSuchSubscription)
 	}
 }
+
+// TestClusterRegistrationMeta: a registration has one ID on every node,
+// and its callees are counted and listed over all nodes (each node's own,
+// not the mirrors).
+func TestClusterRegistrationMeta(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3))
+	asker := nodes[0].Dial(t, 0, "json", client.Config{})
+	onB := nodes[1].Dial(t, 0, "msgpack", client.Config{})
+	onC := nodes[2].Dial(t, 0, "cbor", client.Config{})
+	ok := func(context.Context, *wamp.Invocation) client.InvokeResult { return client.InvokeResult{Args: wamp.List{"ok"}} }
+	rr := wamp.Dict{"invoke": "roundrobin"}
+	must(t, onB.Register("app.rm", ok, rr))
+	must(t, onC.Register("app.rm", ok, rr))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lookup := func(c *client.Client) wamp.ID {
+		t.Helper()
+		res, err := c.Call(ctx, "wamp.registration.lookup", nil, wamp.List{"app.rm"}, nil, nil)
+		must(t, err)
+		id, _ := wamp.AsID(res.Arguments[0])
+		return id
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		id := lookup(asker)
+		var n int64
+		if id != 0 {
+			res, err := asker.Call(ctx, "wamp.registration.count_callees", nil, wamp.List{id}, nil, nil)
+			must(t, err)
+			n, _ = wamp.AsInt64(res.Arguments[0])
+		}
+		if n == 2 {
+			if lookup(onB) != id || lookup(onC) != id {
+				t.Fatalf("app.rm has IDs %v (A), %v (B), %v (C), want one", id, lookup(onB), lookup(onC))
+			}
+			res, err := asker.Call(ctx, "wamp.registration.list_callees", nil, wamp.List{id}, nil, nil)
+			must(t, err)
+			callees, _ := wamp.AsList(res.Arguments[0])
+			seen := map[wamp.ID]bool{}
+			for _, v := range callees {
+				s, _ := wamp.AsID(v)
+				seen[s] = true
+			}
+			if len(callees) != 2 || !seen[onB.ID()] || !seen[onC.ID()] {
+				t.Fatalf("list_callees on A: %v, want the callees on B (%v) and C (%v)", callees, onB.ID(), onC.ID())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("count_callees of app.rm on A = %d (id %v), want 2 (one on B, one on C)", n, id)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, err := asker.Call(ctx, "wamp.registration.count_callees", nil, wamp.List{wamp.ID(4242)}, nil, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrNoSuchRegistration {
+		t.Fatalf("count_callees of an unknown registration: %v, want %s", err, wamp.ErrNoSuchRegistration)
+	}
+}

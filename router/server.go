@@ -166,6 +166,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 				node.RegistrationsChanged(realm)
 			}
 		},
+		StableIDs: cfg.Cluster.Enabled(),
 		Claim: func(realm, uri, match, policy string) error {
 			if node := s.clusterRPC.Load(); node != nil {
 				return node.ClaimRegistration(realm, uri, match, policy)
