@@ -439,7 +439,9 @@ func TestClusterRegistrationMeta(t *testing.T) {
 	asker := nodes[0].Dial(t, 0, "json", client.Config{})
 	onB := nodes[1].Dial(t, 0, "msgpack", client.Config{})
 	onC := nodes[2].Dial(t, 0, "cbor", client.Config{})
-	ok := func(context.Context, *wamp.Invocation) client.InvokeResult { return client.InvokeResult{Args: wamp.List{"ok"}} }
+	ok := func(context.Context, *wamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: wamp.List{"ok"}}
+	}
 	rr := wamp.Dict{"invoke": "roundrobin"}
 	must(t, onB.Register("app.rm", ok, rr))
 	must(t, onC.Register("app.rm", ok, rr))
