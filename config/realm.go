@@ -112,6 +112,10 @@ type RealmOptions struct {
 	// switchboard.error.limit_exceeded. The router's in-process sessions
 	// (HTTP bridge) are not bounded by it. Default 1000.
 	MaxPendingCallsPerSession int `mapstructure:"max_pending_calls_per_session" default:"1000"`
+	// EnableMetaKill offers the session meta procedures wamp.session.kill,
+	// kill_by_authid and kill_by_authrole (to roles allowed to call them;
+	// in a cluster they reach every node). Default false.
+	EnableMetaKill bool `mapstructure:"enable_meta_kill" default:"false"`
 }
 
 // EventHistory keeps recent events of the topics it matches.

@@ -16,6 +16,9 @@ type Realm struct {
 	Roles []Role
 	// StrictURI enforces strict URIs in messages.
 	StrictURI bool
+	// EnableMetaKill offers wamp.session.kill, kill_by_authid and
+	// kill_by_authrole.
+	EnableMetaKill bool
 }
 
 // NexusConfig returns the nexus configuration that serves r, enforcing
@@ -28,6 +31,7 @@ func (r Realm) NexusConfig(authz *Authorizer) *nexusrouter.RealmConfig {
 		Authenticators: r.Authenticators,
 		Authorizer:     authz,
 		// Session meta events and procedures report the spec's details only.
-		MetaStrict: true,
+		MetaStrict:     true,
+		EnableMetaKill: r.EnableMetaKill,
 	}
 }

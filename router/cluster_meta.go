@@ -21,6 +21,115 @@ var clusterMetaProcedures = map[wamp.URI]bool{
 	wamp.MetaProcSessionCount: true, wamp.MetaProcSessionList: true, wamp.MetaProcSessionGet: true,
 }
 
+// killProcedures are the session meta procedures that close sessions
+// (realms[].options.enable_meta_kill); in a cluster they reach every node.
+var killProcedures = map[wamp.URI]bool{
+	wamp.MetaProcSessionKill: true, wamp.MetaProcSessionKillByAuthid: true, wamp.MetaProcSessionKillByAuthrole: true,
+}
+
+// killAcrossNodes answers a kill procedure for the cluster: kill closes the
+// session on whichever node has it (never the caller's own); by authid or
+// authrole closes the matching sessions of every node but the caller's,
+// and answers how many it closed.
+func (s *Server) killAcrossNodes(ctx context.Context, rs *realmState, caller realms.Subject, m *wamp.Call) wamp.Message {
+	fail := func(uri wamp.URI, args wamp.List) wamp.Message {
+		return &wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: uri, Arguments: args}
+	}
+	result := func(args wamp.List) wamp.Message {
+		return &wamp.Result{Request: m.Request, Details: wamp.Dict{}, Arguments: args}
+	}
+	asCallErr := func(err error) wamp.Message {
+		var ce *dealer.CallError
+		if errors.As(err, &ce) {
+			return fail(ce.URI, ce.Args)
+		}
+		return fail("wamp.error.runtime_error", wamp.List{err.Error()})
+	}
+	proc := string(m.Procedure)
+	if m.Procedure == wamp.MetaProcSessionKill {
+		sid, ok := wamp.AsID(first(m.Arguments))
+		if !ok || sid == caller.SessionID {
+			return fail(wamp.ErrNoSuchSession, wamp.List{"no such session (a session cannot kill itself)"})
+		}
+		if _, err := rs.callNexus(ctx, string(wamp.MetaProcSessionGet), nil, wamp.List{sid}, nil); err == nil {
+			if _, err := rs.callNexus(ctx, proc, nil, m.Arguments, m.ArgumentsKw); err != nil {
+				return asCallErr(err)
+			}
+			return result(nil)
+		}
+		remote, _, err := s.cluster.Gather(ctx, rs.name, proc, m.Arguments, m.ArgumentsKw)
+		if err != nil {
+			return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
+		}
+		if len(remote) == 0 {
+			return fail(wamp.ErrNoSuchSession, wamp.List{"no such session on any node"})
+		}
+		return result(nil)
+	}
+	// By authid or authrole: this node's sessions but the caller's, then
+	// every other node's (the caller is not there).
+	value, _ := wamp.AsString(first(m.Arguments))
+	local, err := s.killLocalBy(ctx, rs, caller, m, value)
+	if err != nil {
+		return asCallErr(err)
+	}
+	remote, _, err := s.cluster.Gather(ctx, rs.name, proc, m.Arguments, m.ArgumentsKw)
+	if err != nil {
+		return fail("switchboard.error.cluster_unavailable", wamp.List{err.Error()})
+	}
+	total := int64(local)
+	for _, args := range remote {
+		n, _ := wamp.AsInt64(first(args))
+		total += n
+	}
+	return result(wamp.List{total})
+}
+
+// killLocalBy closes this node's sessions whose authid (or authrole) is
+// value, except the caller's, and returns how many. nexus's own procedure
+// spares only the session that calls it (here the router's in-process
+// one), so a caller whose own authid or authrole matches is handled
+// session by session.
+func (s *Server) killLocalBy(ctx context.Context, rs *realmState, caller realms.Subject, m *wamp.Call, value string) (int, error) {
+	mine := caller.AuthID
+	key := "authid"
+	if m.Procedure == wamp.MetaProcSessionKillByAuthrole {
+		mine, key = caller.Role, "authrole"
+	}
+	if mine != value {
+		res, err := rs.callNexus(ctx, string(m.Procedure), nil, m.Arguments, m.ArgumentsKw)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := wamp.AsInt64(first(res.Arguments))
+		return int(n), nil
+	}
+	list, err := rs.callNexus(ctx, string(wamp.MetaProcSessionList), nil, nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	ids, _ := wamp.AsList(first(list.Arguments))
+	killed := 0
+	for _, v := range ids {
+		sid, _ := wamp.AsID(v)
+		if sid == caller.SessionID {
+			continue
+		}
+		got, err := rs.callNexus(ctx, string(wamp.MetaProcSessionGet), nil, wamp.List{sid}, nil)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		d, _ := wamp.AsDict(first(got.Arguments))
+		if v, _ := wamp.AsString(d[key]); v != value {
+			continue
+		}
+		if _, err := rs.callNexus(ctx, string(wamp.MetaProcSessionKill), nil, wamp.List{sid}, m.ArgumentsKw); err == nil {
+			killed++
+		}
+	}
+	return killed, nil
+}
+
 // clusterCalleeMeta are the registration meta procedures a cluster
 // answers for every node's callees (the others answer alike on every node
 // already: each node mirrors the others' registrations, with the same IDs).
@@ -78,7 +187,7 @@ func (s *Server) serveClusterMeta(node *cluster.Node) error {
 			}
 			return args, nil
 		}
-		if rs == nil || !clusterMetaProcedures[wamp.URI(procedure)] {
+		if rs == nil || !clusterMetaProcedures[wamp.URI(procedure)] && !(killProcedures[wamp.URI(procedure)] && rs.def.EnableMetaKill) {
 			return nil, &cluster.MetaError{URI: wamp.ErrNoSuchProcedure, Args: wamp.List{"not a cluster meta procedure"}}
 		}
 		res, err := rs.callNexus(ctx, procedure, nil, args, kwargs)
@@ -102,7 +211,8 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 		return nil
 	}
 	return func(m *wamp.Call) bool {
-		if !clusterMetaProcedures[m.Procedure] && !broker.ClusterSubscriptionMeta[string(m.Procedure)] && !clusterCalleeMeta[m.Procedure] {
+		if !clusterMetaProcedures[m.Procedure] && !broker.ClusterSubscriptionMeta[string(m.Procedure)] && !clusterCalleeMeta[m.Procedure] &&
+			!(killProcedures[m.Procedure] && rs.def.EnableMetaKill) {
 			return false
 		}
 		if _, ok := rs.authz.Permission(sub, string(m.Procedure), realms.ActionCall); !ok {
@@ -113,6 +223,10 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
+			if killProcedures[m.Procedure] {
+				conn.Send(s.killAcrossNodes(ctx, rs, sub, m))
+				return
+			}
 			conn.Send(s.gatherMeta(ctx, rs, m))
 		}()
 		return true

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/switchboard-wamp/switchboard/config"
 )
 
 // awaitProcedure calls procedure from caller until it is no longer
@@ -489,4 +491,86 @@ func TestClusterRegistrationMeta(t *testing.T) {
 	if got := rpcErrorURI(err); got != wamp.ErrNoSuchRegistration {
 		t.Fatalf("count_callees of an unknown registration: %v, want %s", err, wamp.ErrNoSuchRegistration)
 	}
+}
+
+// awaitClosed waits until c's session has been closed by the router.
+func awaitClosed(t *testing.T, c *client.Client, what string) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: the session is still open after 10 s", what)
+	}
+}
+
+// TestClusterSessionKill: with enable_meta_kill, wamp.session.kill closes
+// a session on another node; kill_by_authid closes the matching sessions
+// of every node but the caller's own, and counts them; a session cannot
+// kill itself.
+func TestClusterSessionKill(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, startNATSCluster(t, 3), func(c *config.Config) { c.Realms[0].Options.EnableMetaKill = true })
+	asker := nodes[0].Dial(t, 0, "json", client.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The nodes hear each other within a heartbeat or two.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := asker.Call(ctx, "wamp.session.count", nil, nil, nil, nil)
+		must(t, err)
+		if n, _ := wamp.AsInt64(res.Arguments[0]); n >= 1 && len(nodes) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes do not count each other")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second) // every node is heard from (heartbeats every second)
+
+	victim := nodes[2].Dial(t, 0, "json", client.Config{})
+	_, err := asker.Call(ctx, "wamp.session.kill", nil, wamp.List{victim.ID()}, wamp.Dict{"reason": "wamp.close.killed"}, nil)
+	must(t, err)
+	awaitClosed(t, victim, "a session on C killed from A")
+
+	_, err = asker.Call(ctx, "wamp.session.kill", nil, wamp.List{asker.ID()}, nil, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrNoSuchSession {
+		t.Fatalf("a session killing itself: %v, want %s", err, wamp.ErrNoSuchSession)
+	}
+	_, err = asker.Call(ctx, "wamp.session.kill", nil, wamp.List{wamp.ID(777)}, nil, nil)
+	if got := rpcErrorURI(err); got != wamp.ErrNoSuchSession {
+		t.Fatalf("killing an unknown session: %v, want %s", err, wamp.ErrNoSuchSession)
+	}
+
+	// Every session here has the test config's anonymous authrole; the
+	// asker's own survives.
+	others := []*client.Client{nodes[0].Dial(t, 0, "json", client.Config{}), nodes[1].Dial(t, 0, "json", client.Config{}),
+		nodes[2].Dial(t, 0, "msgpack", client.Config{})}
+	res, err := asker.Call(ctx, "wamp.session.get", nil, wamp.List{asker.ID()}, nil, nil)
+	must(t, err)
+	details, _ := wamp.AsDict(res.Arguments[0])
+	authrole, _ := wamp.AsString(details["authrole"])
+	res, err = asker.Call(ctx, "wamp.session.kill_by_authrole", nil, wamp.List{authrole}, nil, nil)
+	must(t, err)
+	if n, _ := wamp.AsInt64(res.Arguments[0]); n < int64(len(others)) {
+		t.Fatalf("kill_by_authrole %q killed %d sessions, want at least the %d others on A, B and C", authrole, n, len(others))
+	}
+	for i, c := range others {
+		awaitClosed(t, c, fmt.Sprintf("session %d with the authrole", i))
+	}
+	if _, err := asker.Call(ctx, "wamp.session.count", nil, nil, nil, nil); err != nil {
+		t.Fatalf("the caller of kill_by_authrole was closed too: %v", err)
+	}
+	// By authid: a session's own authid, on another node.
+	target := nodes[1].Dial(t, 0, "json", client.Config{})
+	res, err = asker.Call(ctx, "wamp.session.get", nil, wamp.List{target.ID()}, nil, nil)
+	must(t, err)
+	details, _ = wamp.AsDict(res.Arguments[0])
+	authid, _ := wamp.AsString(details["authid"])
+	res, err = asker.Call(ctx, "wamp.session.kill_by_authid", nil, wamp.List{authid}, nil, nil)
+	must(t, err)
+	if n, _ := wamp.AsInt64(res.Arguments[0]); n != 1 {
+		t.Fatalf("kill_by_authid of a session on B: %d killed, want 1", n)
+	}
+	awaitClosed(t, target, "the session with the authid")
 }

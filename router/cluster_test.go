@@ -92,7 +92,7 @@ func tryNATSCluster(t *testing.T, n int) ([]*natsserver.Server, error) {
 
 // startNodes starts one switchboard node per NATS server, each connected
 // to its own server, with the HTTP bridge on listener 0.
-func startNodes(t *testing.T, servers []*natsserver.Server) []*routertest.Server {
+func startNodes(t *testing.T, servers []*natsserver.Server, edits ...func(*config.Config)) []*routertest.Server {
 	t.Helper()
 	var nodes []*routertest.Server
 	for i, ns := range servers {
@@ -100,6 +100,9 @@ func startNodes(t *testing.T, servers []*natsserver.Server) []*routertest.Server
 			withBridge(false)(c)
 			c.Cluster.NATS.URL = ns.ClientURL()
 			c.Cluster.Node = fmt.Sprintf("node-%c", 'a'+i)
+			for _, edit := range edits {
+				edit(c)
+			}
 		}))
 	}
 	return nodes

@@ -17,7 +17,7 @@ import (
 // realmFromConfig turns a realm's configuration into the realms package's
 // definition, with its authenticators.
 func (s *Server) realmFromConfig(r config.Realm) (realms.Realm, error) {
-	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI}
+	out := realms.Realm{Name: r.Name, StrictURI: r.Options.StrictURI, EnableMetaKill: r.Options.EnableMetaKill}
 	authenticators, err := authenticators(r, s.callIn(r.Name))
 	if err != nil {
 		return out, err
