@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/gammazero/nexus/v3/wamp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-wamp/switchboard/broker"
@@ -49,18 +47,9 @@ func streamName(realm string) string { return "SWITCHBOARD_HISTORY_" + escapeTok
 // kept. Errors that NoJetStream or PermanentJetStreamError recognise are
 // not worth trying again.
 func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int) map[string]error {
-	errs := map[string]error{}
-	js, err := jetstream.New(n.nc)
-	if err != nil {
-		for _, hr := range rs {
-			errs[hr.Name] = fmt.Errorf("cluster: JetStream: %w", err)
-		}
-		return errs
-	}
+	cfgs := map[string]jetstream.StreamConfig{}
+	byName := map[string]HistoryRealm{}
 	for _, hr := range rs {
-		if len(hr.History) == 0 {
-			continue
-		}
 		limit := 0
 		var subjects []string
 		for _, h := range hr.History {
@@ -79,7 +68,7 @@ func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int
 		if hr.MaxBytes > 0 {
 			maxBytes = int64(hr.MaxBytes)
 		}
-		cfg := jetstream.StreamConfig{
+		cfgs[hr.Name] = jetstream.StreamConfig{
 			Name:              streamName(hr.Name),
 			Description:       "switchboard event history of realm " + hr.Name,
 			Subjects:          subjects,
@@ -91,88 +80,14 @@ func (n *Node) StartHistory(ctx context.Context, rs []HistoryRealm, replicas int
 			MaxBytes:          maxBytes,
 			Replicas:          max(replicas, 1),
 		}
-		if err := n.ensureStream(ctx, js, cfg); err != nil {
-			errs[hr.Name] = fmt.Errorf("cluster: JetStream stream %s for the history of realm %q: %w", cfg.Name, hr.Name, err)
-			continue
-		}
-		n.rpcMu.Lock()
-		n.js = js
+		byName[hr.Name] = hr
+	}
+	return n.keepStreams(ctx, cfgs, "event history", func(realm string) {
 		if n.history == nil {
 			n.history = map[string]HistoryRealm{}
 		}
-		n.history[hr.Name] = hr
-		n.rpcMu.Unlock()
-		n.log.Info("cluster: event history kept in JetStream", "realm", hr.Name, "stream", cfg.Name, "replicas", cfg.Replicas)
-	}
-	return errs
-}
-
-// ensureStream creates the stream cfg names, or widens the one that
-// exists to cover cfg too (its subjects and cfg's, the larger of each
-// limit): never narrowed, so that a node with a smaller event_history does
-// not cut what the others keep.
-func (n *Node) ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
-	stream, err := js.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another node was quicker
-			return n.ensureStream(ctx, js, cfg)
-		}
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	cur := stream.CachedInfo().Config
-	wider := cur
-	wider.Subjects = withoutCovered(append(slices.Clone(cur.Subjects), cfg.Subjects...))
-	widerLimit := func(a, b int64) int64 {
-		if a < 0 || b < 0 {
-			return -1
-		}
-		return max(a, b)
-	}
-	wider.MaxMsgsPerSubject = widerLimit(cur.MaxMsgsPerSubject, cfg.MaxMsgsPerSubject)
-	wider.MaxMsgs = widerLimit(cur.MaxMsgs, cfg.MaxMsgs)
-	wider.MaxBytes = widerLimit(cur.MaxBytes, cfg.MaxBytes)
-	wider.Replicas = max(cur.Replicas, cfg.Replicas)
-	slices.Sort(wider.Subjects)
-	curSubjects := slices.Sorted(slices.Values(cur.Subjects))
-	if slices.Equal(wider.Subjects, curSubjects) && wider.MaxMsgsPerSubject == cur.MaxMsgsPerSubject &&
-		wider.MaxMsgs == cur.MaxMsgs && wider.MaxBytes == cur.MaxBytes && wider.Replicas == cur.Replicas {
-		return nil
-	}
-	if _, err := js.UpdateStream(ctx, wider); err != nil {
-		return err
-	}
-	n.log.Info("cluster: JetStream stream widened to this node's configuration", "stream", cfg.Name,
-		"subjects", wider.Subjects, "max_msgs_per_subject", wider.MaxMsgsPerSubject, "max_bytes", wider.MaxBytes)
-	return nil
-}
-
-// PermanentJetStreamError reports whether err is one that trying again
-// will not mend: JetStream refused the request itself (replicas over the
-// servers, subjects another stream has, resources it does not have).
-func PermanentJetStreamError(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case 10074, // replicas > 1 not supported in non-clustered mode
-		10065, // subjects overlap with an existing stream
-		10023: // insufficient resources
-		return true
-	}
-	return apiErr.Code >= 400 && apiErr.Code < 500
-}
-
-// NoJetStream reports whether err from StartHistory says that the NATS
-// servers have no JetStream (rather than that it is not ready yet): no
-// server answers JetStream's API, or one says it is not enabled.
-func NoJetStream(err error) bool {
-	return errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+		n.history[realm] = byName[realm]
+	})
 }
 
 // withoutCovered drops the subjects another one of the list covers
@@ -233,7 +148,6 @@ func (n *Node) KeepsHistory(realm string) bool {
 // events of every topic of the entry configured with that same pattern.
 func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern) ([]broker.HistoryEvent, error) {
 	n.rpcMu.Lock()
-	js := n.js
 	hr, ok := n.history[realm]
 	n.rpcMu.Unlock()
 	if !ok {
@@ -252,27 +166,17 @@ func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern
 	}
 	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
 	defer cancel()
-	release, err := n.acquireRead(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
-	}
-	defer release()
-	cons, done, err := readConsumer(ctx, js, streamName(realm), interestSubject(spacePub, realm, p), jetstream.DeliverAllPolicy)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
-	}
-	defer done()
 	perTopic := map[string][]broker.HistoryEvent{}
 	var order []broker.HistoryEvent
-	err = readAll(ctx, cons, maxHistoryRead, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
-		msgRealm, pub, err := n.decode(msg.Data())
-		if err != nil || msgRealm != realm || !p.Matches(pub.Topic) || msg.Subject() != topicSubject(realm, pub.Topic) {
-			return
-		}
-		ev := broker.HistoryEvent{Publication: pub, At: meta.Timestamp}
-		perTopic[pub.Topic] = append(perTopic[pub.Topic], ev)
-		order = append(order, ev)
-	})
+	err := n.readStream(ctx, realm, streamName(realm), interestSubject(spacePub, realm, p), jetstream.DeliverAllPolicy,
+		maxHistoryRead, func(topic string) string { return topicSubject(realm, topic) },
+		func(pub broker.RemotePublication, at time.Time) {
+			if p.Matches(pub.Topic) {
+				ev := broker.HistoryEvent{Publication: pub, At: at}
+				perTopic[pub.Topic] = append(perTopic[pub.Topic], ev)
+				order = append(order, ev)
+			}
+		})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
 	}
@@ -300,40 +204,25 @@ func (n *Node) HistoryEvents(ctx context.Context, realm string, p realms.Pattern
 // in the stream after publication since, oldest first, and whether since
 // is there at all.
 func (n *Node) HistorySince(ctx context.Context, realm, topic string, since wamp.ID) ([]broker.HistoryEvent, bool, error) {
-	n.rpcMu.Lock()
-	js := n.js
-	_, ok := n.history[realm]
-	n.rpcMu.Unlock()
-	if !ok {
+	if !n.KeepsHistory(realm) {
 		return nil, false, errors.New("cluster: no history of this realm in JetStream")
 	}
 	ctx, cancel := context.WithTimeout(ctx, historyTimeout)
 	defer cancel()
-	release, err := n.acquireRead(ctx)
-	if err != nil {
-		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
-	}
-	defer release()
-	subject := topicSubject(realm, topic)
-	cons, done, err := readConsumer(ctx, js, streamName(realm), subject, jetstream.DeliverAllPolicy)
-	if err != nil {
-		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
-	}
-	defer done()
 	var after []broker.HistoryEvent
 	found := false
-	err = readAll(ctx, cons, maxHistoryRead, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
-		msgRealm, pub, err := n.decode(msg.Data())
-		if err != nil || msgRealm != realm || pub.Topic != topic || msg.Subject() != subject {
-			return
-		}
-		switch {
-		case found:
-			after = append(after, broker.HistoryEvent{Publication: pub, At: meta.Timestamp})
-		case pub.ID == since:
-			found = true
-		}
-	})
+	subject := topicSubject(realm, topic)
+	err := n.readStream(ctx, realm, streamName(realm), subject, jetstream.DeliverAllPolicy, maxHistoryRead,
+		func(topic string) string { return topicSubject(realm, topic) },
+		func(pub broker.RemotePublication, at time.Time) {
+			switch {
+			case pub.Topic != topic:
+			case found:
+				after = append(after, broker.HistoryEvent{Publication: pub, At: at})
+			case pub.ID == since:
+				found = true
+			}
+		})
 	if err != nil {
 		return nil, false, fmt.Errorf("cluster: read the history of realm %q: %w", realm, err)
 	}
