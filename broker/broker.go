@@ -95,6 +95,9 @@ type Broker struct {
 	log     *slog.Logger
 	obs     Observer
 	cluster Cluster // nil on a single node; set before sessions join
+	// clusterReads holds a token per get_events reading the cluster's
+	// history (maxClusterReads).
+	clusterReads chan struct{}
 }
 
 type realm struct {
@@ -138,7 +141,7 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs}
+	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs, clusterReads: make(chan struct{}, maxClusterReads)}
 	for _, r := range rs {
 		prefix := map[string]*subscription{}
 		rs := &realm{

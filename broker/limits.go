@@ -25,7 +25,15 @@ const (
 	LimitRetainedBytes           = "retained_bytes"
 	LimitSubscriptionsPerSession = "subscriptions_per_session"
 	LimitRegistrationsPerSession = "registrations_per_session"
+	// LimitClusterReads bounds the get_events of a node that read the
+	// cluster's history at once (maxClusterReads).
+	LimitClusterReads = "cluster_reads"
 )
+
+// maxClusterReads bounds the wamp.subscription.get_events a node reads
+// from the cluster's history at once (each in a goroutine of its own);
+// one more is answered switchboard.error.limit_exceeded at once.
+const maxClusterReads = 64
 
 // Estimated sizes of decoded values (64-bit), for max_retained_bytes.
 const (

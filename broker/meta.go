@@ -188,8 +188,17 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 	}
 	if hs, ok := s.b.cluster.(HistorySource); ok && hs.KeepsHistory(r.name) {
 		// The cluster's history, read without holding up the session's
-		// other messages.
+		// other messages, at most maxClusterReads at once.
+		select {
+		case s.b.clusterReads <- struct{}{}:
+		default:
+			err := &limitError{limit: LimitClusterReads, max: maxClusterReads}
+			s.b.limitRefused(r, "get_events refused", s.id, s.authID, err)
+			fail(LimitExceededURI, err.Error()+": try again")
+			return
+		}
 		go func() {
+			defer func() { <-s.b.clusterReads }()
 			events, err := hs.HistoryEvents(context.Background(), r.name, sub.pattern)
 			if err != nil {
 				s.b.log.Error("event history of the cluster unavailable", "realm", r.name, "error", err)
