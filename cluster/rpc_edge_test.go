@@ -45,6 +45,43 @@ func forceExpire(rt *rpcRouter, peer string) {
 	rt.expire()
 }
 
+// blockingPair is two nodes a and b on one NATS server, an in-process
+// caller on a and a callee on b with app.block (it waits until
+// interrupted) and app.ok.
+type blockingPair struct {
+	nodeA, nodeB         *Node
+	caller, callee       *dealer.Local
+	started, interrupted chan struct{}
+}
+
+func newBlockingPair(t *testing.T) *blockingPair {
+	t.Helper()
+	s := startNATS(t)
+	p := &blockingPair{started: make(chan struct{}, 4), interrupted: make(chan struct{}, 4)}
+	var dA, dB *dealer.Dealer
+	p.nodeA, dA = rpcNode(t, s.ClientURL(), "a")
+	p.nodeB, dB = rpcNode(t, s.ClientURL(), "b")
+	p.caller, p.callee = joinLocal(t, dA), joinLocal(t, dB)
+	if _, err := p.callee.Register("app.block", nil, blockHandler(p.started, p.interrupted)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.callee.Register("app.ok", nil, okHandler("b")); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// callBlock calls app.block from a in the background; its answer comes
+// on the channel.
+func (p *blockingPair) callBlock() <-chan error {
+	pending := make(chan error, 1)
+	go func() {
+		_, err := p.caller.Call(context.Background(), "app.block", nil, nil, nil)
+		pending <- err
+	}()
+	return pending
+}
+
 // TestRPCProxyReplacedAfterExpiry: A lets B go (B silent for nodeExpiry
 // from A's view; B still hears A) and mirrors it again. A's new proxy for B
 // numbers its INVOCATIONs from 1 again while B's relay still has A's old
@@ -52,18 +89,9 @@ func forceExpire(rt *rpcRouter, peer string) {
 // call is answered (not refused, not given the old call's answer).
 func TestRPCProxyReplacedAfterExpiry(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	nodeA, dA := rpcNode(t, s.ClientURL(), "a")
-	_, dB := rpcNode(t, s.ClientURL(), "b")
-	caller := joinLocal(t, dA)
-	callee := joinLocal(t, dB)
-	started, interrupted := make(chan struct{}, 4), make(chan struct{}, 4)
-	if _, err := callee.Register("app.block", nil, blockHandler(started, interrupted)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := callee.Register("app.ok", nil, okHandler("b")); err != nil {
-		t.Fatal(err)
-	}
+	p := newBlockingPair(t)
+	nodeA := p.nodeA
+	caller, started := p.caller, p.started
 	// wait until mirrored without making a call through the proxy
 	deadline := time.Now().Add(5 * time.Second)
 	for len(mirrored(nodeA.rpc)) < 2 {
@@ -115,24 +143,11 @@ func mirrored(rt *rpcRouter) []regKey {
 // still hears B, does not wait forever.
 func TestRPCRelayExpiryAnswersTheCaller(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
-	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
-	caller := joinLocal(t, dA)
-	callee := joinLocal(t, dB)
-	started, interrupted := make(chan struct{}, 4), make(chan struct{}, 4)
-	if _, err := callee.Register("app.block", nil, blockHandler(started, interrupted)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := callee.Register("app.ok", nil, okHandler("b")); err != nil {
-		t.Fatal(err)
-	}
+	p := newBlockingPair(t)
+	nodeB := p.nodeB
+	caller, started, interrupted := p.caller, p.started, p.interrupted
 	awaitRoute(t, caller, "app.ok")
-	pending := make(chan error, 1)
-	go func() {
-		_, err := caller.Call(context.Background(), "app.block", nil, nil, nil)
-		pending <- err
-	}()
+	pending := p.callBlock()
 	<-started
 	forceExpire(nodeB.rpc, "a")
 	select {
@@ -240,24 +255,12 @@ func TestRPCNoFailureWhileMirroring(t *testing.T) {
 // dropped: A keeps b's calls and registrations.
 func TestRPCStaleIncarnationIgnored(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	nodeA, dA := rpcNode(t, s.ClientURL(), "a")
-	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
-	caller := joinLocal(t, dA)
-	callee := joinLocal(t, dB)
-	started, interrupted := make(chan struct{}, 4), make(chan struct{}, 4)
-	if _, err := callee.Register("app.block", nil, blockHandler(started, interrupted)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := callee.Register("app.ok", nil, okHandler("b")); err != nil {
-		t.Fatal(err)
-	}
+	p := newBlockingPair(t)
+	nodeA := p.nodeA
+	nodeB := p.nodeB
+	caller, started := p.caller, p.started
 	awaitRoute(t, caller, "app.ok")
-	pending := make(chan error, 1)
-	go func() {
-		_, err := caller.Call(context.Background(), "app.block", nil, nil, nil)
-		pending <- err
-	}()
+	pending := p.callBlock()
 	<-started
 	// an answer to a call that does not exist, from b's "earlier run"
 	data, _ := nodeB.codec.Serialize(&wamp.Result{Request: 999, Details: wamp.Dict{optRealm: "realm1", optFrom: "b", optIncarnation: uint64(12345)}})
