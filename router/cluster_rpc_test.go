@@ -513,22 +513,22 @@ func TestClusterSessionKill(t *testing.T) {
 	asker := nodes[0].Dial(t, 0, "json", client.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// The nodes hear each other within a heartbeat or two.
+	victim := nodes[2].Dial(t, 0, "json", client.Config{})
+	// The nodes hear each other within a heartbeat or two: wait until A
+	// counts a session on each of B and C (the ones below, and the victim).
+	nodes[1].Dial(t, 0, "json", client.Config{}) // a session on B
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res, err := asker.Call(ctx, "wamp.session.count", nil, nil, nil, nil)
 		must(t, err)
-		if n, _ := wamp.AsInt64(res.Arguments[0]); n >= 1 && len(nodes) == 3 {
+		if n, _ := wamp.AsInt64(res.Arguments[0]); n >= 3 { // the asker, B's, the victim
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the nodes do not count each other")
+			t.Fatal("A does not count the sessions of B and C")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second) // every node is heard from (heartbeats every second)
-
-	victim := nodes[2].Dial(t, 0, "json", client.Config{})
 	_, err := asker.Call(ctx, "wamp.session.kill", nil, wamp.List{victim.ID()}, wamp.Dict{"reason": "wamp.close.killed"}, nil)
 	must(t, err)
 	awaitClosed(t, victim, "a session on C killed from A")
