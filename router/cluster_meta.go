@@ -160,12 +160,7 @@ func (s *Server) gatherCallees(ctx context.Context, rs *realmState, m *wamp.Call
 	all := append([]wamp.ID{}, local...)
 	for _, args := range remote {
 		found = true
-		l, _ := wamp.AsList(first(args))
-		for _, v := range l {
-			if id, ok := wamp.AsID(v); ok {
-				all = append(all, id)
-			}
-		}
+		all = append(all, idsOf(first(args))...)
 	}
 	if !found {
 		return fail(wamp.ErrNoSuchRegistration, wamp.List{fmt.Sprintf("no registration %d on any node", id)})
@@ -311,6 +306,33 @@ func (s *Server) gatherMeta(ctx context.Context, rs *realmState, m *wamp.Call) w
 	}
 }
 
+// idsOf reads a list of IDs from a node's answer.
+func idsOf(v any) []wamp.ID {
+	l, _ := wamp.AsList(v)
+	out := make([]wamp.ID, 0, len(l))
+	for _, x := range l {
+		if id, ok := wamp.AsID(x); ok {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// unionOf joins ID lists, each ID once, in order of first appearance.
+func unionOf(lists ...[]wamp.ID) []wamp.ID {
+	seen := map[wamp.ID]bool{}
+	out := []wamp.ID{}
+	for _, l := range lists {
+		for _, id := range l {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
 func first(l wamp.List) any {
 	if len(l) == 0 {
 		return nil
@@ -347,43 +369,20 @@ func (s *Server) gatherSubscriptionMeta(ctx context.Context, rs *realmState, m *
 		}
 		return fail(lastErr.URI, lastErr.Args)
 	}
-	ids := func(v any) []wamp.ID {
-		l, _ := wamp.AsList(v)
-		out := make([]wamp.ID, 0, len(l))
-		for _, x := range l {
-			if id, ok := wamp.AsID(x); ok {
-				out = append(out, id)
-			}
-		}
-		return out
-	}
-	union := func(lists ...[]wamp.ID) []wamp.ID {
-		seen := map[wamp.ID]bool{}
-		out := []wamp.ID{}
-		for _, l := range lists {
-			for _, id := range l {
-				if !seen[id] {
-					seen[id] = true
-					out = append(out, id)
-				}
-			}
-		}
-		return out
-	}
 	switch proc { // nexus's constant for count_subscribers is misspelt
 	case "wamp.subscription.list":
 		all := map[string][]wamp.ID{}
 		for _, args := range answers {
 			d, _ := wamp.AsDict(first(args))
 			for _, kind := range []string{"exact", "prefix", "wildcard"} {
-				all[kind] = union(all[kind], ids(d[kind]))
+				all[kind] = unionOf(all[kind], idsOf(d[kind]))
 			}
 		}
 		return result(wamp.List{wamp.Dict{"exact": all["exact"], "prefix": all["prefix"], "wildcard": all["wildcard"]}})
 	case "wamp.subscription.match":
 		var all []wamp.ID
 		for _, args := range answers {
-			all = union(all, ids(first(args)))
+			all = unionOf(all, idsOf(first(args)))
 		}
 		if len(all) == 0 {
 			return result(wamp.List{nil})
@@ -392,7 +391,7 @@ func (s *Server) gatherSubscriptionMeta(ctx context.Context, rs *realmState, m *
 	case "wamp.subscription.list_subscribers":
 		var all []wamp.ID
 		for _, args := range answers {
-			all = union(all, ids(first(args)))
+			all = unionOf(all, idsOf(first(args)))
 		}
 		return result(wamp.List{all})
 	case "wamp.subscription.count_subscribers":
