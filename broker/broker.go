@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -386,14 +384,5 @@ func (r *realm) subscriptionID(p realms.Pattern) wamp.ID {
 	if r.cluster == nil {
 		return wamp.GlobalID()
 	}
-	h := sha256.New() // a client cannot make a topic collide with another's at will
-	for _, part := range []string{r.name, p.Match(), p.URI()} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	id := wamp.ID(binary.BigEndian.Uint64(h.Sum(nil)) & (1<<53 - 1)) // WAMP IDs are at most 2^53
-	if _, taken := r.byID[id]; taken || id == 0 {
-		return wamp.GlobalID()
-	}
-	return id
+	return realms.StableID(r.name, p.Match(), p.URI(), func(id wamp.ID) bool { _, taken := r.byID[id]; return taken })
 }

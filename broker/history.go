@@ -306,7 +306,7 @@ func (b *Broker) LastPublication(realmName, topic string) (wamp.ID, bool, error)
 	// In a cluster whose history is in JetStream, the position is the
 	// cluster's: the one a resume reads from.
 	if rs, ok := b.cluster.(ResumeSource); ok && rs.KeepsHistory(realmName) && r.keepsHistoryOf(topic) {
-		ctx, cancel := context.WithTimeout(context.Background(), historyTimeoutHint)
+		ctx, cancel := context.WithTimeout(context.Background(), clusterHistoryTimeout)
 		defer cancel()
 		id, ok, err := rs.LastPublication(ctx, realmName, topic)
 		if err != nil {

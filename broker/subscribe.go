@@ -163,7 +163,7 @@ func (s *Session) clusterReplay(rs ResumeSource, topic string, since wamp.ID) (*
 		}
 		r.mu.Unlock()
 	}}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*historyTimeoutHint)
+	ctx, cancel := context.WithTimeout(context.Background(), resumeTimeout)
 	defer cancel()
 	if !settled {
 		if err := rs.InterestReady(ctx); err != nil {
@@ -188,8 +188,13 @@ func (s *Session) clusterReplay(rs ResumeSource, topic string, since wamp.ID) (*
 	return cr, nil
 }
 
-// historyTimeoutHint bounds a resume's wait for the cluster (half of it).
-const historyTimeoutHint = 2 * time.Second
+// clusterHistoryTimeout bounds a read of the cluster's history (a
+// position); resumeTimeout a resume's wait for the cluster (its interest in
+// place, then the read).
+const (
+	clusterHistoryTimeout = 2 * time.Second
+	resumeTimeout         = 2 * clusterHistoryTimeout
+)
 
 // merge returns the replay: the cluster's events, then those this node
 // recorded since the read began that the read did not have (published

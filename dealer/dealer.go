@@ -1,8 +1,6 @@
 package dealer
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"log/slog"
 	"time"
 
@@ -270,14 +268,5 @@ func (d *Dealer) registrationID(r *realm, match, uri string) wamp.ID {
 	if !d.stable {
 		return wamp.GlobalID()
 	}
-	h := sha256.New()
-	for _, part := range []string{r.name, match, uri} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	id := wamp.ID(binary.BigEndian.Uint64(h.Sum(nil)) & (1<<53 - 1))
-	if _, taken := r.byID[id]; taken || id == 0 {
-		return wamp.GlobalID()
-	}
-	return id
+	return realms.StableID(r.name, match, uri, func(id wamp.ID) bool { _, taken := r.byID[id]; return taken })
 }
