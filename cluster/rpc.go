@@ -299,7 +299,7 @@ func (rt *rpcRouter) expire() {
 	for name, p := range rt.peers {
 		if time.Since(p.seen) > nodeExpiry && !rt.n.members.heardWithin(name, nodeExpiry) {
 			delete(rt.peers, name)
-			rt.departed[name] = departure{p.incarnation, time.Now()}
+			rt.noteDeparted(name, p.incarnation)
 			gone = append(gone, p)
 		}
 	}
@@ -348,6 +348,16 @@ func (pr *peerRealm) endRelay(relay *dealer.Session, proxy wamp.ID, calls map[wa
 	}
 }
 
+// noteDeparted remembers that run incarnation of node name left or was
+// replaced, for departedMemory; at most maxPeers nodes are remembered.
+// The caller holds rt.mu.
+func (rt *rpcRouter) noteDeparted(name string, incarnation uint64) {
+	if _, known := rt.departed[name]; !known && len(rt.departed) >= maxPeers {
+		return
+	}
+	rt.departed[name] = departure{incarnation, time.Now()}
+}
+
 // current decides whether a message or snapshot of run incarnation of
 // node name is to be taken: not if that run left, was replaced, or is
 // older than the one known. A newer run replaces the old one (its state
@@ -365,7 +375,7 @@ func (rt *rpcRouter) current(name string, incarnation uint64) *peer {
 		return nil // a late message of an earlier run
 	case p != nil && incarnation > p.incarnation:
 		delete(rt.peers, name)
-		rt.departed[name] = departure{p.incarnation, time.Now()}
+		rt.noteDeparted(name, p.incarnation)
 		rt.mu.Unlock()
 		rt.log.Info("cluster: a node restarted; its earlier registrations and relayed calls end", "peer", name)
 		rt.leave(p)
@@ -458,7 +468,7 @@ func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 			p = nil
 		}
 		if d := rt.departed[name]; d.incarnation < incarnation {
-			rt.departed[name] = departure{incarnation, time.Now()}
+			rt.noteDeparted(name, incarnation)
 		}
 		rt.mu.Unlock()
 		if p != nil {
