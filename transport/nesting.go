@@ -128,12 +128,12 @@ func (w *containerWalk) item() error {
 // enter opens a container of n items (or indefinite, n == -1); left is the
 // number of bytes that follow its header.
 func (w *containerWalk) enter(n uint64, left int) error {
+	if len(w.open) >= w.limit {
+		return &nestingError{w.limit} // an empty container is a level too
+	}
 	if n == 0 {
 		w.done()
 		return nil
-	}
-	if len(w.open) >= w.limit {
-		return &nestingError{w.limit}
 	}
 	if n != indefinite && n > uint64(left) {
 		return errTruncated // every item takes at least one byte

@@ -174,6 +174,29 @@ func TestCheckNestingRefuses(t *testing.T) {
 			}
 		}
 	}
+	// An empty container is a level: at the limit fine, one deeper refused.
+	for _, format := range []string{"json", "msgpack", "cbor"} {
+		for _, tc := range []struct {
+			depth int
+			over  bool
+		}{{8, false}, {9, true}} {
+			var v any = map[string]any{}
+			if format == "cbor" {
+				v = []any{}
+			}
+			for range tc.depth - 1 {
+				v = map[string]any{"k": v}
+			}
+			b, err := itemCodecOf(format).SerializeDataItem(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ne *nestingError
+			if err := checkNesting(format, b, 8, 0); errors.As(err, &ne) != tc.over {
+				t.Errorf("%s: empty container at depth %d: %v, want refused %v", format, tc.depth, err, tc.over)
+			}
+		}
+	}
 	// Brackets inside JSON strings are text.
 	if err := checkNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8, 0); err != nil {
 		t.Errorf("json brackets in a string: %v", err)
