@@ -342,7 +342,10 @@ func (s *Server) stopAccepting(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, p := range attaching {
-		p.Close()
+		// A session welcomed meanwhile stays: endSessions says GOODBYE.
+		if p.AbortOpening() {
+			p.Close()
+		}
 	}
 	s.attachWG.Wait()
 }

@@ -191,6 +191,54 @@ func TestShutdownSendsGoodbye(t *testing.T) {
 	}
 }
 
+// TestShutdownWhileJoining: a session that joins as shutdown begins is
+// either refused or welcomed and then told GOODBYE, never welcomed and
+// dropped without one (a client would take that for a lost connection).
+// Each round starts the shutdown a little later into the join.
+func TestShutdownWhileJoining(t *testing.T) {
+	t.Parallel()
+	const rounds = 300
+	welcomed := 0
+	for round := range rounds {
+		srv := routertest.Start(t, func(c *config.Config) { c.ShutdownMode = config.ShutdownGoodbye })
+		l, ser := round%2, serializers[round%len(serializers)]
+		joined := make(chan *client.Client, 1)
+		go func() {
+			c, err := srv.DialErr(l, ser, client.Config{})
+			if err != nil {
+				c = nil
+			}
+			joined <- c
+		}()
+		spin(time.Duration(round) * 1500 * time.Microsecond / rounds)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		must(t, srv.Shutdown(ctx))
+		cancel()
+		c := <-joined
+		if c == nil {
+			continue // refused: it was not welcomed
+		}
+		welcomed++
+		select {
+		case <-c.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: client still connected after shutdown", round)
+		}
+		if gb := c.RouterGoodbye(); gb == nil || gb.Reason != wamp.CloseSystemShutdown {
+			t.Fatalf("round %d (%s over listener %d): welcomed, then GOODBYE %v, want %s", round, ser, l, gb, wamp.CloseSystemShutdown)
+		}
+		_ = c.Close()
+	}
+	t.Logf("%d of %d sessions were welcomed before the shutdown", welcomed, rounds)
+}
+
+// spin waits for d without sleeping (a sleep lasts at least tens of
+// microseconds).
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
 // TestShutdownForRestart: by default (shutdown_mode restart) every session's
 // connection ends without a GOODBYE, a WebSocket one with close code 1012,
 // so that clients reconnect; the other side of TestShutdownSendsGoodbye.

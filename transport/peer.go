@@ -203,9 +203,12 @@ type Peer struct {
 	// welcomed is closed once WELCOME is written (and the route is set).
 	welcomed    chan struct{}
 	welcomeOnce sync.Once
-	headers     atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
-	route       atomic.Value                // Route, set when the session is welcomed
-	left        sync.Once
+	// opening is openingSession until WELCOME is written, then
+	// openingWelcomed; openingRefused once AbortOpening won the race.
+	opening atomic.Int32
+	headers atomic.Pointer[http.Header] // upgrade request headers, until WELCOME
+	route   atomic.Value                // Route, set when the session is welcomed
+	left    sync.Once
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last inbound frame or pong
 
@@ -406,6 +409,20 @@ func (p *Peer) wake() {
 func (p *Peer) CloseForRestart() {
 	p.restart.Store(true)
 	p.Close()
+}
+
+const (
+	openingSession int32 = iota
+	openingWelcomed
+	openingRefused
+)
+
+// AbortOpening keeps a session that nexus has not yet welcomed from being
+// welcomed: a WELCOME queued from now on is written as ABORT
+// wamp.close.system_shutdown. It reports false when WELCOME went out
+// first: the session is open, and ends as the others do.
+func (p *Peer) AbortOpening() bool {
+	return p.opening.CompareAndSwap(openingSession, openingRefused)
 }
 
 // Close sends what is queued (for at most a couple of seconds), ends the

@@ -215,7 +215,9 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 }
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
-	if w, ok := msg.(*wamp.Welcome); ok {
+	if w, ok := msg.(*wamp.Welcome); ok && !p.opening.CompareAndSwap(openingSession, openingWelcomed) {
+		msg = &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{"message": "the router is shutting down"}}
+	} else if ok {
 		p.conn.readLimits().welcome()
 		p.headers.Store(nil) // authentication is over: hold no cookies
 		// nor the HELLO (nexus keeps its own copy of what it needs).

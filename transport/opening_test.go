@@ -1,0 +1,115 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/wamp"
+)
+
+// rawSocketSession opens a RawSocket JSON connection over loopback TCP and
+// sends HELLO; it returns the router's peer (once HELLO arrived) and a
+// reader of the client's side.
+func rawSocketSession(t *testing.T) (*Peer, net.Conn, *bufio.Reader) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	serializers, _ := LookupSerializers([]string{"json"})
+	hello := []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)
+	go func() {
+		_, _ = client.Write([]byte{0x7f, 0xf1, 0, 0})
+		frame := binary.BigEndian.AppendUint32(nil, uint32(len(hello)))
+		_, _ = client.Write(append(frame, hello...))
+	}()
+	peer, _, err := AcceptRawSocket(server, serializers, 1<<16, PeerOptions{WriteTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(peer.Close)
+	r := bufio.NewReader(client)
+	var reply [4]byte
+	if _, err := io.ReadFull(r, reply[:]); err != nil || reply[0] != 0x7f {
+		t.Fatalf("handshake reply %x: %v", reply, err)
+	}
+	select {
+	case msg := <-peer.Recv():
+		if _, ok := msg.(*wamp.Hello); !ok {
+			t.Fatalf("first message %v, want HELLO", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no HELLO")
+	}
+	return peer, client, r
+}
+
+// readCode reads one JSON frame from the client's side and returns its
+// message code.
+func readCode(t *testing.T, client net.Conn, r *bufio.Reader) (int, []any) {
+	t.Helper()
+	if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(head[:])&0xffffff)
+	if _, err := io.ReadFull(r, body); err != nil {
+		t.Fatal(err)
+	}
+	var msg []any
+	if err := json.Unmarshal(body, &msg); err != nil || len(msg) == 0 {
+		t.Fatalf("frame %q: %v", body, err)
+	}
+	code, _ := msg[0].(float64)
+	return int(code), msg
+}
+
+// TestAbortOpening: a session refused before its WELCOME is written gets
+// ABORT wamp.close.system_shutdown in WELCOME's place; one welcomed first
+// is not refused (it ends as the open sessions do, with GOODBYE).
+func TestAbortOpening(t *testing.T) {
+	t.Parallel()
+	t.Run("before WELCOME", func(t *testing.T) {
+		peer, client, r := rawSocketSession(t)
+		if !peer.AbortOpening() {
+			t.Fatal("AbortOpening of a session not yet welcomed reported false")
+		}
+		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
+		code, msg := readCode(t, client, r)
+		if code != int(wamp.ABORT) || msg[2] != string(wamp.ErrSystemShutdown) {
+			t.Fatalf("got %v, want ABORT %s in WELCOME's place", msg, wamp.ErrSystemShutdown)
+		}
+	})
+	t.Run("after WELCOME", func(t *testing.T) {
+		peer, client, r := rawSocketSession(t)
+		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
+		if code, msg := readCode(t, client, r); code != int(wamp.WELCOME) {
+			t.Fatalf("got %v, want WELCOME", msg)
+		}
+		if peer.AbortOpening() {
+			t.Fatal("AbortOpening of a welcomed session reported true")
+		}
+		peer.Send() <- &wamp.Goodbye{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}
+		if code, msg := readCode(t, client, r); code != int(wamp.GOODBYE) {
+			t.Fatalf("got %v, want GOODBYE", msg)
+		}
+	})
+}
