@@ -55,7 +55,7 @@ FUZZ_TARGETS := transport:FuzzWebSocketReader:6000 transport:FuzzRawSocketFrames
 	transport:FuzzRawSocketHandshake:60 transport:FuzzDecodeJSON:50000 transport:FuzzDecodeMsgpack:70000 \
 	transport:FuzzDecodeCBOR:50000 transport:FuzzJSONCodec:50000 transport:FuzzJSONValue:70000 \
 	bridge:FuzzParse:50000 bridge:FuzzSignedRequest:150000 config:FuzzParse:35000 \
-	cluster:FuzzSubjects:45000 cluster:FuzzDecode:40000
+	cluster:FuzzSubjects:45000 cluster:FuzzDecode:40000 cluster:FuzzDecodeNodeMessage:20000
 test-fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; rest=$${t#*:}; fn=$${rest%%:*}; n=$$(( $${rest##*:} * $(FUZZSCALE) )); \

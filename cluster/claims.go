@@ -148,7 +148,7 @@ func (n *Node) ClaimRegistration(realm, uri, match, policy string) error {
 
 func (n *Node) decodeClaim(data []byte) (node string, incarnation uint64, policy string, ok bool) {
 	var v any
-	if err := n.codec.DeserializeDataItem(data, &v); err != nil {
+	if err := n.decodeItem(data, &v); err != nil {
 		return "", 0, "", false
 	}
 	d, _ := wamp.AsDict(v)

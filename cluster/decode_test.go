@@ -1,12 +1,14 @@
 package cluster
 
 import (
+	"bytes"
 	"reflect"
 	"testing"
 
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // samplePublications are publications as a node forwards them: every
@@ -102,4 +104,124 @@ func FuzzDecode(f *testing.F) {
 				realm, realm2, pub.ID, pub2.ID, pub.Topic, pub2.Topic)
 		}
 	})
+}
+
+// nestedList is a MessagePack value of depth lists, one inside the other,
+// around a nil.
+func nestedList(depth int) []byte {
+	return append(bytes.Repeat([]byte{0x91}, depth), 0xc0)
+}
+
+// TestDecodeBoundsNesting: what another node sends decodes nested up to
+// the client limit plus the node's margin, and is refused one level
+// deeper (and a million deep), as a message and as a value.
+func TestDecodeBoundsNesting(t *testing.T) {
+	t.Parallel()
+	n := Node{maxDepth: 20 + nestingMargin}
+	limit := 20 + nestingMargin
+	var v any
+	for _, tc := range []struct {
+		depth int
+		ok    bool
+	}{{limit, true}, {limit + 1, false}, {1_000_000, false}} {
+		// A PUBLISH whose arguments hold the nested lists: the message
+		// itself and its arguments list are two levels.
+		msg := append([]byte{0x95, 0x10, 0x01, 0x80, 0xa1, 't', 0x91}, nestedList(tc.depth-2)...)
+		_, err := n.decodeMessage(msg)
+		if (err == nil) != tc.ok {
+			t.Errorf("message nested %d deep (limit %d): %v, want accepted %v", tc.depth, limit, err, tc.ok)
+		}
+		err = n.decodeItem(nestedList(tc.depth), &v)
+		if (err == nil) != tc.ok {
+			t.Errorf("value nested %d deep (limit %d): %v, want accepted %v", tc.depth, limit, err, tc.ok)
+		}
+	}
+	// The zero Node (tests) uses the default limit.
+	var zero Node
+	if err := zero.decodeItem(nestedList(transport.DefaultMaxNestingDepth+nestingMargin), &v); err != nil {
+		t.Errorf("zero node, default limit: %v", err)
+	}
+	if err := zero.decodeItem(nestedList(transport.DefaultMaxNestingDepth+nestingMargin+1), &v); err == nil {
+		t.Error("zero node: a value past the default limit decoded")
+	}
+}
+
+// FuzzDecodeNodeMessage feeds arbitrary bytes to the decoders of what
+// other nodes send besides publications (RPC messages, snapshots of
+// registrations, registration claims, meta requests): never a panic, and
+// nothing decoded nests deeper than the bound.
+func FuzzDecodeNodeMessage(f *testing.F) {
+	var n Node
+	for _, msg := range []wamp.Message{
+		&wamp.Call{Request: 1, Options: wamp.Dict{optRealm: "realm1", optFrom: "a", optReg: wamp.List{1, 2}}, Procedure: "p", Arguments: wamp.List{wamp.Dict{"x": wamp.List{1}}}},
+		&wamp.Result{Request: 2, Details: wamp.Dict{optIncarnation: 3, "progress": true}, Arguments: wamp.List{"r"}},
+		&wamp.Error{Type: wamp.CALL, Request: 3, Details: wamp.Dict{}, Error: "e"},
+		&wamp.Cancel{Request: 4, Options: wamp.Dict{"mode": "kill"}},
+	} {
+		data, err := n.codec.Serialize(msg)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, v := range []any{
+		map[string]any{"node": "a", "incarnation": 5, "realms": map[string]any{"realm1": []any{map[string]any{"id": 1, "procedure": "p", "match": "prefix"}}}},
+		map[string]any{"node": "b", "incarnation": 6, "policy": "roundrobin"},
+		map[string]any{"node": "c", "leaving": true},
+	} {
+		data, err := n.codec.SerializeDataItem(v)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add(nestedList(200))
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		limit := n.nestingLimit()
+		if msg, err := n.decodeMessage(data); err == nil {
+			if d := depthOf(reflect.ValueOf(msg).Elem()); d > limit {
+				t.Fatalf("message decoded %d deep past a bound of %d", d, limit)
+			}
+		}
+		var v any
+		if err := n.decodeItem(data, &v); err == nil {
+			if d := depthOf(reflect.ValueOf(v)); d > limit {
+				t.Fatalf("value decoded %d deep past a bound of %d", d, limit)
+			}
+		}
+		n.decodeClaim(data)
+	})
+}
+
+// depthOf is how deeply lists and maps nest in v; a message (a struct) is
+// one level, as its array on the wire.
+func depthOf(v reflect.Value) int {
+	for v.Kind() == reflect.Interface || v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
+		}
+		v = v.Elem()
+	}
+	deepest := 0
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			deepest = max(deepest, depthOf(v.Field(i)))
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return 0 // binary
+		}
+		for i := range v.Len() {
+			deepest = max(deepest, depthOf(v.Index(i)))
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			deepest = max(deepest, depthOf(it.Value()))
+		}
+	default:
+		return 0
+	}
+	return deepest + 1
 }

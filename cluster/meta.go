@@ -96,7 +96,7 @@ func (n *Node) Nodes() int { return n.members.others() }
 // ServeMeta answers other nodes' meta procedure requests with h.
 func (n *Node) ServeMeta(h MetaHandler) error {
 	_, err := n.nc.Subscribe(metaSubject, func(m *nats.Msg) {
-		msg, err := n.codec.Deserialize(m.Data)
+		msg, err := n.decodeMessage(m.Data)
 		call, ok := msg.(*wamp.Call)
 		if err != nil || !ok || m.Reply == "" {
 			n.log.Warn("cluster: undecodable meta request", "error", err)
@@ -173,7 +173,7 @@ func (n *Node) Gather(ctx context.Context, realm, procedure string, args wamp.Li
 	for len(results)+len(errs) < want {
 		select {
 		case m := <-replies:
-			msg, err := n.codec.Deserialize(m.Data)
+			msg, err := n.decodeMessage(m.Data)
 			if err != nil {
 				continue
 			}

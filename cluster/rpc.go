@@ -449,7 +449,7 @@ func (pr *peerRealm) relayFor(proxy wamp.ID) *dealer.Session {
 // onSnapshot mirrors another node's registrations.
 func (rt *rpcRouter) onSnapshot(m *nats.Msg) {
 	var v any
-	if err := rt.n.codec.DeserializeDataItem(m.Data, &v); err != nil {
+	if err := rt.n.decodeItem(m.Data, &v); err != nil {
 		rt.n.obs.Lost("undecodable")
 		return
 	}
@@ -790,7 +790,7 @@ func (rt *rpcRouter) send(node string, msg wamp.Message) error {
 // onMessage handles what another node sends this one: calls to relay,
 // their cancels, and answers to this node's proxies.
 func (rt *rpcRouter) onMessage(m *nats.Msg) {
-	msg, err := rt.n.codec.Deserialize(m.Data)
+	msg, err := rt.n.decodeMessage(m.Data)
 	if err != nil {
 		rt.n.obs.Lost("undecodable")
 		rt.log.Warn("cluster: undecodable RPC message", "error", err)

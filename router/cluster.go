@@ -29,7 +29,8 @@ func (s *Server) joinCluster() error {
 	}
 	node, err := cluster.Connect(cluster.Options{
 		URL: cc.NATS.URL, Node: name, CredentialsFile: cc.NATS.CredentialsFile, CAFile: cc.NATS.CAFile,
-		Deliver: s.broker.DeliverRemote, Logger: s.log, Observer: newClusterObserver(s.metrics),
+		MaxNestingDepth: s.cfg.Limits.MaxNestingDepth,
+		Deliver:         s.broker.DeliverRemote, Logger: s.log, Observer: newClusterObserver(s.metrics),
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)

@@ -145,7 +145,7 @@ func FuzzJSONCodec(f *testing.F) {
 	}
 	ours, theirs := newJSONCodec(), &serialize.JSONSerializer{}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if checkNesting("json", data, DefaultMaxNestingDepth, 10000) != nil {
+		if CheckNesting("json", data, DefaultMaxNestingDepth, 10000) != nil {
 			return
 		}
 		got, err1 := ours.Deserialize(data)

@@ -33,7 +33,7 @@ func (e *itemsError) Error() string {
 	return fmt.Sprintf("message holds more than %d values", e.limit)
 }
 
-// checkNesting walks an encoded message without decoding it and fails if
+// CheckNesting walks an encoded message without decoding it and fails if
 // arrays, maps (and, in CBOR, tags) nest deeper than limit, or if it holds
 // more than maxItems values (0: any number). The decoders nexus uses recurse
 // per level, and CBOR's counts no tags: a message of nested tags would
@@ -41,7 +41,7 @@ func (e *itemsError) Error() string {
 // walk is iterative and linear in len(b); it also refuses container lengths
 // that the bytes left cannot hold, so that no decoder allocates for elements
 // that are not there.
-func checkNesting(format string, b []byte, limit, maxItems int) error {
+func CheckNesting(format string, b []byte, limit, maxItems int) error {
 	switch format {
 	case "json":
 		return checkJSONNesting(b, limit, maxItems)

@@ -105,7 +105,7 @@ func TestCheckNestingMatchesEncoders(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: encode: %v", name, err)
 			}
-			err = checkNesting(name, b, limit, 0)
+			err = CheckNesting(name, b, limit, 0)
 			var ne *nestingError
 			switch {
 			case depth <= limit && err != nil:
@@ -141,7 +141,7 @@ func TestCheckNestingRefuses(t *testing.T) {
 		{"json arrays", "json", []byte(strings.Repeat("[", 9) + strings.Repeat("]", 9)), true},
 		{"json objects", "json", []byte(strings.Repeat(`{"a":`, 9) + "1" + strings.Repeat("}", 9)), true},
 	} {
-		err := checkNesting(tc.format, tc.input, 8, 0)
+		err := CheckNesting(tc.format, tc.input, 8, 0)
 		var ne *nestingError
 		switch {
 		case tc.name == "cbor tag under limit":
@@ -169,7 +169,7 @@ func TestCheckNestingRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ie *itemsError
-			if err := checkNesting(format, b, 8, 100); errors.As(err, &ie) != tc.over {
+			if err := CheckNesting(format, b, 8, 100); errors.As(err, &ie) != tc.over {
 				t.Errorf("%s: %d values: %v, want refused %v", format, tc.n+1, err, tc.over)
 			}
 		}
@@ -192,13 +192,13 @@ func TestCheckNestingRefuses(t *testing.T) {
 				t.Fatal(err)
 			}
 			var ne *nestingError
-			if err := checkNesting(format, b, 8, 0); errors.As(err, &ne) != tc.over {
+			if err := CheckNesting(format, b, 8, 0); errors.As(err, &ne) != tc.over {
 				t.Errorf("%s: empty container at depth %d: %v, want refused %v", format, tc.depth, err, tc.over)
 			}
 		}
 	}
 	// Brackets inside JSON strings are text.
-	if err := checkNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8, 0); err != nil {
+	if err := CheckNesting("json", []byte(`["`+strings.Repeat("[", 100)+`\"[["]`), 8, 0); err != nil {
 		t.Errorf("json brackets in a string: %v", err)
 	}
 }
@@ -212,7 +212,7 @@ func fuzzDecoder(f *testing.F, format string, seeds ...[]byte) {
 	codec := itemCodecOf(format)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 32
-		if err := checkNesting(format, data, limit, 1000); err != nil {
+		if err := CheckNesting(format, data, limit, 1000); err != nil {
 			return
 		}
 		var v any
@@ -307,7 +307,7 @@ func BenchmarkCheckNesting(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/items=%d/walk", format, size), func(b *testing.B) {
 				b.SetBytes(int64(len(msg)))
 				for b.Loop() {
-					if err := checkNesting(format, msg, DefaultMaxNestingDepth, DefaultMaxMessageItems); err != nil {
+					if err := CheckNesting(format, msg, DefaultMaxNestingDepth, DefaultMaxMessageItems); err != nil {
 						b.Fatal(err)
 					}
 				}

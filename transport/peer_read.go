@@ -119,7 +119,7 @@ func (p *Peer) readMessage() bool {
 		return false
 	}
 	p.seen()
-	if err := checkNesting(p.serializer.Name, b, p.opts.MaxNestingDepth, p.opts.MaxMessageItems); err != nil {
+	if err := CheckNesting(p.serializer.Name, b, p.opts.MaxNestingDepth, p.opts.MaxMessageItems); err != nil {
 		var ie *itemsError
 		if errors.As(err, &ie) {
 			return p.refuseTooBig(&tooBigError{size: len(b), limit: p.conn.readLimits().get(),
