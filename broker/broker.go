@@ -94,7 +94,7 @@ type Broker struct {
 	obs     Observer
 	cluster Cluster // nil on a single node; set before sessions join
 	// clusterReads holds a token per get_events reading the cluster's
-	// history (maxClusterReads).
+	// history (SetCluster's maxReads).
 	clusterReads chan struct{}
 }
 
@@ -139,7 +139,7 @@ func New(rs []Realm, log *slog.Logger, obs Observer) *Broker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs, clusterReads: make(chan struct{}, maxClusterReads)}
+	b := &Broker{realms: make(map[string]*realm, len(rs)), log: log, obs: obs}
 	for _, r := range rs {
 		prefix := map[string]*subscription{}
 		rs := &realm{

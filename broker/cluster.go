@@ -94,8 +94,12 @@ var forwardedOptions = []string{"exclude", "eligible", "exclude_authid", "eligib
 
 // SetCluster connects the broker to a cluster; call it before any session
 // joins. Subscriptions made before are announced now.
-func (b *Broker) SetCluster(c Cluster) {
+func (b *Broker) SetCluster(c Cluster, maxReads int) {
 	b.cluster = c
+	if maxReads <= 0 {
+		maxReads = DefaultMaxClusterReads
+	}
+	b.clusterReads = make(chan struct{}, maxReads)
 	for _, r := range b.realms {
 		r.mu.Lock()
 		r.cluster = c

@@ -47,13 +47,14 @@ func limitErrors(t *testing.T, c *recordingConn) int {
 }
 
 // TestClusterReadsBounded: a client cannot pile up goroutines reading the
-// cluster's history: past maxClusterReads at once, get_events is answered
+// cluster's history: past the cap of reads at once, get_events is answered
 // switchboard.error.limit_exceeded at once (and counted); once the reads
 // end, get_events is served again.
 func TestClusterReadsBounded(t *testing.T) {
 	b, obs := limitedBroker(Realm{})
 	h := &slowHistory{release: make(chan struct{})}
-	b.SetCluster(h)
+	const maxClusterReads = 5
+	b.SetCluster(h, maxClusterReads)
 	s, c := joinRecording(b, 1)
 	s.Handle(&wamp.Subscribe{Request: 1, Options: wamp.Dict{}, Topic: "app.t"})
 	sub, _ := wamp.AsID(lastReply(t, c)[2])

@@ -26,14 +26,15 @@ const (
 	LimitSubscriptionsPerSession = "subscriptions_per_session"
 	LimitRegistrationsPerSession = "registrations_per_session"
 	// LimitClusterReads bounds the get_events of a node that read the
-	// cluster's history at once (maxClusterReads).
+	// cluster's history at once (SetCluster's maxReads).
 	LimitClusterReads = "cluster_reads"
 )
 
-// maxClusterReads bounds the wamp.subscription.get_events a node reads
-// from the cluster's history at once (each in a goroutine of its own);
-// one more is answered switchboard.error.limit_exceeded at once.
-const maxClusterReads = 64
+// DefaultMaxClusterReads bounds the wamp.subscription.get_events a node
+// reads from the cluster's history at once (each in a goroutine of its
+// own) when SetCluster is given none; one more is answered
+// switchboard.error.limit_exceeded at once.
+const DefaultMaxClusterReads = 64
 
 // Estimated sizes of decoded values (64-bit), for max_retained_bytes.
 const (

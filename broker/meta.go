@@ -188,11 +188,11 @@ func (s *Session) getEvents(m *wamp.Call, argID func(int) (wamp.ID, bool), fail 
 	}
 	if hs, ok := s.b.cluster.(HistorySource); ok && hs.KeepsHistory(r.name) {
 		// The cluster's history, read without holding up the session's
-		// other messages, at most maxClusterReads at once.
+		// other messages, at most cap(clusterReads) at once.
 		select {
 		case s.b.clusterReads <- struct{}{}:
 		default:
-			err := &limitError{limit: LimitClusterReads, max: maxClusterReads}
+			err := &limitError{limit: LimitClusterReads, max: cap(s.b.clusterReads)}
 			s.b.limitRefused(r, "get_events refused", s.id, s.authID, err)
 			fail(LimitExceededURI, err.Error()+": try again")
 			return

@@ -18,6 +18,15 @@ type Cluster struct {
 	// with JetStream).
 	// Default 1.
 	HistoryReplicas int `mapstructure:"history_replicas" default:"1"`
+	// MaxHistoryReads is how many wamp.subscription.get_events a node reads
+	// from the cluster's history at once (1 to 10000); one more is
+	// answered switchboard.error.limit_exceeded. Default 64.
+	MaxHistoryReads int `mapstructure:"max_history_reads" default:"64"`
+	// MaxMetaCalls is how many meta calls a node answers for the whole
+	// cluster at once, each waiting up to a second for the other nodes (1
+	// to 10000); one more is answered switchboard.error.limit_exceeded.
+	// Default 64.
+	MaxMetaCalls int `mapstructure:"max_meta_calls" default:"64"`
 }
 
 // ClusterNATS configures the connection to NATS.
@@ -64,6 +73,14 @@ func (c *Config) validateCluster(ps *problems) {
 	}
 	if r := c.Cluster.HistoryReplicas; r < 1 || r > 5 {
 		ps.add("cluster.history_replicas", "want 1 to 5 (JetStream's replicas), got %d", r)
+	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"cluster.max_history_reads", c.Cluster.MaxHistoryReads}, {"cluster.max_meta_calls", c.Cluster.MaxMetaCalls}} {
+		if f.n < 1 || f.n > 10000 {
+			ps.add(f.key, "want 1 to 10000, got %d", f.n)
+		}
 	}
 	if strings.ContainsAny(c.Cluster.Node, " \t\r\n") {
 		ps.add("cluster.node", "want a name without whitespace, got %q", c.Cluster.Node)

@@ -36,7 +36,8 @@ func (s *Server) joinCluster() error {
 		return fmt.Errorf("router: %w", err)
 	}
 	s.cluster = node
-	s.broker.SetCluster(node)
+	s.broker.SetCluster(node, cc.MaxHistoryReads)
+	s.metaCalls = make(chan struct{}, cc.MaxMetaCalls)
 	if err := s.serveClusterMeta(node); err != nil {
 		node.Close()
 		return fmt.Errorf("router: %w", err)

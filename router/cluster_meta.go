@@ -21,14 +21,11 @@ var clusterMetaProcedures = map[wamp.URI]bool{
 	wamp.MetaProcSessionCount: true, wamp.MetaProcSessionList: true, wamp.MetaProcSessionGet: true,
 }
 
-// maxClusterMetaCalls bounds the meta calls a node answers for the whole
-// cluster at once (each waits up to 2 s for the other nodes); one more is
-// answered switchboard.error.limit_exceeded at once, counted under
-// limitClusterMetaCalls.
-const (
-	maxClusterMetaCalls   = 64
-	limitClusterMetaCalls = "cluster_meta_calls"
-)
+// limitClusterMetaCalls counts the meta calls refused over
+// cluster.max_meta_calls: a node answers that many for the whole cluster
+// at once (each waits up to a second for the other nodes); one more is
+// answered switchboard.error.limit_exceeded at once.
+const limitClusterMetaCalls = "cluster_meta_calls"
 
 // killProcedures are the session meta procedures that close sessions
 // (realms[].options.enable_meta_kill); in a cluster they reach every node.
@@ -225,15 +222,15 @@ func (s *Server) clusterMeta(rs *realmState, sub realms.Subject, conn dealer.Con
 			return true
 		}
 		// Each answer gathers the other nodes' in a goroutine of its own: at
-		// most maxClusterMetaCalls at once per node.
+		// most cluster.max_meta_calls at once per node.
 		select {
 		case s.metaCalls <- struct{}{}:
 		default:
 			s.observer.LimitExceeded(rs.name, limitClusterMetaCalls)
 			s.log.Warn("cluster meta call refused", "realm", rs.name, "session_id", uint64(sub.SessionID),
-				"limit", limitClusterMetaCalls, "max", maxClusterMetaCalls)
+				"limit", limitClusterMetaCalls, "max", cap(s.metaCalls))
 			conn.Send(&wamp.Error{Type: wamp.CALL, Request: m.Request, Details: wamp.Dict{}, Error: dealer.LimitExceededURI,
-				Arguments: wamp.List{fmt.Sprintf("%s limit of %d reached: try again", limitClusterMetaCalls, maxClusterMetaCalls)}})
+				Arguments: wamp.List{fmt.Sprintf("%s limit of %d reached: try again", limitClusterMetaCalls, cap(s.metaCalls))}})
 			return true
 		}
 		go func() {

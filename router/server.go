@@ -53,7 +53,7 @@ type Server struct {
 	// callbacks from any goroutine.
 	clusterRPC atomic.Pointer[cluster.Node]
 	// metaCalls holds a token per meta call being answered for the
-	// cluster (maxClusterMetaCalls).
+	// cluster (cluster.max_meta_calls).
 	metaCalls   chan struct{}
 	authLimiter *auth.FailureLimiter // failed authentications per address
 	// peerLimits are the message limits of every peer (a reload that
@@ -131,7 +131,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, registry: opts.Registry, peerLimits: cfg.Limits, metaCalls: make(chan struct{}, maxClusterMetaCalls),
+	s := &Server{cfg: cfg, log: log, registry: opts.Registry, peerLimits: cfg.Limits,
 		realmByName: map[string]*realmState{}, bridgeOf: map[int]*bridgeBackend{},
 		attaching: map[*transport.Peer]struct{}{}, peers: map[*transport.Peer]struct{}{}}
 	if s.registry == nil {
