@@ -18,7 +18,9 @@ type CalleeOptions struct {
 	Secret  string
 	Timeout time.Duration
 	Client  *http.Client
-	Logger  *slog.Logger
+	// AnswerLimits bound the nesting and the values of the app's answer.
+	AnswerLimits BodyLimits
+	Logger       *slog.Logger
 	// Observer, when set, counts failures (for metrics).
 	Observer CalleeObserver
 }
@@ -130,7 +132,7 @@ func (c *HTTPCallee) Invoke(ctx context.Context, procedure string, args []any, k
 	if err != nil {
 		return nil, nil, c.fail(procedure, "unreachable", resp.StatusCode, err, nil)
 	}
-	v, jerr := decodeJSON(raw)
+	v, jerr := decodeJSON(raw, c.opts.AnswerLimits)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if jerr != nil {
 			return nil, nil, c.fail(procedure, "invalid_answer", resp.StatusCode, jerr, raw)

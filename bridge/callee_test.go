@@ -35,6 +35,8 @@ func TestHTTPCalleeAnswers(t *testing.T) {
 			http.Redirect(w, r, target.URL, http.StatusPermanentRedirect)
 		case "/not-json":
 			_, _ = w.Write([]byte("<html>secret page</html>"))
+		case "/too-deep": // one level past the default nesting limit, 64
+			_, _ = w.Write([]byte(`{"args":` + strings.Repeat("[", 64) + strings.Repeat("]", 64) + `}`))
 		default:
 			http.Error(w, "panic: secret internals", http.StatusInternalServerError)
 		}
@@ -48,6 +50,7 @@ func TestHTTPCalleeAnswers(t *testing.T) {
 		{"/app-error", "app.error.invalid", "", 0},
 		{"/redirect", ErrHTTPCalleeFailed, "redirect", http.StatusPermanentRedirect},
 		{"/not-json", ErrHTTPCalleeFailed, "invalid_answer", http.StatusOK},
+		{"/too-deep", ErrHTTPCalleeFailed, "invalid_answer", http.StatusOK},
 		{"/crash", ErrHTTPCalleeFailed, "status", http.StatusInternalServerError},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
@@ -109,5 +112,32 @@ func TestForwarderDoesNotFollowRedirects(t *testing.T) {
 	}
 	if n := followed.Load(); n != 0 {
 		t.Fatalf("a redirect was followed %d times", n)
+	}
+}
+
+// TestHTTPCalleeAnswerLimits: an answer nested to AnswerLimits is the
+// result; one level deeper is an invalid answer (TestHTTPCalleeAnswers
+// covers the default limit).
+func TestHTTPCalleeAnswerLimits(t *testing.T) {
+	t.Parallel()
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		depth := 10
+		if r.URL.Path == "/deeper" {
+			depth = 11
+		}
+		_, _ = w.Write([]byte(`{"args":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + `}`))
+	}))
+	t.Cleanup(app.Close)
+	for _, path := range []string{"/at-limit", "/deeper"} {
+		c := NewHTTPCallee(CalleeOptions{URL: app.URL + path, Secret: "s", Timeout: 5 * time.Second,
+			AnswerLimits: BodyLimits{MaxNestingDepth: 10}})
+		args, _, err := c.Invoke(context.Background(), "app.p", nil, nil, nil)
+		c.Close()
+		switch e, _ := err.(*Error); {
+		case path == "/at-limit" && (err != nil || len(args) != 1):
+			t.Fatalf("answer at the limit: %v %v", args, err)
+		case path == "/deeper" && (e == nil || e.URI != ErrHTTPCalleeFailed):
+			t.Fatalf("answer past the limit: %v %v, want %s", args, err, ErrHTTPCalleeFailed)
+		}
 	}
 }

@@ -58,10 +58,12 @@ type Key struct {
 
 // Options configure a Handler.
 type Options struct {
-	Backend             Backend
-	Keys                []Key
-	AnonymousRole       string // role of credential-less loopback requests, when no keys are configured
-	MaxBodySize         int
+	Backend       Backend
+	Keys          []Key
+	AnonymousRole string // role of credential-less loopback requests, when no keys are configured
+	MaxBodySize   int
+	// BodyLimits bound the nesting and the values of a body's JSON.
+	BodyLimits          BodyLimits
 	TimestampDeltaLimit time.Duration
 	CallTimeout         time.Duration
 	// ReadTimeout bounds reading a request's body (0: no bound).
@@ -351,7 +353,7 @@ func (h *Handler) servePublish(w http.ResponseWriter, r *http.Request) {
 		rerr.write(w)
 		return
 	}
-	reqs, batch, err := ParsePublish(body)
+	reqs, batch, err := ParsePublish(body, h.opts.BodyLimits)
 	if err != nil {
 		refuse(http.StatusBadRequest, ErrInvalidRequest, "%v", err).write(w)
 		return
@@ -394,7 +396,7 @@ func (h *Handler) serveCall(w http.ResponseWriter, r *http.Request) {
 		rerr.write(w)
 		return
 	}
-	req, err := ParseCall(body)
+	req, err := ParseCall(body, h.opts.BodyLimits)
 	if err != nil {
 		refuse(http.StatusBadRequest, ErrInvalidRequest, "%v", err).write(w)
 		return

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // PublishRequest is one event to publish: Crossbar's publisher body.
@@ -40,8 +42,8 @@ var publishOptions = map[string]bool{
 // ParsePublish decodes a publish body: a JSON object, or a non-empty array
 // of objects (a batch). Fields other than topic, args, kwargs and options
 // are ignored, as Crossbar does; unknown options are refused.
-func ParsePublish(body []byte) (reqs []PublishRequest, batch bool, err error) {
-	v, err := decodeJSON(body)
+func ParsePublish(body []byte, lim BodyLimits) (reqs []PublishRequest, batch bool, err error) {
+	v, err := decodeJSON(body, lim)
 	if err != nil {
 		return nil, false, err
 	}
@@ -87,9 +89,9 @@ func ParsePublish(body []byte) (reqs []PublishRequest, batch bool, err error) {
 }
 
 // ParseCall decodes a call body.
-func ParseCall(body []byte) (CallRequest, error) {
+func ParseCall(body []byte, lim BodyLimits) (CallRequest, error) {
 	var r CallRequest
-	v, err := decodeJSON(body)
+	v, err := decodeJSON(body, lim)
 	if err != nil {
 		return r, err
 	}
@@ -128,11 +130,47 @@ func ParseCall(body []byte) (CallRequest, error) {
 	return r, nil
 }
 
-// decodeJSON decodes one UTF-8 JSON value, with integers kept exact as int64
-// (other numbers as float64).
-func decodeJSON(body []byte) (any, error) {
+// BodyLimits bound the JSON of a request body (and of an HTTP callee's
+// answer) as limits.max_nesting_depth and max_message_items bound a
+// client's message: what is published or called over HTTP reaches
+// clients and other nodes as a WAMP message.
+type BodyLimits struct {
+	// MaxNestingDepth is how deeply a publication's or call's arrays and
+	// objects may nest, the body's own object included (0:
+	// transport.DefaultMaxNestingDepth); a batch's array is one more level.
+	MaxNestingDepth int
+	// MaxItems is how many values a body may hold (0:
+	// transport.DefaultMaxMessageItems).
+	MaxItems int
+}
+
+// check refuses a body nested deeper, or holding more values, than lim
+// allows, before it is decoded.
+func (lim BodyLimits) check(body []byte) error {
+	depth, items := lim.MaxNestingDepth, lim.MaxItems
+	if depth <= 0 {
+		depth = transport.DefaultMaxNestingDepth
+	}
+	if items <= 0 {
+		items = transport.DefaultMaxMessageItems
+	}
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '[' {
+		depth++ // a batch: each publication inside its array
+	}
+	if err := transport.CheckNesting("json", body, depth, items); err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
+	return nil
+}
+
+// decodeJSON decodes one UTF-8 JSON value within lim, with integers kept
+// exact as int64 (other numbers as float64).
+func decodeJSON(body []byte, lim BodyLimits) (any, error) {
 	if !utf8.Valid(body) {
 		return nil, errors.New("body is not valid UTF-8")
+	}
+	if err := lim.check(body); err != nil {
+		return nil, err
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

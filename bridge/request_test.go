@@ -20,7 +20,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		reqs, _, err := ParsePublish(body)
+		reqs, _, err := ParsePublish(body, BodyLimits{MaxNestingDepth: 16, MaxItems: 1000})
 		if err == nil {
 			for _, r := range reqs {
 				if r.Topic == "" {
@@ -28,7 +28,7 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		if c, err := ParseCall(body); err == nil && c.Procedure == "" {
+		if c, err := ParseCall(body, BodyLimits{MaxNestingDepth: 16, MaxItems: 1000}); err == nil && c.Procedure == "" {
 			t.Fatal("accepted a call without a procedure")
 		}
 	})
@@ -36,7 +36,7 @@ func FuzzParse(f *testing.F) {
 
 func TestParseKeepsIntegersExact(t *testing.T) {
 	t.Parallel()
-	reqs, _, err := ParsePublish([]byte(`{"topic":"a","args":[9007199254740993, 1.5, 12345678901234567890123]}`))
+	reqs, _, err := ParsePublish([]byte(`{"topic":"a","args":[9007199254740993, 1.5, 12345678901234567890123]}`), BodyLimits{})
 	if err != nil {
 		t.Fatal(err)
 	}

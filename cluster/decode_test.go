@@ -8,7 +8,6 @@ import (
 	"github.com/gammazero/nexus/v3/wamp"
 
 	"github.com/switchboard-wamp/switchboard/broker"
-	"github.com/switchboard-wamp/switchboard/transport"
 )
 
 // samplePublications are publications as a node forwards them: every
@@ -113,36 +112,25 @@ func nestedList(depth int) []byte {
 }
 
 // TestDecodeBoundsNesting: what another node sends decodes nested up to
-// the client limit plus the node's margin, and is refused one level
-// deeper (and a million deep), as a message and as a value.
+// maxNodeNesting, and is refused one level deeper (and a million deep),
+// as a message and as a value.
 func TestDecodeBoundsNesting(t *testing.T) {
 	t.Parallel()
-	n := Node{maxDepth: 20 + nestingMargin}
-	limit := 20 + nestingMargin
+	var n Node
 	var v any
 	for _, tc := range []struct {
 		depth int
 		ok    bool
-	}{{limit, true}, {limit + 1, false}, {1_000_000, false}} {
+	}{{maxNodeNesting, true}, {maxNodeNesting + 1, false}, {1_000_000, false}} {
 		// A PUBLISH whose arguments hold the nested lists: the message
 		// itself and its arguments list are two levels.
 		msg := append([]byte{0x95, 0x10, 0x01, 0x80, 0xa1, 't', 0x91}, nestedList(tc.depth-2)...)
-		_, err := n.decodeMessage(msg)
-		if (err == nil) != tc.ok {
-			t.Errorf("message nested %d deep (limit %d): %v, want accepted %v", tc.depth, limit, err, tc.ok)
+		if _, err := n.decodeMessage(msg); (err == nil) != tc.ok {
+			t.Errorf("message nested %d deep: %v, want accepted %v", tc.depth, err, tc.ok)
 		}
-		err = n.decodeItem(nestedList(tc.depth), &v)
-		if (err == nil) != tc.ok {
-			t.Errorf("value nested %d deep (limit %d): %v, want accepted %v", tc.depth, limit, err, tc.ok)
+		if err := n.decodeItem(nestedList(tc.depth), &v); (err == nil) != tc.ok {
+			t.Errorf("value nested %d deep: %v, want accepted %v", tc.depth, err, tc.ok)
 		}
-	}
-	// The zero Node (tests) uses the default limit.
-	var zero Node
-	if err := zero.decodeItem(nestedList(transport.DefaultMaxNestingDepth+nestingMargin), &v); err != nil {
-		t.Errorf("zero node, default limit: %v", err)
-	}
-	if err := zero.decodeItem(nestedList(transport.DefaultMaxNestingDepth+nestingMargin+1), &v); err == nil {
-		t.Error("zero node: a value past the default limit decoded")
 	}
 }
 
@@ -178,7 +166,7 @@ func FuzzDecodeNodeMessage(f *testing.F) {
 	f.Add(nestedList(200))
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		limit := n.nestingLimit()
+		const limit = maxNodeNesting
 		if msg, err := n.decodeMessage(data); err == nil {
 			if d := depthOf(reflect.ValueOf(msg).Elem()); d > limit {
 				t.Fatalf("message decoded %d deep past a bound of %d", d, limit)

@@ -30,10 +30,6 @@ type Options struct {
 	// CAFile is a PEM file of CAs for a NATS server's TLS certificate; ""
 	// for the system's.
 	CAFile string
-	// MaxNestingDepth is how deeply a client's message may nest
-	// (limits.max_nesting_depth; 0: transport.DefaultMaxNestingDepth). What
-	// other nodes send may nest nestingMargin levels deeper, no more.
-	MaxNestingDepth int
 	// Deliver hands another node's publication to this node's broker.
 	Deliver func(realm string, pub broker.RemotePublication) error
 	Logger  *slog.Logger
@@ -66,9 +62,6 @@ type Node struct {
 	obs     Observer
 	deliver func(string, broker.RemotePublication) error
 	codec   serialize.MessagePackSerializer
-	// maxDepth bounds the nesting of what other nodes send (decodeMessage;
-	// 0: the default's).
-	maxDepth int
 
 	// in receives every subscription's messages, in the order NATS sent
 	// them (one channel for all: a publication that several subjects
@@ -132,9 +125,6 @@ func Connect(opts Options) (*Node, error) {
 		subs: map[string]*natsInterest{}, done: make(chan struct{}), reads: make(chan struct{}, maxConcurrentReads)}
 	if n.obs == nil {
 		n.obs = nopObserver{}
-	}
-	if opts.MaxNestingDepth > 0 {
-		n.maxDepth = opts.MaxNestingDepth + nestingMargin
 	}
 	natsOpts := []nats.Option{
 		nats.Name("switchboard " + opts.Node),
@@ -377,16 +367,20 @@ func (n *Node) encode(realm string, pub broker.RemotePublication) ([]byte, error
 		Arguments: pub.Args, ArgumentsKw: pub.Kwargs})
 }
 
-// nestingMargin is how many levels a node's own wrapping (options,
-// snapshots of registrations) may add to a client's message.
-const nestingMargin = 8
+// maxNodeNesting bounds how deeply what other nodes send may nest: the
+// deepest a client's message may be on any node (limits.max_nesting_depth
+// is at most 1000), plus 8 levels of a node's own wrapping (options,
+// snapshots of registrations). The same on every node, whatever its
+// limits: nodes in the middle of a change of limits still understand each
+// other.
+const maxNodeNesting = 1000 + 8
 
 // decodeMessage decodes a WAMP message another node sent, once its nesting
 // is within bounds: the decoder recurses per level, and a message nested a
 // million deep (from a NATS account shared with something else) would
 // exhaust the stack. Its size is bounded by NATS's max_payload.
 func (n *Node) decodeMessage(data []byte) (wamp.Message, error) {
-	if err := transport.CheckNesting("msgpack", data, n.nestingLimit(), 0); err != nil {
+	if err := transport.CheckNesting("msgpack", data, maxNodeNesting, 0); err != nil {
 		return nil, fmt.Errorf("cluster message: %w", err)
 	}
 	return n.codec.Deserialize(data)
@@ -395,17 +389,10 @@ func (n *Node) decodeMessage(data []byte) (wamp.Message, error) {
 // decodeItem decodes a value another node sent (a snapshot, a claim) into
 // v, within the nesting bound of decodeMessage.
 func (n *Node) decodeItem(data []byte, v *any) error {
-	if err := transport.CheckNesting("msgpack", data, n.nestingLimit(), 0); err != nil {
+	if err := transport.CheckNesting("msgpack", data, maxNodeNesting, 0); err != nil {
 		return fmt.Errorf("cluster message: %w", err)
 	}
 	return n.codec.DeserializeDataItem(data, v)
-}
-
-func (n *Node) nestingLimit() int {
-	if n.maxDepth > 0 {
-		return n.maxDepth
-	}
-	return transport.DefaultMaxNestingDepth + nestingMargin
 }
 
 func (n *Node) decode(data []byte) (string, broker.RemotePublication, error) {

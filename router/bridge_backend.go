@@ -106,7 +106,8 @@ func (b *bridgeBackend) start(ctx context.Context) error {
 	b.calleeSession = c
 	for _, cc := range b.callees {
 		callee := bridge.NewHTTPCallee(bridge.CalleeOptions{URL: cc.URL, Secret: cc.Secret, Timeout: cc.Timeout,
-			Logger: b.s.log, Observer: calleeObserver{b.s.metrics}})
+			AnswerLimits: bridge.BodyLimits{MaxNestingDepth: b.s.cfg.Limits.MaxNestingDepth, MaxItems: b.s.cfg.Limits.MaxMessageItems},
+			Logger:       b.s.log, Observer: calleeObserver{b.s.metrics}})
 		b.httpCallees = append(b.httpCallees, callee)
 		proc := cc.Procedure
 		_, err := c.Register(proc, wamp.Dict{wamp.OptDiscloseCaller: true}, func(ctx context.Context, inv *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
@@ -149,6 +150,7 @@ func (s *Server) newBridge(cfg *config.Bridge) (*bridge.Handler, *bridgeBackend,
 		Keys:                keys,
 		AnonymousRole:       cfg.Role,
 		MaxBodySize:         cfg.MaxBodySize,
+		BodyLimits:          bridge.BodyLimits{MaxNestingDepth: s.cfg.Limits.MaxNestingDepth, MaxItems: s.cfg.Limits.MaxMessageItems},
 		TimestampDeltaLimit: cfg.TimestampDeltaLimit,
 		CallTimeout:         cfg.CallTimeout,
 		ReadTimeout:         cfg.ReadTimeout,

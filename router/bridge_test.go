@@ -329,7 +329,10 @@ func TestBridgeCredentials(t *testing.T) {
 
 func TestBridgeBadInput(t *testing.T) {
 	t.Parallel()
-	srv := routertest.Start(t, withBridge(false))
+	srv := routertest.Start(t, func(c *config.Config) {
+		withBridge(false)(c)
+		c.Limits.MaxMessageItems = 1000
+	})
 	b := newBridgeClient(t, srv)
 	for _, tc := range []struct {
 		name, body, contentType string
@@ -351,6 +354,14 @@ func TestBridgeBadInput(t *testing.T) {
 		{"json with charset", `{"topic":"app.a"}`, "Application/JSON; charset=UTF-8", 200, ""},
 		{"wrong charset", `{"topic":"app.a"}`, "application/json; charset=latin-1", 415, bridge.ErrUnsupportedMediaType},
 		{"oversized body", `{"topic":"app.a","args":["` + strings.Repeat("x", 5000) + `"]}`, "application/json", 413, bridge.ErrPayloadTooLarge},
+		// limits.max_nesting_depth (64) bounds a body as a client's message.
+		{"nested to the limit", nestedBody(64), "application/json", 200, ""},
+		{"nested one deeper", nestedBody(65), "application/json", 400, bridge.ErrInvalidRequest},
+		{"batch nested to the limit", "[" + nestedBody(64) + "]", "application/json", 200, ""},
+		{"batch nested one deeper", "[" + nestedBody(65) + "]", "application/json", 400, bridge.ErrInvalidRequest},
+		// and limits.max_message_items (1000 here) the values in it.
+		{"values within the limit", `{"topic":"app.a","args":[` + strings.Repeat("0,", 900) + `0]}`, "application/json", 200, ""},
+		{"too many values", `{"topic":"app.a","args":[` + strings.Repeat("0,", 1500) + `0]}`, "application/json", 400, bridge.ErrInvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := []byte(tc.body)
@@ -374,6 +385,12 @@ func TestBridgeBadInput(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("preflight: status %d, ACAO %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
 	}
+}
+
+// nestedBody is a publish body whose arrays and objects nest depth levels,
+// its own object included.
+func nestedBody(depth int) string {
+	return `{"topic":"app.a","args":` + strings.Repeat("[", depth-1) + strings.Repeat("]", depth-1) + "}"
 }
 
 // TestBridgeLoopbackWithoutKeys: the embedded default: no keys, loopback

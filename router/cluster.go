@@ -29,8 +29,7 @@ func (s *Server) joinCluster() error {
 	}
 	node, err := cluster.Connect(cluster.Options{
 		URL: cc.NATS.URL, Node: name, CredentialsFile: cc.NATS.CredentialsFile, CAFile: cc.NATS.CAFile,
-		MaxNestingDepth: s.cfg.Limits.MaxNestingDepth,
-		Deliver:         s.broker.DeliverRemote, Logger: s.log, Observer: newClusterObserver(s.metrics),
+		Deliver: s.broker.DeliverRemote, Logger: s.log, Observer: newClusterObserver(s.metrics),
 	})
 	if err != nil {
 		return fmt.Errorf("router: %w", err)

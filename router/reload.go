@@ -152,5 +152,8 @@ func restartNeeded(old, cfg *config.Config) error {
 	if a.Limits != b.Limits {
 		return fmt.Errorf("%w: limits changed", ErrRestartNeeded)
 	}
+	if a.Cluster != b.Cluster {
+		return fmt.Errorf("%w: cluster changed", ErrRestartNeeded)
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -56,6 +57,11 @@ func TestReload(t *testing.T) {
 	moved.Listeners[0].WebSocket.Path = "/elsewhere"
 	if err := srv.Reload(moved); !errors.Is(err, router.ErrRestartNeeded) {
 		t.Fatalf("changed listener: %v, want ErrRestartNeeded", err)
+	}
+	clustered := reloadable("ticket-three-0123", "app.")
+	clustered.Cluster.MaxMetaCalls++
+	if err := srv.Reload(clustered); !errors.Is(err, router.ErrRestartNeeded) || !strings.Contains(err.Error(), "cluster") {
+		t.Fatalf("changed cluster settings: %v, want ErrRestartNeeded", err)
 	}
 	// Still the second configuration.
 	srv.Dial(t, 0, "json", ticketAuth("alice", "ticket-two-012345"))
