@@ -341,10 +341,12 @@ func (s *Server) stopAccepting(ctx context.Context) {
 		attaching = append(attaching, p)
 	}
 	s.mu.Unlock()
+	restart := s.cfg.ShutdownMode == config.ShutdownRestart
 	for _, p := range attaching {
-		// A session welcomed meanwhile stays: endSessions says GOODBYE.
-		if p.AbortOpening() {
-			p.Close()
+		// A session welcomed meanwhile stays: endSessions ends it as the
+		// others (GOODBYE, or a restart's close).
+		if p.AbortOpening(restart) {
+			p.Close() // for a restart, with the restart's close code
 		}
 	}
 	s.attachWG.Wait()
@@ -433,11 +435,17 @@ func (s *Server) beginConn() bool {
 }
 
 // attach hands a connected peer to nexus, which reads HELLO, authenticates
-// and starts the session. Peers arriving during shutdown get ABORT.
+// and starts the session. Peers arriving during shutdown get ABORT, or for
+// a restart the restart's close (an ABORT would tell them not to come
+// back).
 func (s *Server) attach(peer *transport.Peer, details wamp.Dict) {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		if s.cfg.ShutdownMode == config.ShutdownRestart {
+			peer.CloseForRestart()
+			return
+		}
 		select {
 		case peer.Send() <- &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}:
 		default:

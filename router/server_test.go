@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -230,6 +231,52 @@ func TestShutdownWhileJoining(t *testing.T) {
 		_ = c.Close()
 	}
 	t.Logf("%d of %d sessions were welcomed before the shutdown", welcomed, rounds)
+}
+
+// TestShutdownForRestartWhileJoining: with shutdown_mode restart, a
+// session that joins as shutdown begins never gets ABORT or GOODBYE (both
+// tell autobahn.js not to reconnect): it is welcomed and then closed with
+// 1012, or closed with 1012 before its WELCOME, or (a connection whose
+// HELLO the router had not read yet) reset.
+func TestShutdownForRestartWhileJoining(t *testing.T) {
+	t.Parallel()
+	const rounds = 200
+	welcomed, reset := 0, 0
+	for round := range rounds {
+		srv := routertest.Start(t, func(c *config.Config) { c.ShutdownCloseSpread = 0 })
+		status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
+		if ws == nil {
+			t.Fatalf("upgrade: %d %s", status, body)
+		}
+		must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)))
+		spin(time.Duration(round) * 1500 * time.Microsecond / rounds)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		must(t, srv.Shutdown(ctx))
+		cancel()
+		must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err == nil {
+				if !strings.HasPrefix(string(msg), "[2,") {
+					t.Fatalf("round %d: got %s while the router restarts, want WELCOME or nothing", round, msg)
+				}
+				welcomed++
+				continue
+			}
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) && errors.Is(err, syscall.ECONNRESET) {
+				reset++
+			} else if !errors.As(err, &ce) || ce.Code != 1012 {
+				t.Fatalf("round %d: %v, want close 1012 (service restart)", round, err)
+			}
+			break
+		}
+		_ = ws.Close()
+	}
+	if reset == rounds {
+		t.Fatal("every connection was reset: none closed for a restart")
+	}
+	t.Logf("%d of %d sessions were welcomed before the shutdown, %d reset", welcomed, rounds, reset)
 }
 
 // spin waits for d without sleeping (a sleep lasts at least tens of

@@ -89,7 +89,7 @@ func TestAbortOpening(t *testing.T) {
 	t.Parallel()
 	t.Run("before WELCOME", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
-		if !peer.AbortOpening() {
+		if !peer.AbortOpening(false) {
 			t.Fatal("AbortOpening of a session not yet welcomed reported false")
 		}
 		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
@@ -98,13 +98,29 @@ func TestAbortOpening(t *testing.T) {
 			t.Fatalf("got %v, want ABORT %s in WELCOME's place", msg, wamp.ErrSystemShutdown)
 		}
 	})
+	t.Run("before WELCOME, for a restart", func(t *testing.T) {
+		peer, client, r := rawSocketSession(t)
+		if !peer.AbortOpening(true) {
+			t.Fatal("AbortOpening of a session not yet welcomed reported false")
+		}
+		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
+		peer.Close()
+		// Neither WELCOME nor ABORT (which tells a client not to come
+		// back): the connection just ends.
+		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+			t.Fatalf("read %q (%v) after the refusal, want the connection's end and nothing else", b, err)
+		}
+	})
 	t.Run("after WELCOME", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
 		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
 		if code, msg := readCode(t, client, r); code != int(wamp.WELCOME) {
 			t.Fatalf("got %v, want WELCOME", msg)
 		}
-		if peer.AbortOpening() {
+		if peer.AbortOpening(false) {
 			t.Fatal("AbortOpening of a welcomed session reported true")
 		}
 		peer.Send() <- &wamp.Goodbye{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}

@@ -419,9 +419,14 @@ const (
 
 // AbortOpening keeps a session that nexus has not yet welcomed from being
 // welcomed: a WELCOME queued from now on is written as ABORT
-// wamp.close.system_shutdown. It reports false when WELCOME went out
-// first: the session is open, and ends as the others do.
-func (p *Peer) AbortOpening() bool {
+// wamp.close.system_shutdown, or, for a restart, not written at all (the
+// connection then ends as a restart's, and the client comes back). It
+// reports false when WELCOME went out first: the session is open, and
+// ends as the others do.
+func (p *Peer) AbortOpening(restart bool) bool {
+	if restart {
+		p.restart.Store(true) // before the swap that the writer reads
+	}
 	return p.opening.CompareAndSwap(openingSession, openingRefused)
 }
 

@@ -216,6 +216,9 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
 	if w, ok := msg.(*wamp.Welcome); ok && !p.opening.CompareAndSwap(openingSession, openingWelcomed) {
+		if p.restart.Load() {
+			return nil // AbortOpening for a restart: no session, no ABORT
+		}
 		msg = &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{"message": "the router is shutting down"}}
 	} else if ok {
 		p.conn.readLimits().welcome()
