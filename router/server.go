@@ -77,6 +77,8 @@ type Server struct {
 	// peers are the welcomed sessions' connections (for a restart-style
 	// shutdown).
 	peers map[*transport.Peer]struct{}
+	// restarting is set once closeForRestart has taken the list of peers.
+	restarting bool
 	// teardown undoes what Start set up, for a failed Start and Shutdown.
 	teardown teardown
 
@@ -380,6 +382,7 @@ func (s *Server) endSessions(ctx context.Context) {
 // half of what is left of ctx), so that they do not all come back at once.
 func (s *Server) closeForRestart(ctx context.Context) {
 	s.mu.Lock()
+	s.restarting = true
 	peers := make([]*transport.Peer, 0, len(s.peers))
 	for p := range s.peers {
 		peers = append(peers, p)
@@ -411,14 +414,20 @@ func (s *Server) closeForRestart(ctx context.Context) {
 	wg.Wait()
 }
 
-// trackPeer adds (on) or removes a welcomed session's connection.
+// trackPeer adds (on) or removes a welcomed session's connection. A
+// session welcomed after closeForRestart took its list (its WELCOME was
+// queued before, written after) is closed for the restart too.
 func (s *Server) trackPeer(p *transport.Peer, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if on {
-		s.peers[p] = struct{}{}
-	} else {
+	if !on {
 		delete(s.peers, p)
+		return
+	}
+	s.peers[p] = struct{}{}
+	if s.restarting {
+		p.EndForRestart() // before nexus's GOODBYE can be written
+		go p.Close()
 	}
 }
 

@@ -114,6 +114,22 @@ func TestAbortOpening(t *testing.T) {
 			t.Fatalf("read %q (%v) after the refusal, want the connection's end and nothing else", b, err)
 		}
 	})
+	t.Run("after WELCOME, for a restart", func(t *testing.T) {
+		peer, client, r := rawSocketSession(t)
+		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
+		if code, msg := readCode(t, client, r); code != int(wamp.WELCOME) {
+			t.Fatalf("got %v, want WELCOME", msg)
+		}
+		peer.EndForRestart()
+		peer.Send() <- &wamp.Goodbye{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}
+		peer.Close()
+		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+			t.Fatalf("read %q (%v) after a restart's end, want no GOODBYE", b, err)
+		}
+	})
 	t.Run("after WELCOME", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
 		peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}

@@ -405,11 +405,18 @@ func (p *Peer) wake() {
 // CloseForRestart is Close for a router that restarts: what is queued is
 // sent, then the connection ends without a GOODBYE (WebSocket close 1012,
 // "service restart"), which clients answer by reconnecting (autobahn.js and
-// wampy.js stop retrying after a router's GOODBYE).
+// wampy.js stop retrying after a router's GOODBYE). A GOODBYE queued from
+// now on is not written.
 func (p *Peer) CloseForRestart() {
-	p.restart.Store(true)
+	p.EndForRestart()
 	p.Close()
 }
+
+// EndForRestart marks the connection as ending for a restart, as
+// CloseForRestart does, without waiting for it: from now on no GOODBYE is
+// written, and Close ends the connection as a restart. Safe to call from a
+// SessionHooks method, where Close would wait for itself.
+func (p *Peer) EndForRestart() { p.restart.Store(true) }
 
 const (
 	openingSession int32 = iota

@@ -231,6 +231,9 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 		}
 		p.welcomeOnce.Do(func() { close(p.welcomed) })
 	}
+	if _, ok := msg.(*wamp.Goodbye); ok && p.restart.Load() {
+		return nil // a restart ends without GOODBYE, or clients stay away
+	}
 	if r, ok := p.route.Load().(OutboundRewriter); ok {
 		if msg = r.Outbound(msg); msg == nil {
 			return nil
