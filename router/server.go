@@ -79,6 +79,9 @@ type Server struct {
 	peers map[*transport.Peer]struct{}
 	// restarting is set once closeForRestart has taken the list of peers.
 	restarting bool
+	// stopping is the configuration the shutdown in progress follows (a
+	// reload meanwhile does not change it); nil before.
+	stopping *config.Config
 	// teardown undoes what Start set up, for a failed Start and Shutdown.
 	teardown teardown
 
@@ -227,7 +230,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.started = true
 	if err := s.setUp(ctx); err != nil {
-		s.closing = true
+		s.closing, s.stopping = true, s.cfg
 		s.mu.Unlock()
 		undoCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		s.teardown.run(undoCtx, s.log)
@@ -343,7 +346,7 @@ func (s *Server) stopAccepting(ctx context.Context) {
 		attaching = append(attaching, p)
 	}
 	s.mu.Unlock()
-	restart := s.cfg.ShutdownMode == config.ShutdownRestart
+	restart := s.stopConfig().ShutdownMode == config.ShutdownRestart
 	for _, p := range attaching {
 		// A session welcomed meanwhile stays: endSessions ends it as the
 		// others (GOODBYE, or a restart's close).
@@ -358,7 +361,7 @@ func (s *Server) stopAccepting(ctx context.Context) {
 // closing) and closes what is still connected; when ctx ends first, at
 // once.
 func (s *Server) endSessions(ctx context.Context) {
-	if s.cfg.ShutdownMode == config.ShutdownRestart {
+	if s.stopConfig().ShutdownMode == config.ShutdownRestart {
 		s.closeForRestart(ctx)
 	}
 	done := make(chan struct{})
@@ -388,7 +391,7 @@ func (s *Server) closeForRestart(ctx context.Context) {
 		peers = append(peers, p)
 	}
 	s.mu.Unlock()
-	spread := s.cfg.ShutdownCloseSpread
+	spread := s.stopConfig().ShutdownCloseSpread
 	if d, ok := ctx.Deadline(); ok {
 		spread = min(spread, time.Until(d)/2)
 	}
@@ -450,8 +453,9 @@ func (s *Server) beginConn() bool {
 func (s *Server) attach(peer *transport.Peer, details wamp.Dict) {
 	s.mu.Lock()
 	if s.closing {
+		restart := s.stopping.ShutdownMode == config.ShutdownRestart
 		s.mu.Unlock()
-		if s.cfg.ShutdownMode == config.ShutdownRestart {
+		if restart {
 			peer.CloseForRestart()
 			return
 		}
@@ -476,6 +480,17 @@ func (s *Server) attach(peer *transport.Peer, details wamp.Dict) {
 	}
 }
 
+// stopConfig is the configuration the shutdown in progress follows, or the
+// current one (a failed Start's undoing).
+func (s *Server) stopConfig() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping != nil {
+		return s.stopping
+	}
+	return s.cfg
+}
+
 // Shutdown stops accepting connections, sends every session GOODBYE
 // (wamp.close.system_shutdown) and closes all connections. When ctx ends
 // first, the connections still open are closed at once. It is idempotent.
@@ -487,6 +502,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	s.stopping = s.cfg
 	started := s.started
 	s.mu.Unlock()
 	if !started {
@@ -495,8 +511,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	// Not ready from now on: load balancers stop sending new clients while
 	// the sessions still run (for shutdown_drain_delay), then GOODBYE.
 	s.ready.Store(false)
-	s.log.Info("shutting down", "drain_delay", s.cfg.ShutdownDrainDelay.String())
-	if d := s.cfg.ShutdownDrainDelay; d > 0 {
+	s.log.Info("shutting down", "drain_delay", s.stopping.ShutdownDrainDelay.String())
+	if d := s.stopping.ShutdownDrainDelay; d > 0 {
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():

@@ -17,6 +17,12 @@ import (
 // reader of the client's side.
 func rawSocketSession(t *testing.T) (*Peer, net.Conn, *bufio.Reader) {
 	t.Helper()
+	return rawSocketSessionWith(t, PeerOptions{WriteTimeout: time.Second})
+}
+
+// rawSocketSessionWith is rawSocketSession with the peer's options.
+func rawSocketSessionWith(t *testing.T, opts PeerOptions) (*Peer, net.Conn, *bufio.Reader) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +44,7 @@ func rawSocketSession(t *testing.T) (*Peer, net.Conn, *bufio.Reader) {
 		frame := binary.BigEndian.AppendUint32(nil, uint32(len(hello)))
 		_, _ = client.Write(append(frame, hello...))
 	}()
-	peer, _, err := AcceptRawSocket(server, serializers, 1<<16, PeerOptions{WriteTimeout: time.Second})
+	peer, _, err := AcceptRawSocket(server, serializers, 1<<16, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,4 +150,46 @@ func TestAbortOpening(t *testing.T) {
 			t.Fatalf("got %v, want GOODBYE", msg)
 		}
 	})
+}
+
+// slowWelcome is SessionHooks whose Welcome waits for release, with a
+// Route that reports its Leave.
+type slowWelcome struct {
+	entered, release, left chan struct{}
+}
+
+func (*slowWelcome) Hello(*wamp.Hello) {}
+func (h *slowWelcome) Welcome(*Peer, *wamp.Hello, *wamp.Welcome) Route {
+	close(h.entered)
+	<-h.release
+	return h
+}
+func (*slowWelcome) Handle(wamp.Message) bool { return false }
+func (h *slowWelcome) Leave()                 { close(h.left) }
+
+// TestLeaveWhenClientGoesDuringWelcome: a client that disconnects while
+// the router joins its session (the Welcome hook) still leaves: its
+// session's route is ended once the hook returns it.
+func TestLeaveWhenClientGoesDuringWelcome(t *testing.T) {
+	t.Parallel()
+	h := &slowWelcome{entered: make(chan struct{}), release: make(chan struct{}), left: make(chan struct{})}
+	peer, client, _ := rawSocketSessionWith(t, PeerOptions{WriteTimeout: time.Second,
+		NewSession: func() SessionHooks { return h }})
+	peer.Send() <- &wamp.Welcome{ID: 7, Details: wamp.Dict{}}
+	<-h.entered
+	client.Close()
+	select {
+	case _, open := <-peer.Recv():
+		if open {
+			t.Fatal("a message after HELLO")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader did not end when the client went")
+	}
+	close(h.release)
+	select {
+	case <-h.left:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the session's route never left")
+	}
 }

@@ -425,16 +425,25 @@ const (
 )
 
 // AbortOpening keeps a session that nexus has not yet welcomed from being
-// welcomed: a WELCOME queued from now on is written as ABORT
-// wamp.close.system_shutdown, or, for a restart, not written at all (the
-// connection then ends as a restart's, and the client comes back). It
-// reports false when WELCOME went out first: the session is open, and
-// ends as the others do.
+// welcomed: a WELCOME queued from now on is not written, and the client is
+// told ABORT wamp.close.system_shutdown, or, for a restart, nothing (the
+// connection then ends as a restart's when Close is called, and the client
+// comes back). It reports false when WELCOME went out first: the session
+// is open, nothing is changed, and it ends as the others do.
 func (p *Peer) AbortOpening(restart bool) bool {
-	if restart {
-		p.restart.Store(true) // before the swap that the writer reads
+	if !p.opening.CompareAndSwap(openingSession, openingRefused) {
+		return false
 	}
-	return p.opening.CompareAndSwap(openingSession, openingRefused)
+	if restart {
+		p.EndForRestart()
+		return true
+	}
+	select {
+	case p.out <- &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{"message": "the router is shutting down"}}:
+	default: // the queue is full: the connection just ends
+	}
+	p.startWriter()
+	return true
 }
 
 // Close sends what is queued (for at most a couple of seconds), ends the
@@ -455,12 +464,12 @@ func (p *Peer) Close() {
 	})
 }
 
+// leave ends the session's route once; before the route is set there is
+// nothing to leave (writeMessage leaves for a client gone meanwhile).
 func (p *Peer) leave() {
-	p.left.Do(func() {
-		if r, ok := p.route.Load().(Route); ok {
-			r.Leave()
-		}
-	})
+	if r, ok := p.route.Load().(Route); ok {
+		p.left.Do(r.Leave)
+	}
 }
 
 func (p *Peer) seen() { p.lastSeen.Store(time.Now().UnixNano()) }

@@ -216,10 +216,7 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
 	if w, ok := msg.(*wamp.Welcome); ok && !p.opening.CompareAndSwap(openingSession, openingWelcomed) {
-		if p.restart.Load() {
-			return nil // AbortOpening for a restart: no session, no ABORT
-		}
-		msg = &wamp.Abort{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{"message": "the router is shutting down"}}
+		return nil // AbortOpening came first: no session
 	} else if ok {
 		p.conn.readLimits().welcome()
 		p.headers.Store(nil) // authentication is over: hold no cookies
@@ -227,6 +224,11 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 		if hello := p.hello.Swap(nil); hello != nil && p.hooks != nil {
 			if r := p.hooks.Welcome(p, hello, w); r != nil {
 				p.route.Store(r)
+				select {
+				case <-p.readerGone:
+					p.leave() // the client left during the hook, before there was a route to leave
+				default:
+				}
 			}
 		}
 		p.welcomeOnce.Do(func() { close(p.welcomed) })
@@ -256,6 +258,11 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 // connection; nexus then ends the session.
 func (p *Peer) sayGoodbyeSlow() {
 	_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	if p.restart.Load() {
+		p.conn.WriteRestart() // no GOODBYE in a restart: the client comes back
+		p.closeConn()
+		return
+	}
 	gb := &wamp.Goodbye{Reason: SlowConsumerReason, Details: wamp.Dict{
 		"message": fmt.Sprintf("outbound queue exceeded %d bytes", p.opts.MaxQueueBytes),
 	}}
