@@ -103,6 +103,13 @@ func TestAbortOpening(t *testing.T) {
 		if code != int(wamp.ABORT) || msg[2] != string(wamp.ErrSystemShutdown) {
 			t.Fatalf("got %v, want ABORT %s in WELCOME's place", msg, wamp.ErrSystemShutdown)
 		}
+		peer.Close()
+		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+			t.Fatalf("read %q (%v) after ABORT, want no WELCOME", b, err)
+		}
 	})
 	t.Run("before WELCOME, for a restart", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
