@@ -55,6 +55,7 @@ func main() {
 
 type options struct {
 	clusterSubscribers int                   // subscribers of the cluster scenario
+	clusterRPCShape    rpcShape              // the load of the cluster-rpc scenario
 	routers            []string              // names, in table column order
 	specs              map[string]routerSpec // by name
 	shapes             []rpcShape
@@ -118,7 +119,8 @@ func run() error {
 	flag.DurationVar(&o.writeDelay, "write-delay", 0, "switchboard's listeners[].websocket.write_delay in every scenario but bridge1 (0s: off, the config default)")
 	flag.IntVar(&o.maxHandshakes, "max-handshakes", -1, "switchboard's limits.max_handshakes (-1: the config default, 10000; 0: no bound)")
 	flag.IntVar(&o.clusterSubscribers, "cluster-subscribers", 1000, "subscribers in the cluster scenario (split over two nodes)")
-	flag.IntVar(&o.rounds, "rounds", 3, "runs per router (or write_delay) in the users, bridge1 and storm scenarios, taken in turns (the median is reported)")
+	clusterRPC := flag.String("cluster-rpc-shape", "4x16", "the RPC load of the cluster-rpc scenario, CALLERSxINFLIGHT")
+	flag.IntVar(&o.rounds, "rounds", 3, "runs per router (or write_delay, or cluster layout) in the users, bridge1, storm, cluster and cluster-rpc scenarios, taken in turns (the median is reported)")
 	flag.IntVar(&o.users, "users", 1000, "sessions in the users scenario, each with a prefix topic of its own")
 	flag.IntVar(&o.usersEvents, "users-events", 20000, "publishes per users run")
 	flag.IntVar(&o.usersSharedEvery, "users-shared-every", 100, "in the users scenario every this many-th publish goes to the shared topic, the others to one user's topic (round robin)")
@@ -148,6 +150,11 @@ func run() error {
 	if o.shapes, err = parseShapes(*shapes); err != nil {
 		return fmt.Errorf("-rpc-shapes: %w", err)
 	}
+	clusterShapes, err := parseShapes(*clusterRPC)
+	if err != nil || len(clusterShapes) != 1 {
+		return fmt.Errorf("-cluster-rpc-shape: want one CALLERSxINFLIGHT, got %q", *clusterRPC)
+	}
+	o.clusterRPCShape = clusterShapes[0]
 	o.scenarios = map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
 		o.scenarios[s] = true
@@ -283,6 +290,11 @@ func run() error {
 	}
 	if o.scenarios["cluster"] {
 		if err := runClusterScenario(&o); err != nil {
+			return err
+		}
+	}
+	if o.scenarios["cluster-rpc"] {
+		if err := runClusterRPCScenario(&o); err != nil {
 			return err
 		}
 	}

@@ -87,8 +87,15 @@ const rpcStall = 3 * time.Second
 // several answers came back, so calls are truly pipelined; the callee reads
 // INVOCATIONs and writes YIELDs the same way.
 func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.Duration) (rpcResult, error) {
+	return runRPCAcross(url, url, p, calls, shape, timeout)
+}
+
+// runRPCAcross is runRPC with the callee on the router at calleeURL and the
+// callers on the one at callerURL (nodes of a cluster); p, when not nil,
+// is the router whose CPU is measured.
+func runRPCAcross(calleeURL, callerURL string, p *routerProc, calls int, shape rpcShape, timeout time.Duration) (rpcResult, error) {
 	res := rpcResult{failed: map[string]int{}}
-	callee, err := dialWAMP(url, `"callee":{}`)
+	callee, err := dialWAMP(calleeURL, `"callee":{}`)
 	if err != nil {
 		return res, err
 	}
@@ -101,8 +108,14 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 	}
 	var outOfOrder atomic.Int64
 	go serveEcho(callee, &outOfOrder)
+	if calleeURL != callerURL {
+		if err := awaitProcedure(callerURL, "bench.echo", 15*time.Second); err != nil {
+			return res, err
+		}
+		outOfOrder.Store(0) // the probes' INVOCATIONs
+	}
 
-	callers, err := connectAll(url, shape.callers, `"caller":{}`, nil)
+	callers, err := connectAll(callerURL, shape.callers, `"caller":{}`, nil)
 	if err != nil {
 		return res, err
 	}
@@ -118,7 +131,11 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 	var last time.Time
 	var wg sync.WaitGroup
 	var firstErr error
-	before, cpuErr := p.cpu()
+	var before cpuUse
+	cpuErr := errors.New("no router to measure")
+	if p != nil {
+		before, cpuErr = p.cpu()
+	}
 	start := time.Now()
 	deadline := start.Add(timeout)
 	for _, c := range callers {
@@ -148,8 +165,10 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 	if firstErr != nil {
 		return res, firstErr
 	}
-	if after, err := p.cpu(); err == nil && cpuErr == nil {
-		res.cpu, res.cpuKnown = after.sub(before), true
+	if cpuErr == nil {
+		if after, err := p.cpu(); err == nil {
+			res.cpu, res.cpuKnown = after.sub(before), true
+		}
 	}
 	res.notSent = per*shape.callers - res.calls
 	if last.IsZero() {
@@ -159,6 +178,33 @@ func runRPC(url string, p *routerProc, calls int, shape rpcShape, timeout time.D
 	res.outOfOrder = outOfOrder.Load()
 	res.p50, res.p99 = hist.percentile(50), hist.percentile(99)
 	return res, nil
+}
+
+// awaitProcedure calls procedure on the router at url until it answers
+// (another node's registration has reached it), for at most wait.
+func awaitProcedure(url, procedure string, wait time.Duration) error {
+	c, err := dialWAMP(url, `"caller":{}`)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	deadline := time.Now().Add(wait)
+	for id := 1; ; id++ {
+		if err := c.send(fmt.Sprintf(`[48,%d,{},%q,[0]]`, id, procedure)); err != nil {
+			return err
+		}
+		msg, err := c.read(5 * time.Second)
+		if err != nil {
+			return fmt.Errorf("probe call of %s: %w", procedure, err)
+		}
+		if bytes.HasPrefix(msg, []byte("[50,")) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not callable at %s after %v: %.200s", procedure, url, wait, msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // callerResult is one caller's share of a run.
