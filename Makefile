@@ -78,6 +78,7 @@ test-browser:
 # (figures from a run this small mean little; see docs/performance.md).
 test-bench:
 	$(GO) run ./cmd/switchboard-bench -n 10 -events 200 -calls 1000 -idle 50 -bridge-requests 200 -bridge-subscribers 10 -timeout 20s
+	$(GO) run ./cmd/switchboard-bench -scenarios cluster,cluster-rpc -routers switchboard -rounds 1 -cluster-subscribers 20 -events 200 -calls 2000 -timeout 20s
 
 test-static: build
 	bash .ci/static-check.sh $(BIN)
