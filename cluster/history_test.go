@@ -242,3 +242,43 @@ func TestHistoryPermanentRefusals(t *testing.T) {
 		t.Fatal("the node keeps history in a stream JetStream refused")
 	}
 }
+
+// TestHistorySkipsForeignEntries: an entry on a history subject that no
+// node wrote (undecodable, nested past the bound, or another realm's) is
+// left out of the events read, and counted; the nodes' own entries are
+// all there.
+func TestHistorySkipsForeignEntries(t *testing.T) {
+	t.Parallel()
+	s := startNATSJetStream(t)
+	obs := &testObserver{subjects: make(chan int, 64), lost: map[string]int{}}
+	n, err := Connect(Options{URL: s.ClientURL(), Node: "a", Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.StartHistory(ctx, []HistoryRealm{{Name: "realm1", History: []broker.History{{Topic: "app.h", Match: "exact", Limit: 10}}}}, 1)["realm1"]; err != nil {
+		t.Fatal(err)
+	}
+	otherRealm, err := n.encode("realm2", broker.RemotePublication{ID: 99, Topic: "app.h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := [][]byte{[]byte("not msgpack"), append([]byte{0x95, 0x10, 0x01, 0x80, 0xa1, 't', 0x91}, nestedList(maxNodeNesting)...), otherRealm}
+	for _, data := range foreign {
+		if err := n.nc.Publish(topicSubject("realm1", "app.h"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publishHistory(t, n, "app.h", 2, uint64(len(foreign))+2)
+	evs, err := n.HistoryEvents(context.Background(), "realm1", realms.NewPattern("app.h", realms.MatchExact))
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("history of app.h: %d events (%v), want the 2 a node wrote", len(evs), err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.lost["undecodable"] != len(foreign) {
+		t.Fatalf("counted %d undecodable entries, want %d", obs.lost["undecodable"], len(foreign))
+	}
+}

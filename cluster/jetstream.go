@@ -135,13 +135,20 @@ func (n *Node) readStream(ctx context.Context, realm, stream, subject string, po
 		return err
 	}
 	defer done()
-	return readAll(ctx, cons, limit, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
+	skipped := 0
+	err = readAll(ctx, cons, limit, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) {
 		msgRealm, pub, err := n.decode(msg.Data())
 		if err != nil || msgRealm != realm || msg.Subject() != subjectOf(pub.Topic) {
+			skipped++ // not a node's: another writer on the stream's subjects
+			n.obs.Lost("undecodable")
 			return
 		}
 		f(pub, meta.Timestamp)
 	})
+	if skipped > 0 {
+		n.log.Warn("cluster: stream entries that no node wrote were skipped", "stream", stream, "skipped", skipped)
+	}
+	return err
 }
 
 // readConsumer creates a consumer that reads stream's messages on
