@@ -347,13 +347,17 @@ func (s *Server) stopAccepting(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	restart := s.stopConfig().ShutdownMode == config.ShutdownRestart
+	var refused sync.WaitGroup
 	for _, p := range attaching {
 		// A session welcomed meanwhile stays: endSessions ends it as the
 		// others (GOODBYE, or a restart's close).
 		if p.AbortOpening(restart) {
-			p.Close() // for a restart, with the restart's close code
+			// for a restart, with the restart's close code; at once, each
+			// may take its write timeout to flush
+			refused.Go(p.Close)
 		}
 	}
+	refused.Wait()
 	s.attachWG.Wait()
 }
 
