@@ -515,19 +515,20 @@ func TestClusterSessionKill(t *testing.T) {
 	defer cancel()
 	victim := nodes[2].Dial(t, 0, "json", client.Config{})
 	// The nodes hear each other within a heartbeat or two: wait until A
-	// counts a session on each of B and C (the ones below, and the victim).
-	nodes[1].Dial(t, 0, "json", client.Config{}) // a session on B
+	// finds a session of each of B and C (the victim). Not a count: each
+	// node has sessions of its own besides the clients' (the bridge's).
+	onB := nodes[1].Dial(t, 0, "json", client.Config{})
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		res, err := asker.Call(ctx, "wamp.session.count", nil, nil, nil, nil)
-		must(t, err)
-		if n, _ := wamp.AsInt64(res.Arguments[0]); n >= 3 { // the asker, B's, the victim
-			break
+	for _, id := range []wamp.ID{onB.ID(), victim.ID()} {
+		for {
+			if _, err := asker.Call(ctx, "wamp.session.get", nil, wamp.List{id}, nil, nil); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("A does not find session %d of another node", id)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("A does not count the sessions of B and C")
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 	_, err := asker.Call(ctx, "wamp.session.kill", nil, wamp.List{victim.ID()}, wamp.Dict{"reason": "wamp.close.killed"}, nil)
 	must(t, err)
