@@ -69,6 +69,7 @@ func (n *Node) startMembership() error {
 	if _, err := n.nc.Subscribe(nodesSubject, func(m *nats.Msg) {
 		if name := string(m.Data); name != "" && name != n.name {
 			n.members.heard(name)
+			n.reportNodes()
 		}
 	}); err != nil {
 		return fmt.Errorf("cluster: subscribe to heartbeats: %w", err)
@@ -80,6 +81,7 @@ func (n *Node) startMembership() error {
 		defer t.Stop()
 		for {
 			_ = n.nc.Publish(nodesSubject, []byte(n.name))
+			n.reportNodes() // also when a node is no longer heard
 			select {
 			case <-n.done:
 				return
@@ -92,6 +94,18 @@ func (n *Node) startMembership() error {
 
 // Nodes returns how many other nodes this node hears from.
 func (n *Node) Nodes() int { return n.members.others() }
+
+// NodesObserver is told how many other nodes a node hears from (the
+// Node's Observer implements it if it can).
+type NodesObserver interface {
+	Nodes(n int)
+}
+
+func (n *Node) reportNodes() {
+	if o, ok := n.obs.(NodesObserver); ok {
+		o.Nodes(n.members.others())
+	}
+}
 
 // ServeMeta answers other nodes' meta procedure requests with h.
 func (n *Node) ServeMeta(h MetaHandler) error {

@@ -36,17 +36,19 @@ type Metrics struct {
 	// ClusterMirroredRegistrations counts the other nodes' registrations
 	// this node routes calls to.
 	ClusterMirroredRegistrations prometheus.Gauge
-	BridgeRequests               *prometheus.CounterVec
-	BridgeDuration               *prometheus.HistogramVec
-	ForwardEvents                *prometheus.CounterVec
-	ForwardRetries               prometheus.Counter
-	BridgeRefused                *prometheus.CounterVec
-	CalleeFailures               *prometheus.CounterVec
-	HostRefused                  prometheus.Counter
-	LimitExceeded                *prometheus.CounterVec
-	RetainedTopics               *prometheus.GaugeVec
-	RetainedBytes                *prometheus.GaugeVec
-	BuildInfo                    *prometheus.GaugeVec
+	// ClusterNodes counts the other nodes this node hears from.
+	ClusterNodes   prometheus.Gauge
+	BridgeRequests *prometheus.CounterVec
+	BridgeDuration *prometheus.HistogramVec
+	ForwardEvents  *prometheus.CounterVec
+	ForwardRetries prometheus.Counter
+	BridgeRefused  *prometheus.CounterVec
+	CalleeFailures *prometheus.CounterVec
+	HostRefused    prometheus.Counter
+	LimitExceeded  *prometheus.CounterVec
+	RetainedTopics *prometheus.GaugeVec
+	RetainedBytes  *prometheus.GaugeVec
+	BuildInfo      *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them, with the Go runtime and
@@ -159,6 +161,9 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		ClusterMirroredRegistrations: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "switchboard_cluster_mirrored_registrations", Help: "Registrations of the other nodes this node routes calls to (the shared registry's size as this node sees it).",
 		}),
+		ClusterNodes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "switchboard_cluster_nodes", Help: "Other nodes this node hears from (their heartbeats within the last 3 s).",
+		}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_build_info", Help: "Always 1; labels give the version and Go version.",
 		}, []string{"version", "go_version"}),
@@ -171,7 +176,7 @@ func New(reg prometheus.Registerer, version string) (*Metrics, error) {
 		m.BridgeRequests, m.BridgeDuration, m.ForwardEvents, m.ForwardRetries,
 		m.BridgeRefused, m.CalleeFailures, m.HostRefused,
 		m.LimitExceeded, m.RetainedTopics, m.RetainedBytes, m.HistoryTopics, m.HistoryBytes, m.HistoryEvicted,
-		m.ClusterPublications, m.ClusterLost, m.ClusterConnected, m.ClusterSubjects, m.ClusterMirroredRegistrations, m.BuildInfo,
+		m.ClusterPublications, m.ClusterLost, m.ClusterConnected, m.ClusterSubjects, m.ClusterMirroredRegistrations, m.ClusterNodes, m.BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
 		if err := reg.Register(c); err != nil {

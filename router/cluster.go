@@ -153,13 +153,14 @@ type clusterObserver struct {
 	connected      prometheus.Gauge
 	subjects       prometheus.Gauge
 	mirrored       prometheus.Gauge
+	nodes          prometheus.Gauge
 }
 
 func newClusterObserver(m *metrics.Metrics) clusterObserver {
 	return clusterObserver{
 		sent: m.ClusterPublications.WithLabelValues("out"), received: m.ClusterPublications.WithLabelValues("in"),
 		lost: m.ClusterLost, connected: m.ClusterConnected, subjects: m.ClusterSubjects,
-		mirrored: m.ClusterMirroredRegistrations,
+		mirrored: m.ClusterMirroredRegistrations, nodes: m.ClusterNodes,
 	}
 }
 
@@ -168,6 +169,7 @@ func (o clusterObserver) Received()          { o.received.Inc() }
 func (o clusterObserver) Lost(reason string) { o.lost.WithLabelValues(reason).Inc() }
 func (o clusterObserver) Subjects(n int)     { o.subjects.Set(float64(n)) }
 func (o clusterObserver) Mirrored(n int)     { o.mirrored.Set(float64(n)) }
+func (o clusterObserver) Nodes(n int)        { o.nodes.Set(float64(n)) }
 func (o clusterObserver) Connected(up bool) {
 	if up {
 		o.connected.Set(1)

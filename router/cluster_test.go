@@ -91,7 +91,10 @@ func tryNATSCluster(t *testing.T, n int) ([]*natsserver.Server, error) {
 }
 
 // startNodes starts one switchboard node per NATS server, each connected
-// to its own server, with the HTTP bridge on listener 0.
+// to its own server, with the HTTP bridge on listener 0, and returns them
+// once every node hears every other (switchboard_cluster_nodes): a node's
+// first heartbeat may reach a NATS server before the others' interest in
+// it does, and the next comes a second later.
 func startNodes(t *testing.T, servers []*natsserver.Server, edits ...func(*config.Config)) []*routertest.Server {
 	t.Helper()
 	var nodes []*routertest.Server
@@ -104,6 +107,20 @@ func startNodes(t *testing.T, servers []*natsserver.Server, edits ...func(*confi
 				edit(c)
 			}
 		}))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for i, n := range nodes {
+		for {
+			families, _ := scrape(t, n)
+			heard := value(families, "switchboard_cluster_nodes", nil)
+			if int(heard) == len(nodes)-1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d hears %v other nodes after 15 s, want %d", i, heard, len(nodes)-1)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	return nodes
 }
@@ -486,6 +503,16 @@ func TestClusterSessionMeta(t *testing.T) {
 		}
 		if time.Now().After(gone) {
 			t.Fatal("a dead node's session is still listed after 10 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// And switchboard_cluster_nodes counts one node fewer (it counted 2).
+	for {
+		families, _ := scrape(t, nodes[0])
+		if n := value(families, "switchboard_cluster_nodes", nil); n == 1 {
+			break
+		} else if time.Now().After(gone) {
+			t.Fatalf("switchboard_cluster_nodes = %v after a node died, want 1", n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
