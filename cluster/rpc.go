@@ -298,8 +298,9 @@ func (rt *rpcRouter) expire() {
 	rt.mu.Lock()
 	for name, p := range rt.peers {
 		if time.Since(p.seen) > nodeExpiry && !rt.n.members.heardWithin(name, nodeExpiry) {
+			// Not noted as departed: the same run, heard again (a cut
+			// healed), is a new peer with new proxies at once.
 			delete(rt.peers, name)
-			rt.noteDeparted(name, p.incarnation)
 			gone = append(gone, p)
 		}
 	}

@@ -35,14 +35,39 @@ func okHandler(who string) dealer.Handler {
 	}
 }
 
-// forceExpire makes rt let go of peer as if it had not been heard from.
+// forceExpire makes rt let go of peer as if it had not been heard from:
+// neither its RPC messages nor its heartbeats (which keep coming, so it
+// tries until the peer it knew is gone; the peer may be mirrored again
+// afterwards, from its next snapshot).
 func forceExpire(rt *rpcRouter, peer string) {
 	rt.mu.Lock()
-	if p := rt.peers[peer]; p != nil {
-		p.seen = time.Now().Add(-time.Hour)
-	}
+	known := rt.peers[peer]
 	rt.mu.Unlock()
-	rt.expire()
+	if known == nil {
+		panic("forceExpire: " + peer + " is not a peer")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		past := time.Now().Add(-time.Hour)
+		rt.n.members.mu.Lock()
+		if _, ok := rt.n.members.seen[peer]; ok {
+			rt.n.members.seen[peer] = past
+		}
+		rt.n.members.mu.Unlock()
+		rt.mu.Lock()
+		if p := rt.peers[peer]; p == known {
+			p.seen = past
+		}
+		rt.mu.Unlock()
+		rt.expire()
+		rt.mu.Lock()
+		gone := rt.peers[peer] != known
+		rt.mu.Unlock()
+		if gone {
+			return
+		}
+	}
+	panic("forceExpire: " + peer + " is still a peer after 10 s")
 }
 
 // blockingPair is two nodes a and b on one NATS server, an in-process
