@@ -56,9 +56,12 @@ test('plain autobahn.js and wampy.js reconnect by themselves after a router rest
     await stopRouter(router);
     const restartedAt = Date.now();
     router = await startRouter();
-    await withTimeout(abAgain, 10000, 'autobahn.js onopen after the restart');
-    await withTimeout(wampyAgain, 10000, 'wampy.js reconnect after the restart');
-    assert.ok(Date.now() - restartedAt < 10000);
+    // Their own backoff decides when (autobahn.js: 1.5 s growing by 1.5x, jittered), and a loaded
+    // machine starts the router late: the bound is generous, and how long it took is logged, not
+    // asserted (speed is for benchmarks).
+    await withTimeout(abAgain, 30000, 'autobahn.js onopen after the restart');
+    await withTimeout(wampyAgain, 30000, 'wampy.js reconnect after the restart');
+    console.log(`both reconnected ${Date.now() - restartedAt} ms after the router was back`);
     assert.equal(abOpens, 2);
     // The new sessions work: wampy.js publishes, autobahn.js receives, through the restarted router.
     let gotEvent;
