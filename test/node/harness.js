@@ -12,6 +12,19 @@ const path = require('node:path');
 
 const repo = path.resolve(__dirname, '..', '..');
 
+// autobahn.js uses the global WebSocket. Node 20's (--experimental-websocket) fires `error` but never
+// `close` when a connection is refused, so autobahn.js, which retries on `close` as browsers fire it,
+// would wait for ever after one retry that lands while a restarting router is not listening. The tests
+// that load this file reconnect across restarts and cuts: give them the `ws` package's WebSocket,
+// which fires `close` after `error` as browsers do (its `error` is an event to listen to, or it throws).
+const WS = require('ws');
+globalThis.WebSocket = class BrowserLikeWebSocket extends WS {
+  constructor(...args) {
+    super(...args);
+    this.on('error', () => {});
+  }
+};
+
 // portOpen reports whether something accepts TCP connections on 127.0.0.1:port.
 function portOpen(port) {
   return new Promise((resolve) => {
