@@ -251,26 +251,33 @@ func (r *realm) eventsSince(topic string, since wamp.ID) ([]*publication, error)
 	h := &r.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	events := r.keptEvents(topic)
+	for i, e := range events {
+		if e.pub.id == since {
+			out := make([]*publication, 0, len(events)-i-1)
+			for _, later := range events[i+1:] {
+				out = append(out, later.pub)
+			}
+			return out, nil
+		}
+	}
+	return nil, errHistoryGap
+}
+
+// keptEvents returns topic's events, oldest first, in the first history
+// that keeps the topic (nil: none does, or it has none yet). The caller
+// holds r.hist.mu.
+func (r *realm) keptEvents(topic string) []historyEvent {
 	for _, store := range r.history {
 		if !store.pattern.Matches(topic) {
 			continue
 		}
-		th := store.topics[topic]
-		if th == nil {
-			return nil, errHistoryGap
+		if th := store.topics[topic]; th != nil {
+			return th.events
 		}
-		for i, e := range th.events {
-			if e.pub.id == since {
-				out := make([]*publication, 0, len(th.events)-i-1)
-				for _, later := range th.events[i+1:] {
-					out = append(out, later.pub)
-				}
-				return out, nil
-			}
-		}
-		return nil, errHistoryGap
+		return nil
 	}
-	return nil, errHistoryGap
+	return nil
 }
 
 // lastPublication returns the ID of the newest kept event of topic, from
@@ -279,14 +286,8 @@ func (r *realm) lastPublication(topic string) (wamp.ID, bool) {
 	h := &r.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, store := range r.history {
-		if !store.pattern.Matches(topic) {
-			continue
-		}
-		if th := store.topics[topic]; th != nil && len(th.events) > 0 {
-			return th.events[len(th.events)-1].pub.id, true
-		}
-		return 0, false
+	if events := r.keptEvents(topic); len(events) > 0 {
+		return events[len(events)-1].pub.id, true
 	}
 	return 0, false
 }
@@ -343,19 +344,11 @@ func (r *realm) eventsAfterSeq(topic string, seq uint64) []*publication {
 	h := &r.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, store := range r.history {
-		if !store.pattern.Matches(topic) {
-			continue
+	var out []*publication
+	for _, e := range r.keptEvents(topic) {
+		if e.seq > seq {
+			out = append(out, e.pub)
 		}
-		var out []*publication
-		if th := store.topics[topic]; th != nil {
-			for _, e := range th.events {
-				if e.seq > seq {
-					out = append(out, e.pub)
-				}
-			}
-		}
-		return out
 	}
-	return nil
+	return out
 }
