@@ -62,17 +62,7 @@ func TestSubjectCovers(t *testing.T) {
 // startNATSJetStream starts a NATS server with JetStream for one test.
 func startNATSJetStream(t *testing.T) *natsserver.Server {
 	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
-	t.Cleanup(s.Shutdown)
-	return s
+	return startNATSWith(t, natsserver.Options{JetStream: true, StoreDir: t.TempDir()})
 }
 
 // TestRetainedInJetStream: retained publications forwarded by one node are

@@ -19,7 +19,15 @@ import (
 // startNATS starts a NATS server on 127.0.0.1 for one test.
 func startNATS(t *testing.T) *natsserver.Server {
 	t.Helper()
-	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	return startNATSWith(t, natsserver.Options{})
+}
+
+// startNATSWith starts a NATS server on 127.0.0.1 for one test with opts
+// (its address and logging set here).
+func startNATSWith(t *testing.T, opts natsserver.Options) *natsserver.Server {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	s, err := natsserver.NewServer(&opts)
 	if err != nil {
 		t.Fatal(err)
 	}

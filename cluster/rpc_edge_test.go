@@ -81,12 +81,8 @@ type blockingPair struct {
 
 func newBlockingPair(t *testing.T) *blockingPair {
 	t.Helper()
-	s := startNATS(t)
 	p := &blockingPair{started: make(chan struct{}, 4), interrupted: make(chan struct{}, 4)}
-	var dA, dB *dealer.Dealer
-	p.nodeA, dA = rpcNode(t, s.ClientURL(), "a")
-	p.nodeB, dB = rpcNode(t, s.ClientURL(), "b")
-	p.caller, p.callee = joinLocal(t, dA), joinLocal(t, dB)
+	p.nodeA, p.nodeB, p.caller, p.callee = rpcPair(t)
 	if _, err := p.callee.Register("app.block", nil, blockHandler(p.started, p.interrupted)); err != nil {
 		t.Fatal(err)
 	}
@@ -228,11 +224,7 @@ func TestRPCSnapshotOverMaxPayload(t *testing.T) {
 // its key (REGISTERED records it before the proxy can be picked).
 func TestRPCNoFailureWhileMirroring(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
-	_, dB := rpcNode(t, s.ClientURL(), "b")
-	onA := joinLocal(t, dA)
-	onB := joinLocal(t, dB)
+	_, _, onA, onB := rpcPair(t)
 	rr := wamp.Dict{"invoke": "roundrobin"}
 	var failures atomic.Int64
 	var firstErr atomic.Value

@@ -44,6 +44,16 @@ func joinLocal(t *testing.T, d *dealer.Dealer) *dealer.Local {
 	return l
 }
 
+// rpcPair is two nodes a and b routing calls on one NATS server, with an
+// in-process session on each.
+func rpcPair(t *testing.T) (nodeA, nodeB *Node, onA, onB *dealer.Local) {
+	t.Helper()
+	s := startNATS(t)
+	nodeA, dA := rpcNode(t, s.ClientURL(), "a")
+	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
+	return nodeA, nodeB, joinLocal(t, dA), joinLocal(t, dB)
+}
+
 // awaitRoute calls procedure until the caller's node routes it.
 func awaitRoute(t *testing.T, caller *dealer.Local, procedure string) {
 	t.Helper()
@@ -68,11 +78,7 @@ func awaitRoute(t *testing.T, caller *dealer.Local, procedure string) {
 // the calls pending on it fail with callee_lost, its registrations vanish.
 func TestRPCNodeDies(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
-	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
-	caller := joinLocal(t, dA)
-	callee := joinLocal(t, dB)
+	_, nodeB, caller, callee := rpcPair(t)
 	started := make(chan struct{}, 1)
 	if _, err := callee.Register("app.block", nil, func(ctx context.Context, _ *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
 		started <- struct{}{}
@@ -186,11 +192,7 @@ func TestRPCSingleConflict(t *testing.T) {
 // alone by the check.
 func TestRPCLostCallFails(t *testing.T) {
 	t.Parallel()
-	s := startNATS(t)
-	_, dA := rpcNode(t, s.ClientURL(), "a")
-	nodeB, dB := rpcNode(t, s.ClientURL(), "b")
-	caller := joinLocal(t, dA)
-	callee := joinLocal(t, dB)
+	_, nodeB, caller, callee := rpcPair(t)
 	release, started := make(chan struct{}), make(chan struct{}, 1)
 	if _, err := callee.Register("app.slow", nil, func(ctx context.Context, _ *wamp.Invocation) (wamp.List, wamp.Dict, *dealer.CallError) {
 		started <- struct{}{}

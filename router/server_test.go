@@ -204,17 +204,8 @@ func TestShutdownWhileJoining(t *testing.T) {
 	const rounds = 300
 	welcomed, refused := 0, 0
 	for round := range rounds {
-		srv := routertest.Start(t, func(c *config.Config) { c.ShutdownMode = config.ShutdownGoodbye })
-		status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
-		if ws == nil {
-			t.Fatalf("upgrade: %d %s", status, body)
-		}
-		must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)))
-		spin(time.Duration(round) * 1500 * time.Microsecond / rounds)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		must(t, srv.Shutdown(ctx))
-		cancel()
-		must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+		ws := joinAsShutdownBegins(t, func(c *config.Config) { c.ShutdownMode = config.ShutdownGoodbye },
+			time.Duration(round)*1500*time.Microsecond/rounds)
 		var got []string // the WAMP messages' codes, in order
 		for {
 			_, msg, err := ws.ReadMessage()
@@ -255,17 +246,8 @@ func TestShutdownForRestartWhileJoining(t *testing.T) {
 	const rounds = 200
 	welcomed, reset := 0, 0
 	for round := range rounds {
-		srv := routertest.Start(t, func(c *config.Config) { c.ShutdownCloseSpread = 0 })
-		status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
-		if ws == nil {
-			t.Fatalf("upgrade: %d %s", status, body)
-		}
-		must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)))
-		spin(time.Duration(round) * 1500 * time.Microsecond / rounds)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		must(t, srv.Shutdown(ctx))
-		cancel()
-		must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+		ws := joinAsShutdownBegins(t, func(c *config.Config) { c.ShutdownCloseSpread = 0 },
+			time.Duration(round)*1500*time.Microsecond/rounds)
 		for {
 			_, msg, err := ws.ReadMessage()
 			if err == nil {
@@ -295,6 +277,26 @@ func TestShutdownForRestartWhileJoining(t *testing.T) {
 	if welcomed == 0 || welcomed == rounds {
 		t.Fatalf("%d of %d welcomed: the rounds did not cover both sides", welcomed, rounds)
 	}
+}
+
+// joinAsShutdownBegins starts a router configured by edit, opens a raw
+// JSON WebSocket session on it, sends HELLO and, after, shuts the router
+// down: the join and the shutdown race. It returns the client's
+// connection, with 5 s to read what the router sent.
+func joinAsShutdownBegins(t *testing.T, edit func(*config.Config), after time.Duration) *websocket.Conn {
+	t.Helper()
+	srv := routertest.Start(t, edit)
+	status, body, ws := upgrade(t, srv.URL(0), "", []string{"wamp.2.json"})
+	if ws == nil {
+		t.Fatalf("upgrade: %d %s", status, body)
+	}
+	must(t, ws.WriteMessage(websocket.TextMessage, []byte(`[1,"realm1",{"roles":{"subscriber":{}}}]`)))
+	spin(after)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	must(t, srv.Shutdown(ctx))
+	must(t, ws.SetReadDeadline(time.Now().Add(5*time.Second)))
+	return ws
 }
 
 // spin waits for d without sleeping (a sleep lasts at least tens of

@@ -65,6 +65,18 @@ func rawSocketSessionWith(t *testing.T, opts PeerOptions) (*Peer, net.Conn, *buf
 	return peer, client, r
 }
 
+// expectEnd reads the client's side to its end and fails if anything came
+// before the end (what: when, and what the test wants instead).
+func expectEnd(t *testing.T, client net.Conn, r *bufio.Reader, what string) {
+	t.Helper()
+	if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
+		t.Fatalf("read %q (%v) %s", b, err, what)
+	}
+}
+
 // readCode reads one JSON frame from the client's side and returns its
 // message code.
 func readCode(t *testing.T, client net.Conn, r *bufio.Reader) (int, []any) {
@@ -104,12 +116,7 @@ func TestAbortOpening(t *testing.T) {
 			t.Fatalf("got %v, want ABORT %s in WELCOME's place", msg, wamp.ErrSystemShutdown)
 		}
 		peer.Close()
-		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
-			t.Fatalf("read %q (%v) after ABORT, want no WELCOME", b, err)
-		}
+		expectEnd(t, client, r, "after ABORT, want no WELCOME")
 	})
 	t.Run("before WELCOME, for a restart", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
@@ -120,12 +127,7 @@ func TestAbortOpening(t *testing.T) {
 		peer.Close()
 		// Neither WELCOME nor ABORT (which tells a client not to come
 		// back): the connection just ends.
-		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
-			t.Fatalf("read %q (%v) after the refusal, want the connection's end and nothing else", b, err)
-		}
+		expectEnd(t, client, r, "after the refusal, want the connection's end and nothing else")
 	})
 	t.Run("after WELCOME, for a restart", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
@@ -136,12 +138,7 @@ func TestAbortOpening(t *testing.T) {
 		peer.EndForRestart()
 		peer.Send() <- &wamp.Goodbye{Reason: wamp.ErrSystemShutdown, Details: wamp.Dict{}}
 		peer.Close()
-		if err := client.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if b, err := io.ReadAll(r); err != nil || len(b) != 0 {
-			t.Fatalf("read %q (%v) after a restart's end, want no GOODBYE", b, err)
-		}
+		expectEnd(t, client, r, "after a restart's end, want no GOODBYE")
 	})
 	t.Run("after WELCOME", func(t *testing.T) {
 		peer, client, r := rawSocketSession(t)
