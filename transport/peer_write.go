@@ -215,26 +215,16 @@ func (p *Peer) writeBatch(msg wamp.Message, deadline time.Time) error {
 }
 
 func (p *Peer) writeMessage(msg wamp.Message) error {
-	if w, ok := msg.(*wamp.Welcome); ok && !p.opening.CompareAndSwap(openingSession, openingWelcomed) {
-		return nil // AbortOpening came first: no session
-	} else if ok {
-		p.conn.readLimits().welcome()
-		p.headers.Store(nil) // authentication is over: hold no cookies
-		// nor the HELLO (nexus keeps its own copy of what it needs).
-		if hello := p.hello.Swap(nil); hello != nil && p.hooks != nil {
-			if r := p.hooks.Welcome(p, hello, w); r != nil {
-				p.route.Store(r)
-				select {
-				case <-p.readerGone:
-					p.leave() // the client left during the hook, before there was a route to leave
-				default:
-				}
-			}
+	switch m := msg.(type) {
+	case *wamp.Welcome:
+		if !p.opening.CompareAndSwap(openingSession, openingWelcomed) {
+			return nil // AbortOpening came first: no session
 		}
-		p.welcomeOnce.Do(func() { close(p.welcomed) })
-	}
-	if _, ok := msg.(*wamp.Goodbye); ok && p.restart.Load() {
-		return nil // a restart ends without GOODBYE, or clients stay away
+		p.welcome(m)
+	case *wamp.Goodbye:
+		if p.restart.Load() {
+			return nil // a restart ends without GOODBYE, or clients stay away
+		}
 	}
 	if r, ok := p.route.Load().(OutboundRewriter); ok {
 		if msg = r.Outbound(msg); msg == nil {
@@ -252,6 +242,25 @@ func (p *Peer) writeMessage(msg wamp.Message) error {
 		p.opts.Observer.Sent(msg.MessageType())
 	}
 	return p.conn.WriteFrame(b)
+}
+
+// welcome sees the session welcomed, as WELCOME is written: the route is
+// set and the opening's limits and state are dropped.
+func (p *Peer) welcome(w *wamp.Welcome) {
+	p.conn.readLimits().welcome()
+	p.headers.Store(nil) // authentication is over: hold no cookies
+	// nor the HELLO (nexus keeps its own copy of what it needs).
+	if hello := p.hello.Swap(nil); hello != nil && p.hooks != nil {
+		if r := p.hooks.Welcome(p, hello, w); r != nil {
+			p.route.Store(r)
+			select {
+			case <-p.readerGone:
+				p.leave() // the client left during the hook, before there was a route to leave
+			default:
+			}
+		}
+	}
+	p.welcomeOnce.Do(func() { close(p.welcomed) })
 }
 
 // sayGoodbyeSlow tells a slow consumer why it is disconnected and closes the
