@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-wamp/switchboard/broker"
+	"github.com/switchboard-wamp/switchboard/config"
 	"github.com/switchboard-wamp/switchboard/realms"
 	"github.com/switchboard-wamp/switchboard/transport"
 )
@@ -369,28 +370,35 @@ func (n *Node) encode(realm string, pub broker.RemotePublication) ([]byte, error
 
 // maxNodeNesting bounds how deeply what other nodes send may nest: the
 // deepest a client's message may be on any node (limits.max_nesting_depth
-// is at most 1000), plus 8 levels of a node's own wrapping (options,
+// is at most config.MaxNestingDepthCeiling), plus 8 levels of a node's own wrapping (options,
 // snapshots of registrations). The same on every node, whatever its
 // limits: nodes in the middle of a change of limits still understand each
 // other.
-const maxNodeNesting = 1000 + 8
+const maxNodeNesting = config.MaxNestingDepthCeiling + 8
 
 // decodeMessage decodes a WAMP message another node sent, once its nesting
 // is within bounds: the decoder recurses per level, and a message nested a
 // million deep (from a NATS account shared with something else) would
 // exhaust the stack. Its size is bounded by NATS's max_payload.
 func (n *Node) decodeMessage(data []byte) (wamp.Message, error) {
-	if err := transport.CheckNesting("msgpack", data, maxNodeNesting, 0); err != nil {
-		return nil, fmt.Errorf("cluster message: %w", err)
+	if err := checkFromNode(data); err != nil {
+		return nil, err
 	}
 	return n.codec.Deserialize(data)
+}
+
+func checkFromNode(data []byte) error {
+	if err := transport.CheckNesting("msgpack", data, maxNodeNesting, 0); err != nil {
+		return fmt.Errorf("cluster message: %w", err)
+	}
+	return nil
 }
 
 // decodeItem decodes a value another node sent (a snapshot, a claim) into
 // v, within the nesting bound of decodeMessage.
 func (n *Node) decodeItem(data []byte, v *any) error {
-	if err := transport.CheckNesting("msgpack", data, maxNodeNesting, 0); err != nil {
-		return fmt.Errorf("cluster message: %w", err)
+	if err := checkFromNode(data); err != nil {
+		return err
 	}
 	return n.codec.DeserializeDataItem(data, v)
 }

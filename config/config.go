@@ -93,6 +93,11 @@ type Limits struct {
 	MaxURILength int `mapstructure:"max_uri_length" default:"512"`
 }
 
+// MaxNestingDepthCeiling is the largest limits.max_nesting_depth: a node
+// of a cluster accepts what other nodes send nested this deep (and their
+// own wrapping), whatever its own limit.
+const MaxNestingDepthCeiling = 1000
+
 // AuthLimits bounds password guessing: once an address (an IPv4 address, or
 // the /64 of an IPv6 address) has failed authentication
 // MaxFailuresPerMinute times within a minute, its further attempts are

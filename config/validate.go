@@ -58,8 +58,8 @@ func (c *Config) validate(set map[string]bool) []Problem {
 	if c.Limits.MessageReadTimeout <= 0 && (set == nil || set["limits.message_read_timeout"]) {
 		ps.add("limits.message_read_timeout", "want a positive duration, got %q", c.Limits.MessageReadTimeout.String())
 	}
-	if (c.Limits.MaxNestingDepth < 8 || c.Limits.MaxNestingDepth > 1000) && (set == nil || set["limits.max_nesting_depth"]) {
-		ps.add("limits.max_nesting_depth", "want 8..1000, got %d", c.Limits.MaxNestingDepth)
+	if (c.Limits.MaxNestingDepth < 8 || c.Limits.MaxNestingDepth > MaxNestingDepthCeiling) && (set == nil || set["limits.max_nesting_depth"]) {
+		ps.add("limits.max_nesting_depth", "want 8..%d, got %d", MaxNestingDepthCeiling, c.Limits.MaxNestingDepth)
 	}
 	if c.Limits.MaxMessageItems < 100 && (set == nil || set["limits.max_message_items"]) {
 		ps.add("limits.max_message_items", "want at least 100, got %d", c.Limits.MaxMessageItems)
